@@ -1,0 +1,26 @@
+"""compare-modes: forward-mode and reverse-mode automatic differentiation, side by side.
+
+Write a function once with Python operators and :mod:`modes.ops`; differentiate it with
+``mode="forward"`` (dual numbers) or ``mode="reverse"`` (a tape swept backwards)::
+
+    import modes
+    f = lambda v: (v[0] + v[1]) * (v[1] + v[2])
+    modes.grad(f, [-1.0, 3.0, 4.0])                  # array([7., 9., 2.])
+    modes.grad(f, [-1.0, 3.0, 4.0], mode="forward")  # the same, in three passes
+"""
+
+from modes import ops
+from modes.api import grad, jacobian, jvp, value_and_grad, vjp
+from modes.core import MissingRuleError, MixedTraceError, ModesError, primal
+from modes.forward import CHUNK_THRESHOLD, choose_chunk
+from modes.reverse import Recording, Tape, record
+from modes.rules import PRIMITIVES
+from modes.stats import Stats, counting
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CHUNK_THRESHOLD", "MissingRuleError", "MixedTraceError", "ModesError", "PRIMITIVES",
+    "Recording", "Stats", "Tape", "choose_chunk", "counting", "grad", "jacobian", "jvp", "ops",
+    "primal", "record", "value_and_grad", "vjp",
+]

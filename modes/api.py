@@ -1,0 +1,156 @@
+"""The public differentiation API: grad, value_and_grad, jacobian, jvp, vjp.
+
+``mode="forward"`` runs dual numbers (``modes/forward.py``) in ``ceil(n / chunk)`` passes;
+``mode="reverse"`` records a tape and sweeps it backwards (``modes/reverse.py``). Both read the
+same rule table and give the same numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from modes import forward, reverse, stats
+from modes.core import Traced, shape_of
+from modes.inputs import Inputs, parse_inputs
+
+MODES = ("forward", "reverse")
+
+
+def _check_mode(mode: str, chunk: int | None) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'forward' or 'reverse', got {mode!r}")
+    if chunk is not None:
+        if mode != "forward":
+            raise ValueError("chunk applies to mode='forward' only")
+        forward.choose_chunk(1, chunk)
+
+
+def _check_callable(f: Any) -> None:
+    if not callable(f):
+        raise TypeError(f"argument 'f' must be callable, got {type(f).__name__}")
+
+
+def _jacobian(
+    f: Callable[[Any], Any], inputs: Inputs, mode: str, chunk: int | None
+) -> tuple[Any, Any]:
+    collector = stats.active()
+    baseline = stats.begin() if collector is not None else -1
+    tape = None
+    if mode == "forward":
+        value, J, counts = forward.jacobian(f, inputs, chunk)
+    else:
+        value, J, counts, tape = reverse.jacobian(f, inputs)
+    if collector is not None:
+        stats.end(collector, baseline, mode, counts, tape)
+    return value, J
+
+
+def value_and_grad(
+    f: Callable[[Any], Any], x: Any, *, mode: str = "reverse", chunk: int | None = None
+) -> tuple[Any, Any]:
+    """``(f(x), gradient)`` of a scalar-valued ``f``; the gradient is shaped like ``x``."""
+    _check_callable(f)
+    _check_mode(mode, chunk)
+    inputs = parse_inputs(x)
+    if mode == "reverse":
+        return _reverse_value_and_grad(f, inputs)
+    value, J = _jacobian(f, inputs, mode, chunk)
+    _require_scalar(value)
+    return value, J
+
+
+def _require_scalar(value: Any) -> None:
+    s = shape_of(value)
+    if s != ():
+        raise ValueError(
+            f"grad needs f to return a scalar, but f returned an array of shape {s}; "
+            "use modes.jacobian(f, x) for vector-valued functions"
+        )
+
+
+def _reverse_value_and_grad(f: Callable[[Any], Any], inputs: Inputs) -> tuple[Any, Any]:
+    collector = stats.active()
+    baseline = stats.begin() if collector is not None else -1
+    rec = reverse._record(f, inputs)
+    _require_scalar(rec.value)
+    g = rec.backward(1.0)
+    if collector is not None:
+        counts = {
+            "passes": 1, "sweeps": rec.tape.sweeps, "ops": rec.tape.ops,
+            "updates": rec.tape.updates, "tape_length": len(rec.tape),
+        }
+        stats.end(collector, baseline, "reverse", counts, rec.tape)
+    return rec.value, g
+
+
+def grad(
+    f: Callable[[Any], Any], x: Any, *, mode: str = "reverse", chunk: int | None = None
+) -> Any:
+    """Gradient of a scalar-valued ``f`` at ``x``, shaped like ``x``.
+
+    ``x`` may be a float (the gradient is a float), a list or tuple of floats (``f`` receives a
+    list of engine scalars, the gradient is a 1-D array) or a NumPy array (``f`` receives one
+    engine array). ``chunk`` is forward mode's directions per pass (default: ForwardDiff.jl's rule).
+    """
+    return value_and_grad(f, x, mode=mode, chunk=chunk)[1]
+
+
+def jacobian(
+    f: Callable[[Any], Any], x: Any, *, mode: str = "reverse", chunk: int | None = None
+) -> Any:
+    """Jacobian of ``f`` at ``x`` as an array of shape ``f(x).shape + x.shape``.
+
+    Forward mode builds it by columns (``ceil(n / chunk)`` passes), reverse mode by rows (one
+    recording, one backward sweep per output entry).
+    """
+    _check_callable(f)
+    _check_mode(mode, chunk)
+    return _jacobian(f, parse_inputs(x), mode, chunk)[1]
+
+
+def _direction(v: Any, inputs: Inputs, name: str) -> Any:
+    if isinstance(v, Traced):
+        if shape_of(v) != inputs.shape:
+            raise ValueError(f"argument '{name}' has shape {shape_of(v)}, expected {inputs.shape}")
+        return list(v) if inputs.kind == "list" else v
+    if inputs.kind == "list" and isinstance(v, (list, tuple)) and any(isinstance(e, Traced) for e in v):
+        if len(v) != inputs.n:
+            raise ValueError(f"argument '{name}' has {len(v)} entries, expected {inputs.n}")
+        return list(v)
+    try:
+        arr = np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"argument '{name}' must be numeric, got {type(v).__name__}") from None
+    if arr.shape != inputs.shape:
+        raise ValueError(f"argument '{name}' has shape {arr.shape}, expected {inputs.shape} (the shape of x)")
+    if inputs.kind == "list":
+        return [float(e) for e in arr]
+    return float(arr) if arr.ndim == 0 else arr
+
+
+def jvp(f: Callable[[Any], Any], x: Any, v: Any) -> tuple[Any, Any]:
+    """``(f(x), J v)``: the derivative of ``f`` at ``x`` in direction ``v``, by one forward pass."""
+    _check_callable(f)
+    inputs = parse_inputs(x)
+    direction = _direction(v, inputs, "v")
+    collector = stats.active()
+    baseline = stats.begin() if collector is not None else -1
+    value, t, counts = forward.jvp(f, inputs, direction)
+    if collector is not None:
+        stats.end(collector, baseline, "forward", counts)
+    return value, t
+
+
+def vjp(f: Callable[[Any], Any], x: Any, u: Any) -> tuple[Any, Any]:
+    """``(f(x), u^T J)``, shaped like ``x``: one recording and one backward sweep."""
+    _check_callable(f)
+    inputs = parse_inputs(x)
+    collector = stats.active()
+    baseline = stats.begin() if collector is not None else -1
+    value, g, counts, tape = reverse.vjp(f, inputs, u)
+    if collector is not None:
+        stats.end(collector, baseline, "reverse", counts, tape)
+    return value, g

@@ -1,0 +1,170 @@
+"""The shared protocol between the rule table and the engines.
+
+A :class:`Primitive` is one operation of the expression API (``sin``, ``add``, ``sum``...). Calling
+it *binds* it: with plain numbers it computes the value; with engine values it hands the call to
+the engine (a :class:`Trace`) of the innermost differentiation among its arguments. That single
+routing point is what lets one expression API be read by two engines, and lets engines nest.
+
+Levels: every differentiation call opens a trace with a level number larger than any open one.
+A value of level L may hold values of lower levels inside it (its primal, its tangent), never
+higher ones, so perturbations of different nesting depths never mix.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+
+class ModesError(Exception):
+    """Base class of the errors this library raises on purpose."""
+
+
+class MissingRuleError(ModesError, NotImplementedError):
+    """A primitive was differentiated with respect to an argument it has no rule for."""
+
+
+class MixedTraceError(ModesError, ValueError):
+    """Engine values from a finished (or foreign) recording were used in another one."""
+
+
+class Primitive:
+    """One operation: its numeric value function and its derivative rule, declared once.
+
+    Rules come in two kinds (see ``modes/rules.py``):
+
+    * ``partials``: one function per argument returning the *local partial derivative*
+      (elementwise ops; the engines multiply it into tangents or adjoints and handle broadcasting);
+    * ``jvp`` / ``vjp``: one linear map per argument and its transpose (structure ops such as
+      ``sum``, ``reshape``, ``getitem``, ``tensordot``), written with primitives so they nest.
+
+    A ``None`` entry means "not differentiable in this argument"; using it raises
+    :class:`MissingRuleError` naming the primitive and the argument.
+    """
+
+    __slots__ = ("name", "impl", "arg_names", "partials", "jvp", "vjp", "accumulate")
+
+    def __init__(
+        self,
+        name: str,
+        impl: Callable[..., Any],
+        arg_names: tuple[str, ...],
+        *,
+        partials: tuple[Callable[..., Any] | None, ...] | None = None,
+        jvp: tuple[Callable[..., Any] | None, ...] | None = None,
+        vjp: tuple[Callable[..., Any] | None, ...] | None = None,
+        accumulate: Callable[..., None] | None = None,
+    ) -> None:
+        self.name = name
+        self.impl = impl
+        self.arg_names = arg_names
+        self.partials = partials
+        self.jvp = jvp
+        self.vjp = vjp
+        # Optional in-place form of a vjp for plain NumPy adjoints (indexing: scatter into the
+        # parent's adjoint buffer instead of materialising a dense array per element read).
+        self.accumulate = accumulate
+
+    @property
+    def elementwise(self) -> bool:
+        return self.partials is not None
+
+    def arg_name(self, i: int) -> str:
+        names = self.arg_names
+        if not names:
+            return f"argument {i}"
+        return names[i] if i < len(names) else f"{names[-1]}[{i - len(names) + 1}]"
+
+    def missing_rule(self, i: int) -> MissingRuleError:
+        return MissingRuleError(
+            f"primitive '{self.name}' has no derivative rule for its argument "
+            f"{i} ('{self.arg_name(i)}'): it cannot be differentiated with respect to it"
+        )
+
+    def __call__(self, *args: Any, **params: Any) -> Any:
+        top = None
+        for a in args:
+            if isinstance(a, Traced):
+                tr = a._trace
+                if top is None or tr.level > top.level:
+                    top = tr
+        if top is None:
+            return self.impl(*args, **params)
+        return top.process(self, args, params)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+_levels = itertools.count(1)
+
+
+class Trace:
+    """One differentiation in progress (a forward pass or a tape recording).
+
+    Subclasses implement :meth:`process`, the engine's way of applying a primitive.
+    """
+
+    __slots__ = ("level", "active", "__weakref__")
+
+    def __init__(self) -> None:
+        self.level = next(_levels)
+        self.active = True
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.active = False
+
+    def stale(self) -> MixedTraceError:
+        return MixedTraceError(
+            "an engine value from a differentiation that has already finished was used in "
+            "another computation; engine values are only valid inside the function being "
+            "differentiated (read the number with modes.primal(v) if you need it later)"
+        )
+
+
+class Traced:
+    """Base class of engine values (dual numbers and tape variables)."""
+
+    __slots__ = ()
+    _trace: Trace
+
+
+def primal(x: Any) -> Any:
+    """The plain number (float or ndarray) inside ``x``, through every level of nesting.
+
+    This is the explicit way to read an engine value without its derivative; ``float(v)`` is
+    refused because it would drop the derivative silently.
+    """
+    while isinstance(x, Traced):
+        x = x.value  # type: ignore[attr-defined]
+    return x
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    """Shape of a plain number or an engine value."""
+    if isinstance(x, Traced):
+        return x.shape  # type: ignore[attr-defined]
+    if type(x) is float or type(x) is int:
+        return ()
+    return np.shape(x)
+
+
+class PerArgument:
+    """Rule entries of a primitive that takes any number of arguments (concatenate, stack).
+
+    ``rules[i]`` builds the entry for argument ``i`` from ``make(i)``.
+    """
+
+    __slots__ = ("make",)
+
+    def __init__(self, make: Callable[[int], Callable[..., Any]]) -> None:
+        self.make = make
+
+    def __getitem__(self, i: int) -> Callable[..., Any]:
+        return self.make(i)

@@ -1,0 +1,110 @@
+"""What a user may pass to ``grad``/``jacobian``/... as ``x``, and what ``f`` may return.
+
+``x`` is a float (f receives one engine scalar), a list or tuple of floats (f receives a list of
+engine scalars: one graph node per input, as in the article's graph of a, b, c) or a NumPy array
+(f receives one engine array). Integers are promoted to float64. Engine values of an enclosing
+differentiation are accepted too: that is how derivatives nest.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from modes import ops
+from modes.core import Traced, primal, shape_of
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """A validated ``x``: its kind, its shape, and its entries."""
+
+    kind: str  # "scalar" | "list" | "array"
+    shape: tuple[int, ...]
+    items: list[Any] | Any  # list entries for "list", the whole value otherwise
+    nested: bool  # True when x holds engine values of an enclosing differentiation
+
+    @property
+    def n(self) -> int:
+        return int(np.prod(self.shape)) if self.shape else 1
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+def parse_inputs(x: Any, name: str = "x") -> Inputs:
+    """Validate ``x`` and promote it to float64; raise ``TypeError`` naming ``name`` otherwise."""
+    if isinstance(x, Traced):
+        s = shape_of(x)
+        return Inputs("array" if s else "scalar", s, x, True)
+    if _is_real(x):
+        return Inputs("scalar", (), float(x), False)
+    if isinstance(x, np.ndarray):
+        if x.dtype == object:
+            items = list(x.reshape(-1))
+            if all(isinstance(v, Traced) or _is_real(v) for v in items) and x.ndim == 1:
+                return parse_inputs(items, name)
+            raise TypeError(f"argument '{name}': an object array is not a numeric input")
+        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+            raise TypeError(
+                f"argument '{name}' must hold real numbers, got an array of dtype {x.dtype}"
+            )
+        arr = np.array(x, dtype=np.float64)
+        if arr.ndim == 0:
+            return Inputs("scalar", (), float(arr), False)
+        return Inputs("array", arr.shape, arr, False)
+    if isinstance(x, (list, tuple)):
+        items = []
+        nested = False
+        for i, v in enumerate(x):
+            if isinstance(v, Traced):
+                if shape_of(v) != ():
+                    raise TypeError(f"argument '{name}[{i}]' must be a scalar, got shape {shape_of(v)}")
+                items.append(v)
+                nested = True
+            elif _is_real(v):
+                items.append(float(v))
+            elif isinstance(v, np.ndarray) and v.ndim == 0 and _is_real(v.item()):
+                items.append(float(v))
+            else:
+                what = type(v).__name__
+                hint = " (nested or ragged lists are not inputs: pass a NumPy array)" if isinstance(v, (list, tuple, np.ndarray)) else ""
+                raise TypeError(f"argument '{name}[{i}]' must be a real number, got {what}{hint}")
+        if not items:
+            raise ValueError(f"argument '{name}' is empty: there is nothing to differentiate with respect to")
+        return Inputs("list", (len(items),), items, nested)
+    raise TypeError(
+        f"argument '{name}' must be a float, a list or tuple of floats, or a NumPy array; "
+        f"got {type(x).__name__}"
+    )
+
+
+def normalize_output(y: Any) -> Any:
+    """Turn what ``f`` returned into one value (a list or tuple of scalars is stacked)."""
+    if isinstance(y, (list, tuple)):
+        if not y:
+            raise TypeError("f returned an empty sequence")
+        return ops.stack([normalize_output(v) for v in y])
+    if isinstance(y, Traced):
+        return y
+    if _is_real(y):
+        return float(y)
+    if isinstance(y, np.ndarray) and (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)):
+        return y.astype(np.float64) if y.ndim else float(y)
+    raise TypeError(
+        f"f must return a number, an array or an engine value (or a list of them), got {type(y).__name__}"
+    )
+
+
+def as_plain(value: Any) -> Any:
+    """A computed primal returned to the user: a float for scalars, else an ndarray."""
+    if isinstance(value, Traced):
+        return value
+    p = primal(value)
+    if isinstance(p, np.ndarray) and p.ndim == 0:
+        return float(p)
+    return p

@@ -1,0 +1,107 @@
+"""Value functions of the primitives on plain numbers, with NumPy's semantics.
+
+Python floats take the fast ``math`` path; anything ``math`` refuses (``log(-1)``, ``1/0``,
+overflow) falls back to NumPy so every input gets NumPy's answer (nan/inf and a RuntimeWarning),
+whether it arrived as a float or as an array. Arrays go straight to NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+_MATH_ERRORS = (ValueError, OverflowError, ZeroDivisionError)
+
+
+def unary(math_fn: Callable[[float], float], np_fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A one-argument kernel: ``math_fn`` for Python floats, ``np_fn`` otherwise or on error."""
+
+    def kernel(x: Any) -> Any:
+        if type(x) is float:
+            try:
+                return math_fn(x)
+            except _MATH_ERRORS:
+                return float(np_fn(np.float64(x)))
+        return np_fn(x)
+
+    kernel.__name__ = np_fn.__name__
+    return kernel
+
+
+def binary(
+    py_fn: Callable[[Any, Any], Any], np_fn: Callable[[Any, Any], Any]
+) -> Callable[[Any, Any], Any]:
+    """A two-argument kernel: ``py_fn`` when both are Python scalars, ``np_fn`` otherwise."""
+
+    def kernel(x: Any, y: Any) -> Any:
+        tx, ty = type(x), type(y)
+        if (tx is float or tx is int) and (ty is float or ty is int):
+            try:
+                return py_fn(x, y)
+            except _MATH_ERRORS:
+                return float(np_fn(np.float64(x), np.float64(y)))
+        return np_fn(x, y)
+
+    kernel.__name__ = np_fn.__name__
+    return kernel
+
+
+def _py_div(x: float, y: float) -> float:
+    return x / y
+
+
+def _py_pow(x: float, y: float) -> float:
+    return math.pow(x, y)
+
+
+def _py_sigmoid(x: float) -> float:
+    return 0.5 * (math.tanh(0.5 * x) + 1.0)
+
+
+def _np_sigmoid(x: Any) -> Any:
+    return 0.5 * (np.tanh(0.5 * np.asarray(x, dtype=float)) + 1.0)
+
+
+def _py_relu(x: float) -> float:
+    return x if (x > 0.0 or x != x) else 0.0
+
+
+def _np_relu(x: Any) -> Any:
+    return np.maximum(x, 0.0)
+
+
+def _py_max(x: float, y: float) -> float:
+    return float(np.maximum(x, y)) if (x != x or y != y) else (x if x >= y else y)
+
+
+def _py_min(x: float, y: float) -> float:
+    return float(np.minimum(x, y)) if (x != x or y != y) else (x if x <= y else y)
+
+
+sin = unary(math.sin, np.sin)
+cos = unary(math.cos, np.cos)
+tan = unary(math.tan, np.tan)
+exp = unary(math.exp, np.exp)
+log = unary(math.log, np.log)
+log1p = unary(math.log1p, np.log1p)
+sqrt = unary(math.sqrt, np.sqrt)
+tanh = unary(math.tanh, np.tanh)
+sigmoid = unary(_py_sigmoid, _np_sigmoid)
+relu = unary(_py_relu, _np_relu)
+absolute = unary(abs, np.abs)
+divide = binary(_py_div, np.divide)
+power = binary(_py_pow, np.power)
+maximum = binary(_py_max, np.maximum)
+minimum = binary(_py_min, np.minimum)
+
+
+def as_float_array(x: Any) -> Any:
+    """NumPy result normalised: 0-d arrays become Python floats, the engines' scalar type."""
+    if type(x) is np.ndarray and x.ndim == 0:
+        return float(x)
+    if type(x) is np.float64:
+        return float(x)
+    return x

@@ -1,0 +1,206 @@
+"""The expression API: write a function once with these, differentiate it with either engine.
+
+Every function accepts plain floats, ints and NumPy arrays as well as engine values, and returns
+plain numbers when given only plain numbers. Functions marked *derived* are written from
+primitives of the rule table (``modes/rules.py``), so they need no derivative rule of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from modes import rules
+from modes.core import Traced, primal, shape_of
+
+sin = rules.sin
+cos = rules.cos
+tan = rules.tan
+exp = rules.exp
+log = rules.log
+log1p = rules.log1p
+sqrt = rules.sqrt
+tanh = rules.tanh
+sigmoid = rules.sigmoid
+relu = rules.relu
+abs = rules.absolute  # noqa: A001 - the expression API mirrors NumPy's names
+maximum = rules.maximum
+minimum = rules.minimum
+add = rules.add
+subtract = rules.sub
+multiply = rules.mul
+divide = rules.div
+negative = rules.neg
+power = rules.power
+
+
+def _ndim(x: Any) -> int:
+    return len(shape_of(x))
+
+
+def _axes(axis: int | Sequence[int] | None, ndim: int, name: str = "axis") -> tuple[int, ...]:
+    if axis is None:
+        return tuple(range(ndim))
+    items = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in items:
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise np.exceptions.AxisError(f"{name} {a} is out of bounds for an array of {ndim} dimensions")
+        out.append(a % ndim)
+    return tuple(sorted(set(out)))
+
+
+def where(condition: Any, x: Any, y: Any) -> Any:
+    """``x`` where ``condition`` holds, else ``y``; the condition is read on primal values."""
+    c = primal(condition)
+    if not isinstance(c, (bool, np.bool_)):
+        c = np.asarray(c, dtype=bool)
+    return rules.where(c, x, y)
+
+
+def sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Sum over ``axis`` (all axes by default), like ``np.sum``."""
+    return rules.sum_(x, axes=_axes(axis, _ndim(x)), keepdims=bool(keepdims))
+
+
+def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
+    """Mean over ``axis`` (derived: ``sum / count``)."""
+    s = shape_of(x)
+    axes = _axes(axis, len(s))
+    count = int(np.prod([s[a] for a in axes])) if axes else 1
+    return rules.div(rules.sum_(x, axes=axes, keepdims=bool(keepdims)), float(count))
+
+
+def reshape(x: Any, shape: int | Sequence[int]) -> Any:
+    """Reshape like ``np.reshape`` (one ``-1`` allowed)."""
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
+    size = int(np.prod(shape_of(x)))
+    if shape.count(-1) == 1:
+        known = int(np.prod([s for s in shape if s != -1]))
+        if known == 0 or size % known:
+            raise ValueError(f"cannot reshape array of size {size} into shape {shape}")
+        shape = tuple(size // known if s == -1 else s for s in shape)
+    if int(np.prod(shape)) != size or any(s < 0 for s in shape):
+        raise ValueError(f"cannot reshape array of size {size} into shape {shape}")
+    return rules.reshape(x, shape=shape)
+
+
+def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
+    """Permute axes like ``np.transpose`` (reverse them by default)."""
+    n = _ndim(x)
+    perm = tuple(range(n))[::-1] if axes is None else tuple(int(a) % n for a in axes)
+    if sorted(perm) != list(range(n)):
+        raise ValueError(f"axes {axes} are not a permutation of {n} dimensions")
+    return rules.transpose(x, axes=perm)
+
+
+def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
+    """Broadcast like ``np.broadcast_to``."""
+    shape = tuple(int(s) for s in shape)
+    np.broadcast_shapes(shape_of(x), shape)
+    return rules.broadcast_to(x, shape=shape)
+
+
+def concatenate(arrays: Sequence[Any], axis: int = 0) -> Any:
+    """Join arrays along an existing axis, like ``np.concatenate``."""
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError("concatenate needs at least one array")
+    return rules.concatenate(*arrays, axis=_axes(axis, _ndim(arrays[0]))[0])
+
+
+def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
+    """Join arrays (or scalars) along a new axis, like ``np.stack``."""
+    arrays = list(arrays)
+    if not arrays:
+        raise ValueError("stack needs at least one array")
+    return rules.stack(*arrays, axis=_axes(axis, _ndim(arrays[0]) + 1)[0])
+
+
+def tensordot(a: Any, b: Any, axes: int = 2) -> Any:
+    """Contract the last ``axes`` axes of ``a`` with the first ``axes`` of ``b``."""
+    return rules.tensordot(a, b, axes=int(axes))
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """Matrix product of 1-D and 2-D operands, like ``a @ b`` (derived from ``tensordot``)."""
+    na, nb = _ndim(a), _ndim(b)
+    if na == 0 or nb == 0:
+        raise ValueError("matmul: scalar operands are not allowed, use '*'")
+    if na > 2 or nb > 2:
+        raise NotImplementedError("matmul of arrays with more than 2 dimensions is not supported")
+    if shape_of(a)[-1] != shape_of(b)[0]:
+        raise ValueError(f"matmul: shapes {shape_of(a)} and {shape_of(b)} do not align")
+    return rules.tensordot(a, b, axes=1)
+
+
+def dot(a: Any, b: Any) -> Any:
+    """``np.dot`` for operands of at most 2 dimensions (a scalar operand multiplies)."""
+    if _ndim(a) == 0 or _ndim(b) == 0:
+        return rules.mul(a, b)
+    return matmul(a, b)
+
+
+def logsumexp(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
+    """``log(sum(exp(x)))`` computed stably (derived: shift by the max, a constant)."""
+    axes = _axes(axis, _ndim(x))
+    m = np.max(primal(x), axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    if m.ndim == 0:
+        m = float(m)
+    s = rules.sum_(rules.exp(rules.sub(x, m)), axes=axes, keepdims=True)
+    out = rules.add(rules.log(s), m)
+    if not keepdims:
+        out = rules.reshape(out, shape=tuple(d for i, d in enumerate(shape_of(out)) if i not in axes))
+    return out
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """``exp(x) / sum(exp(x))`` along ``axis`` (derived: ``exp(x - logsumexp(x))``)."""
+    return rules.exp(rules.sub(x, logsumexp(x, axis=axis, keepdims=True)))
+
+
+def square(x: Any) -> Any:
+    """``x * x`` (derived)."""
+    return rules.mul(x, x)
+
+
+def getitem(x: Any, idx: Any) -> Any:
+    """``x[idx]`` for basic and advanced NumPy indices."""
+    return rules.getitem(x, idx=normalize_index(idx, _ndim(x)))
+
+
+def normalize_index(idx: Any, ndim: int) -> Any:
+    """Make an index explicit: no Ellipsis, lists as arrays, no engine values.
+
+    Forward mode's chunk axis trails the value's axes, so an index must name leading axes only.
+    """
+    if type(idx) is int:
+        return idx
+    items = idx if isinstance(idx, tuple) else (idx,)
+    out = []
+    for it in items:
+        if isinstance(it, Traced):
+            raise TypeError("an engine value cannot be used as an index; use modes.primal(i)")
+        if isinstance(it, list):
+            it = np.asarray(it)
+        elif isinstance(it, np.integer):
+            it = int(it)
+        out.append(it)
+    if any(it is Ellipsis for it in out):
+        pos = next(i for i, it in enumerate(out) if it is Ellipsis)
+        used = sum(1 for it in out if it is not None and it is not Ellipsis)
+        used += sum(it.ndim - 1 for it in out if isinstance(it, np.ndarray) and it.dtype == bool)
+        out[pos : pos + 1] = [slice(None)] * max(ndim - used, 0)
+    return out[0] if len(out) == 1 and not isinstance(idx, tuple) else tuple(out)
+
+
+__all__ = [
+    "abs", "add", "broadcast_to", "concatenate", "cos", "divide", "dot", "exp", "getitem",
+    "log", "log1p", "logsumexp", "matmul", "maximum", "mean", "minimum", "multiply", "negative",
+    "power", "relu", "reshape", "sigmoid", "sin", "softmax", "sqrt", "square", "stack",
+    "subtract", "sum", "tan", "tanh", "tensordot", "transpose", "where",
+]

@@ -1,0 +1,330 @@
+"""Reverse mode: a tape (Wengert list) recorded while f runs, swept backwards by a plain loop.
+
+Recording stores, for every primitive applied, its parents and what its rule needs: the local
+partials (elementwise ops, evaluated at record time as in the article's picture) or the primals
+for a structure op's transpose. The tape is a flat list in execution order, so it is already
+topologically sorted and the sweep is one backwards ``for`` loop: no recursion, any depth.
+Adjoints live in a list owned by the sweep and are returned fresh; nothing is stored on nodes, so
+one recording can be swept any number of times (one sweep per Jacobian row).
+
+The tape holds the branches taken at the point where it was recorded: ``Recording.backward``
+differentiates at that point only.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from modes import ops
+from modes.chain import scale
+from modes.core import Primitive, Trace, Traced, shape_of
+from modes.inputs import Inputs, as_plain, normalize_output, parse_inputs
+from modes.rules import sum_to
+from modes.value import EngineValue
+
+
+class Var(EngineValue):
+    """A tape variable: a value and its position on the tape."""
+
+    __slots__ = ("value", "index", "_trace")
+
+    def __init__(self, value: Any, index: int, tape: Tape) -> None:
+        self.value = value
+        self.index = index
+        self._trace = tape
+
+    def __repr__(self) -> str:
+        return f"Var(%{self.index}, {self.value!r})"
+
+
+class Tape(Trace):
+    """The Wengert list. Entry ``k`` describes how node ``k`` was computed (``None``: an input).
+
+    An entry is ``(primitive, parents, rule_data, extra)``: for elementwise primitives
+    ``rule_data`` holds the local partials and ``extra`` the parents' shapes when broadcasting
+    happened; for structure primitives ``rule_data`` holds the argument positions and ``extra``
+    the ``(primals, out, params)`` their transposes need.
+    """
+
+    __slots__ = ("entries", "values", "ops", "updates", "sweeps")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: list[tuple | None] = []
+        self.values: list[Any] = []
+        self.ops = 0
+        self.updates = 0
+        self.sweeps = 0
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def input(self, value: Any) -> Var:
+        """A new input node."""
+        self.entries.append(None)
+        self.values.append(value)
+        return Var(value, len(self.entries) - 1, self)
+
+    def process(self, prim: Primitive, args: tuple, params: dict) -> Var:
+        if not self.active:
+            raise self.stale()
+        primals = list(args)
+        parents = []
+        positions = []
+        for i, a in enumerate(args):
+            if isinstance(a, Traced):
+                tr = a._trace
+                if tr is self:
+                    primals[i] = a.value  # type: ignore[attr-defined]
+                    parents.append(a.index)  # type: ignore[attr-defined]
+                    positions.append(i)
+                elif not tr.active:
+                    raise tr.stale()
+        out = prim(*primals, **params)
+        partials = prim.partials
+        if partials is not None:
+            ds = []
+            shapes = None
+            scalar_out = type(out) is float
+            for j, i in enumerate(positions):
+                rule = partials[i]
+                if rule is None:
+                    raise prim.missing_rule(i)
+                ds.append(rule if type(rule) is float else rule(*primals, out))
+                p = primals[i]
+                if not (scalar_out and type(p) is float):
+                    ps = shape_of(p)
+                    if ps != shape_of(out):
+                        if shapes is None:
+                            shapes = [None] * len(positions)
+                        shapes[j] = ps
+            entry = (prim, tuple(parents), tuple(ds), shapes)
+        else:
+            vjps = prim.vjp
+            for i in positions:
+                if vjps is None or vjps[i] is None:
+                    raise prim.missing_rule(i)
+            entry = (prim, tuple(parents), tuple(positions), (tuple(primals), out, params))
+        self.entries.append(entry)
+        self.values.append(out)
+        self.ops += 1
+        return Var(out, len(self.entries) - 1, self)
+
+    def backward(self, out_index: int, seed: Any, wanted: list[int]) -> list[Any]:
+        """Sweep from node ``out_index`` with adjoint ``seed``; return the adjoints of ``wanted``.
+
+        Nodes never reached keep adjoint ``None`` (the caller reads that as zero).
+        """
+        entries = self.entries
+        adj: list[Any] = [None] * len(entries)
+        adj[out_index] = seed
+        keep = set(wanted)
+        owned: set[int] = set()
+        updates = 0
+        for k in range(out_index, -1, -1):
+            g = adj[k]
+            if g is None:
+                continue
+            e = entries[k]
+            if e is None:
+                continue
+            if k not in keep:
+                adj[k] = None
+            prim, parents, data, extra = e
+            if prim.partials is not None:
+                for j, p in enumerate(parents):
+                    c = scale(data[j], g)
+                    if extra is not None and extra[j] is not None:
+                        c = sum_to(c, extra[j])
+                    a = adj[p]
+                    adj[p] = c if a is None else a + c
+                    updates += 1
+            else:
+                primals, out, params = extra
+                acc = prim.accumulate
+                for p, i in zip(parents, data):
+                    updates += 1
+                    if acc is not None and type(g) is not float and not isinstance(g, Traced):
+                        buf = adj[p]
+                        if buf is None or p not in owned:
+                            fresh = np.zeros(shape_of(primals[i]))
+                            buf = fresh if buf is None else fresh + buf
+                            adj[p] = buf
+                            owned.add(p)
+                        acc(buf, g, **params)
+                        continue
+                    c = prim.vjp[i](g, *primals, out, **params)
+                    a = adj[p]
+                    if a is None:
+                        adj[p] = c
+                    elif p in owned:
+                        adj[p] = a.__iadd__(c) if isinstance(a, np.ndarray) else a + c
+                    else:
+                        adj[p] = a + c
+        self.updates += updates
+        self.sweeps += 1
+        return [adj[i] for i in wanted]
+
+    def nbytes(self) -> int:
+        """Approximate bytes the tape holds: entries, stored partials, primals and values."""
+        seen: set[int] = set()
+
+        def size(obj: Any) -> int:
+            if id(obj) in seen:
+                return 0
+            seen.add(id(obj))
+            if isinstance(obj, np.ndarray):
+                return sys.getsizeof(obj) + (obj.nbytes if obj.base is None else 0)
+            if isinstance(obj, (tuple, list)):
+                return sys.getsizeof(obj) + sum(size(o) for o in obj)
+            if isinstance(obj, dict):
+                return sys.getsizeof(obj) + sum(size(o) for o in obj.values())
+            if isinstance(obj, Primitive):
+                return 0
+            return sys.getsizeof(obj)
+
+        return size(self.entries) + size(self.values)
+
+    def format(self, limit: int | None = 50) -> str:
+        """The tape as ReverseDiff-style lines ``%k = op(%i, %j)  value``, in execution order."""
+        lines = []
+        for k, e in enumerate(self.entries):
+            if limit is not None and k >= limit:
+                lines.append(f"... ({len(self.entries) - limit} more entries)")
+                break
+            v = self.values[k]
+            shown = f"{v:.6g}" if type(v) is float else f"array{shape_of(v)}"
+            if e is None:
+                lines.append(f"%{k} = input  {shown}")
+            else:
+                args = ", ".join(f"%{p}" for p in e[1])
+                lines.append(f"%{k} = {e[0].name}({args})  {shown}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class Recording:
+    """``f`` recorded at one point: its value, its tape, and backward sweeps over that tape.
+
+    Recording and sweeping are separate calls so that they can be timed separately.
+    """
+
+    def __init__(self, tape: Tape, inputs: Inputs, input_nodes: list[int], out: Any) -> None:
+        self.tape = tape
+        self.inputs = inputs
+        self.input_nodes = input_nodes
+        self.out = out
+        self.value = as_plain(out.value if self._depends else out)
+
+    @property
+    def _depends(self) -> bool:
+        return isinstance(self.out, Var) and self.out._trace is self.tape
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        return shape_of(self.value)
+
+    def backward(self, seed: Any = None) -> Any:
+        """``seed^T J`` shaped like ``x`` (seed defaults to 1 for a scalar output)."""
+        out_shape = self.out_shape
+        if seed is None:
+            if out_shape != ():
+                raise ValueError(
+                    f"backward() needs a seed for an output of shape {out_shape} "
+                    "(or use modes.jacobian)"
+                )
+            seed = 1.0
+        elif not isinstance(seed, Traced):
+            seed = np.asarray(seed, dtype=float)
+            if seed.shape != out_shape:
+                raise ValueError(f"seed has shape {seed.shape}, the output has shape {out_shape}")
+            seed = float(seed) if seed.ndim == 0 else seed
+        if self._depends:
+            adjs = self.tape.backward(self.out.index, seed, self.input_nodes)
+        else:
+            adjs = [None] * len(self.input_nodes)
+        return _gather(adjs, self.inputs)
+
+
+def _gather(adjs: list[Any], inputs: Inputs) -> Any:
+    """Input adjoints as the user's gradient: float, 1-D array or array shaped like x (fresh)."""
+    if inputs.kind == "list":
+        if any(isinstance(a, Traced) for a in adjs):
+            return ops.stack([0.0 if a is None else a for a in adjs])
+        return np.array([0.0 if a is None else a for a in adjs], dtype=float)
+    a = adjs[0]
+    if isinstance(a, Traced):
+        return a
+    if a is None:
+        return np.zeros(inputs.shape) if inputs.shape else 0.0
+    if inputs.kind == "scalar":
+        return float(a)
+    return np.array(np.broadcast_to(a, inputs.shape), dtype=float)
+
+
+def record(f: Callable[[Any], Any], x: Any) -> Recording:
+    """Run ``f`` at ``x`` once, recording its tape; sweep it with ``Recording.backward``."""
+    inputs = parse_inputs(x)
+    return _record(f, inputs)
+
+
+def _record(f: Callable[[Any], Any], inputs: Inputs) -> Recording:
+    tape = Tape()
+    try:
+        if inputs.kind == "list":
+            arg: Any = [tape.input(v) for v in inputs.items]
+            nodes = [a.index for a in arg]
+        else:
+            arg = tape.input(inputs.items)
+            nodes = [arg.index]
+        out = normalize_output(f(arg))
+    finally:
+        tape.close()
+    return Recording(tape, inputs, nodes, out)
+
+
+def jacobian(f: Callable[[Any], Any], inputs: Inputs) -> tuple[Any, Any, dict[str, int], Tape]:
+    """Value and Jacobian (``out.shape + x.shape``): one recording, one sweep per output entry."""
+    rec = _record(f, inputs)
+    out_shape = rec.out_shape
+    m = int(np.prod(out_shape)) if out_shape else 1
+    if m == 1 and not out_shape:
+        J = rec.backward(1.0)
+    else:
+        rows = []
+        for j in range(m):
+            seed = np.zeros(m)
+            seed[j] = 1.0
+            rows.append(rec.backward(seed.reshape(out_shape)))
+        if any(isinstance(r, Traced) for r in rows):
+            J = ops.reshape(ops.stack(rows), out_shape + inputs.shape)
+        else:
+            J = np.array(rows, dtype=float).reshape(out_shape + inputs.shape)
+    counts = {
+        "passes": 1,
+        "sweeps": rec.tape.sweeps,
+        "ops": rec.tape.ops,
+        "updates": rec.tape.updates,
+        "tape_length": len(rec.tape),
+    }
+    return rec.value, J, counts, rec.tape
+
+
+def vjp(f: Callable[[Any], Any], inputs: Inputs, u: Any) -> tuple[Any, Any, dict[str, int], Tape]:
+    """Value of ``f`` and ``u^T J`` (shaped like ``x``) from one recording and one sweep."""
+    rec = _record(f, inputs)
+    g = rec.backward(u)
+    counts = {
+        "passes": 1,
+        "sweeps": rec.tape.sweeps,
+        "ops": rec.tape.ops,
+        "updates": rec.tape.updates,
+        "tape_length": len(rec.tape),
+    }
+    return rec.value, g, counts, rec.tape

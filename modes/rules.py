@@ -1,0 +1,275 @@
+"""The rule table: every primitive, its value function and its derivative rule, declared once.
+
+Both engines read this file and nothing else to differentiate; no derivative formula lives
+anywhere else.
+
+**Elementwise primitives** declare ``partials``: one entry per argument, the *local partial
+derivative* of the output with respect to that argument, as a function of ``(*args, out)`` or a
+constant. This is the article's "every node computes its output and its local gradient": forward
+mode multiplies it into tangents, reverse mode into adjoints (``modes/chain.py``), broadcasting
+included.
+
+**Structure primitives** (sum, broadcast_to, reshape, transpose, getitem, index_add,
+concatenate, stack, tensordot) declare ``jvp``, one function mapping the argument tangents
+(``None`` for a constant argument; a trailing axis of width ``c`` when ``cdim`` is 1, forward
+mode's chunk of directions) to the output tangent, and ``vjp``, one transpose per argument.
+
+Rules are written with primitives, never with plain NumPy calls on their arguments, so they are
+differentiable themselves: that is what makes nested derivatives (Hessians) work.
+
+Conventions at non-differentiable points, shared by both engines and every chunk size:
+``abs'(0) = 0`` (sign), ``relu'(0) = 0``, ties in ``maximum``/``minimum`` split ``0.5 / 0.5``,
+``where`` passes the derivative of the branch it selected, ``d/dy x**y = 0`` where ``x**y == 0``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from modes import numeric as num
+from modes.core import PerArgument, Primitive, primal, shape_of
+
+# ---------------------------------------------------------------- helpers used inside rules
+
+
+def indicator(cond: Any) -> Any:
+    """1.0 where ``cond`` holds, else 0.0; a constant (no derivative flows through it)."""
+    if isinstance(cond, (bool, np.bool_)):
+        return 1.0 if cond else 0.0
+    return np.asarray(cond, dtype=float)
+
+
+def _chunk_shape(t: Any, ndim: int) -> tuple[int, ...]:
+    return shape_of(t)[ndim:]
+
+
+def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """Sum ``x`` down to ``shape`` (the transpose of NumPy broadcasting)."""
+    xs = shape_of(x)
+    if xs == shape:
+        return x
+    lead = len(xs) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and xs[lead + i] != 1
+    )
+    if axes:
+        x = sum_(x, axes=axes, keepdims=False)
+    if shape_of(x) != shape:
+        x = reshape(x, shape=shape)
+    return x
+
+
+# ------------------------------------------------------------------- elementwise primitives
+
+add = Primitive("add", lambda x, y: x + y, ("x", "y"), partials=(1.0, 1.0))
+sub = Primitive("sub", lambda x, y: x - y, ("x", "y"), partials=(1.0, -1.0))
+mul = Primitive("mul", lambda x, y: x * y, ("x", "y"), partials=(lambda x, y, out: y, lambda x, y, out: x))
+neg = Primitive("neg", lambda x: -x, ("x",), partials=(-1.0,))
+div = Primitive(
+    "div", num.divide, ("x", "y"),
+    partials=(lambda x, y, out: div(1.0, y), lambda x, y, out: neg(div(out, y))),
+)
+power = Primitive(
+    "pow", num.power, ("x", "y"),
+    partials=(
+        lambda x, y, out: y * power(x, y - 1),
+        lambda x, y, out: where(primal(out) == 0, 0.0, out * log(x)),
+    ),
+)
+sin = Primitive("sin", num.sin, ("x",), partials=(lambda x, out: cos(x),))
+cos = Primitive("cos", num.cos, ("x",), partials=(lambda x, out: neg(sin(x)),))
+tan = Primitive("tan", num.tan, ("x",), partials=(lambda x, out: 1.0 + out * out,))
+exp = Primitive("exp", num.exp, ("x",), partials=(lambda x, out: out,))
+log = Primitive("log", num.log, ("x",), partials=(lambda x, out: div(1.0, x),))
+log1p = Primitive("log1p", num.log1p, ("x",), partials=(lambda x, out: div(1.0, 1.0 + x),))
+sqrt = Primitive("sqrt", num.sqrt, ("x",), partials=(lambda x, out: div(0.5, out),))
+tanh = Primitive("tanh", num.tanh, ("x",), partials=(lambda x, out: 1.0 - out * out,))
+sigmoid = Primitive("sigmoid", num.sigmoid, ("x",), partials=(lambda x, out: out * (1.0 - out),))
+relu = Primitive("relu", num.relu, ("x",), partials=(lambda x, out: indicator(primal(x) > 0),))
+absolute = Primitive("abs", num.absolute, ("x",), partials=(lambda x, out: num.as_float_array(np.sign(primal(x))),))
+maximum = Primitive(
+    "maximum", num.maximum, ("x", "y"),
+    partials=(
+        lambda x, y, out: indicator(primal(x) > primal(y)) + 0.5 * indicator(primal(x) == primal(y)),
+        lambda x, y, out: indicator(primal(y) > primal(x)) + 0.5 * indicator(primal(x) == primal(y)),
+    ),
+)
+minimum = Primitive(
+    "minimum", num.minimum, ("x", "y"),
+    partials=(
+        lambda x, y, out: indicator(primal(x) < primal(y)) + 0.5 * indicator(primal(x) == primal(y)),
+        lambda x, y, out: indicator(primal(y) < primal(x)) + 0.5 * indicator(primal(x) == primal(y)),
+    ),
+)
+where = Primitive(
+    "where", lambda c, x, y: num.as_float_array(np.where(c, x, y)), ("condition", "x", "y"),
+    partials=(None, lambda c, x, y, out: indicator(c), lambda c, x, y, out: 1.0 - indicator(c)),
+)
+
+# ------------------------------------------------------------ structure (linear) primitives
+
+
+def _sum_impl(x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+    return num.as_float_array(np.sum(x, axis=axes, keepdims=keepdims))
+
+
+def _sum_vjp(ct: Any, x: Any, out: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+    xs = shape_of(x)
+    if not keepdims:
+        ct = reshape(ct, shape=tuple(1 if i in axes else s for i, s in enumerate(xs)))
+    return broadcast_to(ct, shape=xs)
+
+
+sum_ = Primitive(
+    "sum", _sum_impl, ("x",),
+    jvp=lambda ts, xs, out, cdim, axes, keepdims: sum_(ts[0], axes=axes, keepdims=keepdims),
+    vjp=(_sum_vjp,),
+)
+
+broadcast_to = Primitive(
+    "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), ("x",),
+    jvp=lambda ts, xs, out, cdim, shape: broadcast_to(ts[0], shape=shape + _chunk_shape(ts[0], len(shape_of(xs[0])))),
+    vjp=(lambda ct, x, out, shape: sum_to(ct, shape_of(x)),),
+)
+
+reshape = Primitive(
+    "reshape", lambda x, shape: np.reshape(x, shape) if shape else num.as_float_array(np.reshape(x, shape)), ("x",),
+    jvp=lambda ts, xs, out, cdim, shape: reshape(ts[0], shape=shape + _chunk_shape(ts[0], len(shape_of(xs[0])))),
+    vjp=(lambda ct, x, out, shape: reshape(ct, shape=shape_of(x)),),
+)
+
+transpose = Primitive(
+    "transpose", lambda x, axes: np.transpose(x, axes), ("x",),
+    jvp=lambda ts, xs, out, cdim, axes: transpose(ts[0], axes=axes + tuple(range(len(axes), len(axes) + cdim))),
+    vjp=(lambda ct, x, out, axes: transpose(ct, axes=tuple(int(i) for i in np.argsort(axes))),),
+)
+
+
+def _basic_index(idx: Any) -> bool:
+    items = idx if type(idx) is tuple else (idx,)
+    return all(type(i) is int or type(i) is slice for i in items)
+
+
+def _getitem_accumulate(buf: np.ndarray, ct: Any, idx: Any) -> None:
+    if _basic_index(idx):
+        buf[idx] += ct
+    else:
+        np.add.at(buf, idx, ct)
+
+
+getitem = Primitive(
+    "getitem", lambda x, idx: num.as_float_array(x[idx]), ("x",),
+    jvp=lambda ts, xs, out, cdim, idx: getitem(ts[0], idx=idx),
+    vjp=(lambda ct, x, out, idx: index_add(ct, idx=idx, shape=shape_of(x)),),
+    accumulate=_getitem_accumulate,
+)
+
+
+def _index_add_impl(v: Any, idx: Any, shape: tuple[int, ...]) -> np.ndarray:
+    z = np.zeros(shape)
+    _getitem_accumulate(z, v, idx)
+    return z
+
+
+index_add = Primitive(
+    "index_add", _index_add_impl, ("values",),
+    jvp=lambda ts, xs, out, cdim, idx, shape: index_add(
+        ts[0], idx=idx, shape=shape + _chunk_shape(ts[0], len(shape_of(xs[0])))
+    ),
+    vjp=(lambda ct, v, out, idx, shape: getitem(ct, idx=idx),),
+)
+
+
+def _concat_jvp(ts: list, xs: tuple, out: Any, cdim: int, axis: int) -> Any:
+    chunk = next(_chunk_shape(t, len(shape_of(x))) for t, x in zip(ts, xs) if t is not None)
+    parts = [np.zeros(shape_of(x) + chunk) if t is None else t for t, x in zip(ts, xs)]
+    return concatenate(*parts, axis=axis)
+
+
+def _concat_vjp(i: int):
+    def vjp(ct: Any, *rest: Any, axis: int) -> Any:
+        xs = rest[:-1]
+        start = sum(shape_of(x)[axis] for x in xs[:i])
+        idx = (slice(None),) * axis + (slice(start, start + shape_of(xs[i])[axis]),)
+        return getitem(ct, idx=idx)
+
+    return vjp
+
+
+concatenate = Primitive(
+    "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), ("arrays",),
+    jvp=_concat_jvp, vjp=PerArgument(_concat_vjp),
+)
+
+
+def _stack_jvp(ts: list, xs: tuple, out: Any, cdim: int, axis: int) -> Any:
+    chunk = next(_chunk_shape(t, len(shape_of(x))) for t, x in zip(ts, xs) if t is not None)
+    parts = [np.zeros(shape_of(x) + chunk) if t is None else t for t, x in zip(ts, xs)]
+    return stack(*parts, axis=axis)
+
+
+def _stack_vjp(i: int):
+    def vjp(ct: Any, *rest: Any, axis: int) -> Any:
+        return getitem(ct, idx=(slice(None),) * axis + (i,))
+
+    return vjp
+
+
+stack = Primitive(
+    "stack", lambda *xs, axis: np.stack(xs, axis=axis), ("arrays",),
+    jvp=_stack_jvp, vjp=PerArgument(_stack_vjp),
+)
+
+
+def _td_split(a: Any, b: Any, k: int) -> tuple[int, int]:
+    return len(shape_of(a)) - k, len(shape_of(b)) - k
+
+
+def _tensordot_jvp(ts: list, xs: tuple, out: Any, cdim: int, axes: int) -> Any:
+    (ta, tb), (a, b) = ts, xs
+    terms = []
+    if ta is not None:
+        if cdim:
+            # move the chunk axis out of the contracted block, contract, put it back last
+            na = len(shape_of(a))
+            front = transpose(ta, axes=(na,) + tuple(range(na)))
+            r = tensordot(front, b, axes=axes)
+            rn = len(shape_of(r))
+            terms.append(transpose(r, axes=tuple(range(1, rn)) + (0,)))
+        else:
+            terms.append(tensordot(ta, b, axes=axes))
+    if tb is not None:
+        terms.append(tensordot(a, tb, axes=axes))
+    return terms[0] if len(terms) == 1 else terms[0] + terms[1]
+
+
+def _tensordot_vjp_a(ct: Any, a: Any, b: Any, out: Any, axes: int) -> Any:
+    na_free, nb_free = _td_split(a, b, axes)
+    nb = len(shape_of(b))
+    bt = transpose(b, axes=tuple(range(axes, nb)) + tuple(range(axes)))
+    return tensordot(ct, bt, axes=nb_free)
+
+
+def _tensordot_vjp_b(ct: Any, a: Any, b: Any, out: Any, axes: int) -> Any:
+    na_free, nb_free = _td_split(a, b, axes)
+    na = len(shape_of(a))
+    at = transpose(a, axes=tuple(range(na_free, na)) + tuple(range(na_free)))
+    return tensordot(at, ct, axes=na_free)
+
+
+tensordot = Primitive(
+    "tensordot", lambda a, b, axes: num.as_float_array(np.tensordot(a, b, axes=axes)), ("a", "b"),
+    jvp=_tensordot_jvp, vjp=(_tensordot_vjp_a, _tensordot_vjp_b),
+)
+
+#: Every primitive of the table, by name (documentation, tests and the explain tool read it).
+PRIMITIVES: dict[str, Primitive] = {
+    p.name: p
+    for p in (
+        add, sub, mul, neg, div, power, sin, cos, tan, exp, log, log1p, sqrt, tanh, sigmoid,
+        relu, absolute, maximum, minimum, where, sum_, broadcast_to, reshape, transpose, getitem,
+        index_add, concatenate, stack, tensordot,
+    )
+}

@@ -1,0 +1,94 @@
+"""Operation and memory accounting for gradient and Jacobian computations.
+
+Wrap any computation in ``with modes.counting() as stats:`` and read what each mode did: passes,
+primitive evaluations, tangent or adjoint updates, tape length, and peak bytes. Counting never
+changes a result. Peak bytes are measured with ``tracemalloc`` (which slows the computation, so
+time and count in separate runs, as the experiment runner does).
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+_active: list[Stats] = []
+
+
+@dataclass
+class Stats:
+    """What the differentiations inside one ``counting()`` block did, summed.
+
+    * ``passes``: forward passes through f (forward mode: ``ceil(n / chunk)``; reverse: 1);
+    * ``ops``: primitive evaluations in those passes (the forward sweeps);
+    * ``tangent_updates``: local-partial x tangent products, counted per direction;
+    * ``adjoint_updates``: local-partial x adjoint products in the backward sweeps;
+    * ``sweeps``: backward sweeps (one per Jacobian row in reverse mode);
+    * ``tape_length``: entries on the tape (inputs included), ``tape_bytes`` their estimated size;
+    * ``peak_bytes``: peak memory allocated during the computation (tracemalloc).
+    Counts are per graph node, not per array element.
+    """
+
+    calls: int = 0
+    passes: int = 0
+    ops: int = 0
+    tangent_updates: int = 0
+    adjoint_updates: int = 0
+    sweeps: int = 0
+    tape_length: int = 0
+    tape_bytes: int = 0
+    peak_bytes: int = 0
+    modes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@contextmanager
+def counting(memory: bool = True) -> Iterator[Stats]:
+    """Count what every gradient/Jacobian computation inside the block does."""
+    stats = Stats()
+    started = False
+    if memory and not tracemalloc.is_tracing():
+        tracemalloc.start()
+        started = True
+    _active.append(stats)
+    try:
+        yield stats
+    finally:
+        _active.remove(stats)
+        if started:
+            tracemalloc.stop()
+
+
+def active() -> Stats | None:
+    """The innermost counting block, if any (engines' drivers report into it)."""
+    return _active[-1] if _active else None
+
+
+def begin() -> int:
+    """Reset the allocation peak before a counted computation; returns the baseline."""
+    if not tracemalloc.is_tracing():
+        return -1
+    tracemalloc.reset_peak()
+    return tracemalloc.get_traced_memory()[0]
+
+
+def end(stats: Stats, baseline: int, mode: str, counts: dict[str, int], tape: Any = None) -> None:
+    """Add one computation's counts (and its peak bytes above ``baseline``) to ``stats``."""
+    if baseline >= 0:
+        stats.peak_bytes = max(stats.peak_bytes, tracemalloc.get_traced_memory()[1] - baseline)
+    stats.calls += 1
+    stats.passes += counts.get("passes", 0)
+    stats.ops += counts.get("ops", 0)
+    if mode == "forward":
+        stats.tangent_updates += counts.get("updates", 0)
+    else:
+        stats.adjoint_updates += counts.get("updates", 0)
+        stats.sweeps += counts.get("sweeps", 0)
+        stats.tape_length = max(stats.tape_length, counts.get("tape_length", 0))
+        if tape is not None:
+            stats.tape_bytes = max(stats.tape_bytes, tape.nbytes())
+    stats.modes.append(mode)

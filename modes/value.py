@@ -1,0 +1,210 @@
+"""What every engine value can do: Python operators, NumPy's dispatch protocols, array attributes.
+
+Dual numbers (``modes/forward.py``) and tape variables (``modes/reverse.py``) both inherit this;
+they differ only in how a primitive is applied (their trace's ``process``). Operators route to the
+primitives of ``modes/rules.py``; comparisons act on primal values and return plain booleans;
+``np.sin(v)``, ``W @ v`` and ``np.sum(v)`` reach the same primitives through ``__array_ufunc__`` and
+``__array_function__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from modes import ops, rules
+from modes.core import Traced, primal, shape_of
+
+_DROP = (
+    "{}() would drop the derivative of this engine value; read its value explicitly with "
+    "modes.primal(v) if that is what you want"
+)
+
+
+def _compare(ufunc: np.ufunc, a: Any, b: Any) -> Any:
+    r = ufunc(primal(a), primal(b))
+    return bool(r) if isinstance(r, np.bool_) else r
+
+
+_UFUNCS: dict[Any, Any] = {
+    np.add: rules.add, np.subtract: rules.sub, np.multiply: rules.mul, np.divide: rules.div,
+    np.negative: rules.neg, np.power: rules.power, np.sin: rules.sin, np.cos: rules.cos,
+    np.tan: rules.tan, np.exp: rules.exp, np.log: rules.log, np.log1p: rules.log1p,
+    np.sqrt: rules.sqrt, np.tanh: rules.tanh, np.absolute: rules.absolute,
+    np.maximum: rules.maximum, np.minimum: rules.minimum, np.matmul: ops.matmul,
+    np.square: ops.square, np.positive: lambda x: x,
+}
+for _u in (np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal):
+    _UFUNCS[_u] = lambda a, b, _u=_u: _compare(_u, a, b)
+
+_FUNCTIONS: dict[Any, Any] = {
+    np.sum: ops.sum, np.mean: ops.mean, np.dot: ops.dot, np.reshape: ops.reshape,
+    np.transpose: ops.transpose, np.concatenate: ops.concatenate, np.stack: ops.stack,
+    np.where: ops.where, np.tensordot: ops.tensordot, np.broadcast_to: ops.broadcast_to,
+    np.shape: shape_of, np.ndim: lambda x: len(shape_of(x)),
+    np.size: lambda x: int(np.prod(shape_of(x))),
+}
+
+
+class EngineValue(Traced):
+    """Operators and array behaviour shared by both engines' values."""
+
+    __slots__ = ()
+    value: Any
+
+    # -- arithmetic ---------------------------------------------------------------------------
+    def __add__(self, o: Any) -> Any:
+        return rules.add(self, o)
+
+    def __radd__(self, o: Any) -> Any:
+        return rules.add(o, self)
+
+    def __sub__(self, o: Any) -> Any:
+        return rules.sub(self, o)
+
+    def __rsub__(self, o: Any) -> Any:
+        return rules.sub(o, self)
+
+    def __mul__(self, o: Any) -> Any:
+        return rules.mul(self, o)
+
+    def __rmul__(self, o: Any) -> Any:
+        return rules.mul(o, self)
+
+    def __truediv__(self, o: Any) -> Any:
+        return rules.div(self, o)
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return rules.div(o, self)
+
+    def __pow__(self, o: Any) -> Any:
+        return rules.power(self, o)
+
+    def __rpow__(self, o: Any) -> Any:
+        return rules.power(o, self)
+
+    def __matmul__(self, o: Any) -> Any:
+        return ops.matmul(self, o)
+
+    def __rmatmul__(self, o: Any) -> Any:
+        return ops.matmul(o, self)
+
+    def __neg__(self) -> Any:
+        return rules.neg(self)
+
+    def __pos__(self) -> Any:
+        return self
+
+    def __abs__(self) -> Any:
+        return rules.absolute(self)
+
+    # -- comparisons: on primal values, plain booleans -----------------------------------------
+    def __lt__(self, o: Any) -> Any:
+        return _compare(np.less, self, o)
+
+    def __le__(self, o: Any) -> Any:
+        return _compare(np.less_equal, self, o)
+
+    def __gt__(self, o: Any) -> Any:
+        return _compare(np.greater, self, o)
+
+    def __ge__(self, o: Any) -> Any:
+        return _compare(np.greater_equal, self, o)
+
+    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
+        return _compare(np.equal, self, o)
+
+    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
+        return _compare(np.not_equal, self, o)
+
+    __hash__ = object.__hash__
+
+    def __bool__(self) -> bool:
+        return bool(primal(self))
+
+    # -- conversions that would lose the derivative --------------------------------------------
+    def __float__(self) -> float:
+        raise TypeError(_DROP.format("float"))
+
+    def __int__(self) -> int:
+        raise TypeError(_DROP.format("int"))
+
+    def __complex__(self) -> complex:
+        raise TypeError(_DROP.format("complex"))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        raise TypeError(
+            _DROP.format("numpy.asarray")
+            + "; to build an array from engine values use modes.ops.stack([...])"
+        )
+
+    # -- array structure ------------------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return shape_of(self.value)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def T(self) -> Any:  # noqa: N802 - NumPy's name
+        return ops.transpose(self)
+
+    def __len__(self) -> int:
+        s = self.shape
+        if not s:
+            raise TypeError("len() of a 0-d (scalar) engine value")
+        return s[0]
+
+    def __iter__(self) -> Iterator[Any]:
+        s = self.shape
+        if not s:
+            raise TypeError("iteration over a 0-d (scalar) engine value")
+        for i in range(s[0]):
+            yield rules.getitem(self, idx=i)
+
+    def __getitem__(self, idx: Any) -> Any:
+        if type(idx) is int:
+            return rules.getitem(self, idx=idx)
+        return ops.getitem(self, idx)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return ops.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return ops.mean(self, axis=axis, keepdims=keepdims)
+
+    def reshape(self, *shape: Any) -> Any:
+        return ops.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def dot(self, o: Any) -> Any:
+        return ops.dot(self, o)
+
+    # -- NumPy dispatch (NEP 13 and NEP 18) -----------------------------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        fn = _UFUNCS.get(ufunc)
+        if method != "__call__" or kwargs or fn is None:
+            what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+            extra = " with keyword arguments" if kwargs and fn is not None else ""
+            raise TypeError(
+                f"{what}{extra} is not supported on engine values; supported ufuncs: "
+                + ", ".join(sorted(u.__name__ for u in _UFUNCS))
+            )
+        return fn(*inputs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        fn = _FUNCTIONS.get(func)
+        if fn is None:
+            raise TypeError(
+                f"numpy.{func.__name__} is not supported on engine values; use modes.ops "
+                "(supported NumPy functions: "
+                + ", ".join(sorted(f.__name__ for f in _FUNCTIONS)) + ")"
+            )
+        return fn(*args, **kwargs)
