@@ -20,7 +20,22 @@ from modes.stats import Stats, counting
 __version__ = "0.1.0"
 
 __all__ = [
-    "CHUNK_THRESHOLD", "MissingRuleError", "MixedTraceError", "ModesError", "PRIMITIVES",
-    "Recording", "Stats", "Tape", "choose_chunk", "counting", "grad", "jacobian", "jvp", "ops",
-    "primal", "record", "value_and_grad", "vjp",
+    "CHUNK_THRESHOLD",
+    "MissingRuleError",
+    "MixedTraceError",
+    "ModesError",
+    "PRIMITIVES",
+    "Recording",
+    "Stats",
+    "Tape",
+    "choose_chunk",
+    "counting",
+    "grad",
+    "jacobian",
+    "jvp",
+    "ops",
+    "primal",
+    "record",
+    "value_and_grad",
+    "vjp",
 ]

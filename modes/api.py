@@ -33,9 +33,7 @@ def _check_callable(f: Any) -> None:
         raise TypeError(f"argument 'f' must be callable, got {type(f).__name__}")
 
 
-def _jacobian(
-    f: Callable[[Any], Any], inputs: Inputs, mode: str, chunk: int | None
-) -> tuple[Any, Any]:
+def _jacobian(f: Callable[[Any], Any], inputs: Inputs, mode: str, chunk: int | None) -> tuple[Any, Any]:
     collector = stats.active()
     baseline = stats.begin() if collector is not None else -1
     tape = None
@@ -79,16 +77,17 @@ def _reverse_value_and_grad(f: Callable[[Any], Any], inputs: Inputs) -> tuple[An
     g = rec.backward(1.0)
     if collector is not None:
         counts = {
-            "passes": 1, "sweeps": rec.tape.sweeps, "ops": rec.tape.ops,
-            "updates": rec.tape.updates, "tape_length": len(rec.tape),
+            "passes": 1,
+            "sweeps": rec.tape.sweeps,
+            "ops": rec.tape.ops,
+            "updates": rec.tape.updates,
+            "tape_length": len(rec.tape),
         }
         stats.end(collector, baseline, "reverse", counts, rec.tape)
     return rec.value, g
 
 
-def grad(
-    f: Callable[[Any], Any], x: Any, *, mode: str = "reverse", chunk: int | None = None
-) -> Any:
+def grad(f: Callable[[Any], Any], x: Any, *, mode: str = "reverse", chunk: int | None = None) -> Any:
     """Gradient of a scalar-valued ``f`` at ``x``, shaped like ``x``.
 
     ``x`` may be a float (the gradient is a float), a list or tuple of floats (``f`` receives a
@@ -98,9 +97,7 @@ def grad(
     return value_and_grad(f, x, mode=mode, chunk=chunk)[1]
 
 
-def jacobian(
-    f: Callable[[Any], Any], x: Any, *, mode: str = "reverse", chunk: int | None = None
-) -> Any:
+def jacobian(f: Callable[[Any], Any], x: Any, *, mode: str = "reverse", chunk: int | None = None) -> Any:
     """Jacobian of ``f`` at ``x`` as an array of shape ``f(x).shape + x.shape``.
 
     Forward mode builds it by columns (``ceil(n / chunk)`` passes), reverse mode by rows (one

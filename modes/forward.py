@@ -91,6 +91,56 @@ class ForwardTrace(Trace):
             self.updates += sum(1 for ti in tangents if ti is not None)
         return Dual(out, t, self)
 
+    def binary(self, prim: Primitive, a: Any, b: Any) -> Dual:
+        """:meth:`process` for an elementwise primitive of two plain or own-trace scalar floats.
+
+        Called by the operators of engine values: the hot path of scalar code (``x * y``,
+        ``x + 1.0``). Arrays, nesting and other engines' values go through the primitive.
+        """
+        if type(a) is Dual:
+            if a._trace is not self:
+                return prim(a, b)
+            ta, av = True, a.value
+        elif type(a) is float:
+            ta, av = False, a
+        elif type(a) is int:
+            ta, av = False, float(a)
+            a = av
+        else:
+            return prim(a, b)
+        if type(b) is Dual:
+            if b._trace is not self:
+                return prim(a, b)
+            tb, bv = True, b.value
+        elif type(b) is float:
+            tb, bv = False, b
+        elif type(b) is int:
+            tb, bv = False, float(b)
+            b = bv
+        else:
+            return prim(a, b)
+        if not (type(av) is float and type(bv) is float and self.active):
+            return self.process(prim, (a, b), {})
+        out = prim.impl(av, bv)
+        if type(out) is not float:
+            return self.process(prim, (a, b), {})
+        rules = prim.partials
+        t = None
+        if ta:
+            r = rules[0]
+            if r is None:
+                raise prim.missing_rule(0)
+            t = scale(r if type(r) is float else r(av, bv, out), a.tangent)
+        if tb:
+            r = rules[1]
+            if r is None:
+                raise prim.missing_rule(1)
+            term = scale(r if type(r) is float else r(av, bv, out), b.tangent)
+            t = term if t is None else t + term
+        self.ops += 1
+        self.updates += ta + tb
+        return Dual(out, t, self)
+
 
 def choose_chunk(n: int, chunk: int | None = None) -> int:
     """Directions per pass: ForwardDiff.jl's rule by default, else ``chunk`` clamped to ``n``.
@@ -171,7 +221,9 @@ def jacobian(
         if value is None:
             value = v
         out_shape = shape_of(v)
-        blocks.append(t if cdim else (ops.reshape(t, out_shape + (1,)) if isinstance(t, Traced) else np.reshape(t, out_shape + (1,))))
+        if not cdim:
+            t = ops.reshape(t, out_shape + (1,)) if isinstance(t, Traced) else np.reshape(t, out_shape + (1,))
+        blocks.append(t)
         counts["passes"] += 1
         counts["ops"] += trace.ops
         counts["updates"] += trace.updates * width

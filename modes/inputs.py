@@ -50,9 +50,7 @@ def parse_inputs(x: Any, name: str = "x") -> Inputs:
                 return parse_inputs(items, name)
             raise TypeError(f"argument '{name}': an object array is not a numeric input")
         if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
-            raise TypeError(
-                f"argument '{name}' must hold real numbers, got an array of dtype {x.dtype}"
-            )
+            raise TypeError(f"argument '{name}' must hold real numbers, got an array of dtype {x.dtype}")
         arr = np.array(x, dtype=np.float64)
         if arr.ndim == 0:
             return Inputs("scalar", (), float(arr), False)
@@ -72,7 +70,9 @@ def parse_inputs(x: Any, name: str = "x") -> Inputs:
                 items.append(float(v))
             else:
                 what = type(v).__name__
-                hint = " (nested or ragged lists are not inputs: pass a NumPy array)" if isinstance(v, (list, tuple, np.ndarray)) else ""
+                hint = ""
+                if isinstance(v, (list, tuple, np.ndarray)):
+                    hint = " (nested or ragged lists are not inputs: pass a NumPy array)"
                 raise TypeError(f"argument '{name}[{i}]' must be a real number, got {what}{hint}")
         if not items:
             raise ValueError(f"argument '{name}' is empty: there is nothing to differentiate with respect to")
@@ -93,7 +93,7 @@ def normalize_output(y: Any) -> Any:
         return y
     if _is_real(y):
         return float(y)
-    if isinstance(y, np.ndarray) and (np.issubdtype(y.dtype, np.floating) or np.issubdtype(y.dtype, np.integer)):
+    if isinstance(y, np.ndarray) and np.issubdtype(y.dtype, np.number) and not np.iscomplexobj(y):
         return y.astype(np.float64) if y.ndim else float(y)
     raise TypeError(
         f"f must return a number, an array or an engine value (or a list of them), got {type(y).__name__}"

@@ -31,9 +31,7 @@ def unary(math_fn: Callable[[float], float], np_fn: Callable[[Any], Any]) -> Cal
     return kernel
 
 
-def binary(
-    py_fn: Callable[[Any, Any], Any], np_fn: Callable[[Any, Any], Any]
-) -> Callable[[Any, Any], Any]:
+def binary(py_fn: Callable[[Any, Any], Any], np_fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
     """A two-argument kernel: ``py_fn`` when both are Python scalars, ``np_fn`` otherwise."""
 
     def kernel(x: Any, y: Any) -> Any:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -41,50 +41,85 @@ class Var(EngineValue):
         return f"Var(%{self.index}, {self.value!r})"
 
 
+class Node(NamedTuple):
+    """One tape entry, readable: ``value = primitive(*parents)`` with ``partials`` per parent.
+
+    ``partials`` is empty for structure primitives (their rule is a linear map, not a number).
+    """
+
+    index: int
+    primitive: Primitive | None
+    parents: tuple[int, ...]
+    partials: tuple[Any, ...]
+    value: Any
+
+
+def _interleave(parents: list[int], data: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for p, d in zip(parents, data):
+        out.append(p)
+        out.append(d)
+    return out
+
+
 class Tape(Trace):
     """The Wengert list. Entry ``k`` describes how node ``k`` was computed (``None``: an input).
 
-    An entry is ``(primitive, parents, rule_data, extra)``: for elementwise primitives
-    ``rule_data`` holds the local partials and ``extra`` the parents' shapes when broadcasting
-    happened; for structure primitives ``rule_data`` holds the argument positions and ``extra``
-    the ``(primals, out, params)`` their transposes need.
+    An entry is one flat tuple ``(primitive, extra, parent0, data0, parent1, data1, ...)`` (one
+    allocation per operation: the tape is the engine's hot path). For an elementwise primitive
+    ``data`` is the local partial with respect to that parent and ``extra`` the parents' shapes
+    when broadcasting happened (else ``None``); for a structure primitive ``data`` is the
+    argument position and ``extra`` the ``(primals, out, params)`` its transpose needs.
+    Read entries through :meth:`node` rather than by position.
     """
 
-    __slots__ = ("entries", "values", "ops", "updates", "sweeps")
+    __slots__ = ("entries", "values", "n_inputs", "updates", "sweeps")
 
     def __init__(self) -> None:
         super().__init__()
         self.entries: list[tuple | None] = []
         self.values: list[Any] = []
-        self.ops = 0
+        self.n_inputs = 0
         self.updates = 0
         self.sweeps = 0
 
     def __len__(self) -> int:
         return len(self.entries)
 
+    @property
+    def ops(self) -> int:
+        """Primitive evaluations recorded (entries that are not inputs)."""
+        return len(self.entries) - self.n_inputs
+
     def input(self, value: Any) -> Var:
         """A new input node."""
         self.entries.append(None)
         self.values.append(value)
+        self.n_inputs += 1
         return Var(value, len(self.entries) - 1, self)
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Var:
         if not self.active:
             raise self.stale()
-        primals = list(args)
+        primals = []
         parents = []
         positions = []
+        nested = False
         for i, a in enumerate(args):
             if isinstance(a, Traced):
                 tr = a._trace
                 if tr is self:
-                    primals[i] = a.value  # type: ignore[attr-defined]
+                    v = a.value  # type: ignore[attr-defined]
+                    nested = nested or isinstance(v, Traced)
+                    primals.append(v)
                     parents.append(a.index)  # type: ignore[attr-defined]
                     positions.append(i)
-                elif not tr.active:
+                    continue
+                if not tr.active:
                     raise tr.stale()
-        out = prim(*primals, **params)
+                nested = True
+            primals.append(a)
+        out = prim(*primals, **params) if nested else prim.impl(*primals, **params)
         partials = prim.partials
         if partials is not None:
             ds = []
@@ -102,27 +137,88 @@ class Tape(Trace):
                         if shapes is None:
                             shapes = [None] * len(positions)
                         shapes[j] = ps
-            entry = (prim, tuple(parents), tuple(ds), shapes)
+            entry = (prim, shapes, *_interleave(parents, ds))
         else:
             vjps = prim.vjp
             for i in positions:
                 if vjps is None or vjps[i] is None:
                     raise prim.missing_rule(i)
-            entry = (prim, tuple(parents), tuple(positions), (tuple(primals), out, params))
-        self.entries.append(entry)
+            entry = (prim, (tuple(primals), out, params), *_interleave(parents, positions))
+        entries = self.entries
+        entries.append(entry)
         self.values.append(out)
-        self.ops += 1
-        return Var(out, len(self.entries) - 1, self)
+        return Var(out, len(entries) - 1, self)
 
-    def backward(self, out_index: int, seed: Any, wanted: list[int]) -> list[Any]:
+    def binary(self, prim: Primitive, a: Any, b: Any) -> Var:
+        """:meth:`process` for an elementwise primitive of two plain or own-tape scalar floats.
+
+        Called by the operators of engine values: the hot path of scalar code (``x * y``,
+        ``x + 1.0``). Arrays, nesting and other engines' values go through the primitive.
+        """
+        if type(a) is Var:
+            if a._trace is not self:
+                return prim(a, b)
+            ta, av = True, a.value
+        elif type(a) is float:
+            ta, av = False, a
+        elif type(a) is int:
+            ta, av = False, float(a)
+            a = av
+        else:
+            return prim(a, b)
+        if type(b) is Var:
+            if b._trace is not self:
+                return prim(a, b)
+            tb, bv = True, b.value
+        elif type(b) is float:
+            tb, bv = False, b
+        elif type(b) is int:
+            tb, bv = False, float(b)
+            b = bv
+        else:
+            return prim(a, b)
+        if not (type(av) is float and type(bv) is float and self.active):
+            return self.process(prim, (a, b), {})
+        out = prim.impl(av, bv)
+        if type(out) is not float:
+            return self.process(prim, (a, b), {})
+        rules = prim.partials
+        if ta and tb:
+            r0, r1 = rules[0], rules[1]
+            if r0 is None or r1 is None:
+                raise prim.missing_rule(0 if r0 is None else 1)
+            entry = (
+                prim,
+                None,
+                a.index,
+                r0 if type(r0) is float else r0(av, bv, out),
+                b.index,
+                r1 if type(r1) is float else r1(av, bv, out),
+            )
+        elif ta:
+            r0 = rules[0]
+            if r0 is None:
+                raise prim.missing_rule(0)
+            entry = (prim, None, a.index, r0 if type(r0) is float else r0(av, bv, out))
+        else:
+            r1 = rules[1]
+            if r1 is None:
+                raise prim.missing_rule(1)
+            entry = (prim, None, b.index, r1 if type(r1) is float else r1(av, bv, out))
+        entries = self.entries
+        entries.append(entry)
+        self.values.append(out)
+        return Var(out, len(entries) - 1, self)
+
+    def backward(self, out_index: int, seed: Any, wanted: list[int], keep_all: bool = False) -> list[Any]:
         """Sweep from node ``out_index`` with adjoint ``seed``; return the adjoints of ``wanted``.
 
-        Nodes never reached keep adjoint ``None`` (the caller reads that as zero).
+        Nodes never reached keep adjoint ``None`` (the caller reads that as zero). Intermediate
+        adjoints are dropped once used unless ``keep_all`` (the explain tool shows them all).
         """
         entries = self.entries
         adj: list[Any] = [None] * len(entries)
         adj[out_index] = seed
-        keep = set(wanted)
         owned: set[int] = set()
         updates = 0
         for k in range(out_index, -1, -1):
@@ -132,42 +228,63 @@ class Tape(Trace):
             e = entries[k]
             if e is None:
                 continue
-            if k not in keep:
+            if not keep_all:
                 adj[k] = None
-            prim, parents, data, extra = e
+            prim = e[0]
+            extra = e[1]
             if prim.partials is not None:
-                for j, p in enumerate(parents):
-                    c = scale(data[j], g)
-                    if extra is not None and extra[j] is not None:
-                        c = sum_to(c, extra[j])
+                gf = type(g) is float
+                for j in range(2, len(e), 2):
+                    p = e[j]
+                    d = e[j + 1]
+                    if gf and type(d) is float:
+                        c = d * g
+                        if c != c:
+                            c = scale(d, g)
+                    else:
+                        c = scale(d, g)
+                        if extra is not None and extra[j // 2 - 1] is not None:
+                            c = sum_to(c, extra[j // 2 - 1])
                     a = adj[p]
                     adj[p] = c if a is None else a + c
                     updates += 1
-            else:
-                primals, out, params = extra
-                acc = prim.accumulate
-                for p, i in zip(parents, data):
-                    updates += 1
-                    if acc is not None and type(g) is not float and not isinstance(g, Traced):
-                        buf = adj[p]
-                        if buf is None or p not in owned:
-                            fresh = np.zeros(shape_of(primals[i]))
-                            buf = fresh if buf is None else fresh + buf
-                            adj[p] = buf
-                            owned.add(p)
-                        acc(buf, g, **params)
-                        continue
-                    c = prim.vjp[i](g, *primals, out, **params)
-                    a = adj[p]
-                    if a is None:
-                        adj[p] = c
-                    elif p in owned:
-                        adj[p] = a.__iadd__(c) if isinstance(a, np.ndarray) else a + c
-                    else:
-                        adj[p] = a + c
+                continue
+            primals, out, params = extra
+            acc = prim.accumulate
+            for j in range(2, len(e), 2):
+                p = e[j]
+                i = e[j + 1]
+                updates += 1
+                if acc is not None and type(g) is not float and not isinstance(g, Traced):
+                    buf = adj[p]
+                    if buf is None or p not in owned:
+                        fresh = np.zeros(shape_of(primals[i]))
+                        buf = fresh if buf is None else fresh + buf
+                        adj[p] = buf
+                        owned.add(p)
+                    acc(buf, g, **params)
+                    continue
+                c = prim.vjp[i](g, *primals, out, **params)
+                a = adj[p]
+                if a is None:
+                    adj[p] = c
+                elif p in owned and isinstance(a, np.ndarray) and isinstance(c, np.ndarray):
+                    a += c
+                else:
+                    adj[p] = a + c
         self.updates += updates
         self.sweeps += 1
         return [adj[i] for i in wanted]
+
+    def node(self, k: int) -> Node:
+        """Node ``k`` in readable form: its primitive (None for an input), parents, partials."""
+        e = self.entries[k]
+        if e is None:
+            return Node(k, None, (), (), self.values[k])
+        prim = e[0]
+        parents = tuple(e[2::2])
+        partials = tuple(e[3::2]) if prim.partials is not None else ()
+        return Node(k, prim, parents, partials, self.values[k])
 
     def nbytes(self) -> int:
         """Approximate bytes the tape holds: entries, stored partials, primals and values."""
@@ -201,7 +318,7 @@ class Tape(Trace):
             if e is None:
                 lines.append(f"%{k} = input  {shown}")
             else:
-                args = ", ".join(f"%{p}" for p in e[1])
+                args = ", ".join(f"%{p}" for p in e[2::2])
                 lines.append(f"%{k} = {e[0].name}({args})  {shown}")
         return "\n".join(lines)
 
@@ -236,8 +353,7 @@ class Recording:
         if seed is None:
             if out_shape != ():
                 raise ValueError(
-                    f"backward() needs a seed for an output of shape {out_shape} "
-                    "(or use modes.jacobian)"
+                    f"backward() needs a seed for an output of shape {out_shape} (or use modes.jacobian)"
                 )
             seed = 1.0
         elif not isinstance(seed, Traced):

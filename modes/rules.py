@@ -246,14 +246,14 @@ def _tensordot_jvp(ts: list, xs: tuple, out: Any, cdim: int, axes: int) -> Any:
 
 
 def _tensordot_vjp_a(ct: Any, a: Any, b: Any, out: Any, axes: int) -> Any:
-    na_free, nb_free = _td_split(a, b, axes)
+    nb_free = _td_split(a, b, axes)[1]
     nb = len(shape_of(b))
     bt = transpose(b, axes=tuple(range(axes, nb)) + tuple(range(axes)))
     return tensordot(ct, bt, axes=nb_free)
 
 
 def _tensordot_vjp_b(ct: Any, a: Any, b: Any, out: Any, axes: int) -> Any:
-    na_free, nb_free = _td_split(a, b, axes)
+    na_free = _td_split(a, b, axes)[0]
     na = len(shape_of(a))
     at = transpose(a, axes=tuple(range(na_free, na)) + tuple(range(na_free)))
     return tensordot(at, ct, axes=na_free)

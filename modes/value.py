@@ -29,21 +29,43 @@ def _compare(ufunc: np.ufunc, a: Any, b: Any) -> Any:
 
 
 _UFUNCS: dict[Any, Any] = {
-    np.add: rules.add, np.subtract: rules.sub, np.multiply: rules.mul, np.divide: rules.div,
-    np.negative: rules.neg, np.power: rules.power, np.sin: rules.sin, np.cos: rules.cos,
-    np.tan: rules.tan, np.exp: rules.exp, np.log: rules.log, np.log1p: rules.log1p,
-    np.sqrt: rules.sqrt, np.tanh: rules.tanh, np.absolute: rules.absolute,
-    np.maximum: rules.maximum, np.minimum: rules.minimum, np.matmul: ops.matmul,
-    np.square: ops.square, np.positive: lambda x: x,
+    np.add: rules.add,
+    np.subtract: rules.sub,
+    np.multiply: rules.mul,
+    np.divide: rules.div,
+    np.negative: rules.neg,
+    np.power: rules.power,
+    np.sin: rules.sin,
+    np.cos: rules.cos,
+    np.tan: rules.tan,
+    np.exp: rules.exp,
+    np.log: rules.log,
+    np.log1p: rules.log1p,
+    np.sqrt: rules.sqrt,
+    np.tanh: rules.tanh,
+    np.absolute: rules.absolute,
+    np.maximum: rules.maximum,
+    np.minimum: rules.minimum,
+    np.matmul: ops.matmul,
+    np.square: ops.square,
+    np.positive: lambda x: x,
 }
 for _u in (np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal):
     _UFUNCS[_u] = lambda a, b, _u=_u: _compare(_u, a, b)
 
 _FUNCTIONS: dict[Any, Any] = {
-    np.sum: ops.sum, np.mean: ops.mean, np.dot: ops.dot, np.reshape: ops.reshape,
-    np.transpose: ops.transpose, np.concatenate: ops.concatenate, np.stack: ops.stack,
-    np.where: ops.where, np.tensordot: ops.tensordot, np.broadcast_to: ops.broadcast_to,
-    np.shape: shape_of, np.ndim: lambda x: len(shape_of(x)),
+    np.sum: ops.sum,
+    np.mean: ops.mean,
+    np.dot: ops.dot,
+    np.reshape: ops.reshape,
+    np.transpose: ops.transpose,
+    np.concatenate: ops.concatenate,
+    np.stack: ops.stack,
+    np.where: ops.where,
+    np.tensordot: ops.tensordot,
+    np.broadcast_to: ops.broadcast_to,
+    np.shape: shape_of,
+    np.ndim: lambda x: len(shape_of(x)),
     np.size: lambda x: int(np.prod(shape_of(x))),
 }
 
@@ -56,34 +78,34 @@ class EngineValue(Traced):
 
     # -- arithmetic ---------------------------------------------------------------------------
     def __add__(self, o: Any) -> Any:
-        return rules.add(self, o)
+        return self._trace.binary(rules.add, self, o)
 
     def __radd__(self, o: Any) -> Any:
-        return rules.add(o, self)
+        return self._trace.binary(rules.add, o, self)
 
     def __sub__(self, o: Any) -> Any:
-        return rules.sub(self, o)
+        return self._trace.binary(rules.sub, self, o)
 
     def __rsub__(self, o: Any) -> Any:
-        return rules.sub(o, self)
+        return self._trace.binary(rules.sub, o, self)
 
     def __mul__(self, o: Any) -> Any:
-        return rules.mul(self, o)
+        return self._trace.binary(rules.mul, self, o)
 
     def __rmul__(self, o: Any) -> Any:
-        return rules.mul(o, self)
+        return self._trace.binary(rules.mul, o, self)
 
     def __truediv__(self, o: Any) -> Any:
-        return rules.div(self, o)
+        return self._trace.binary(rules.div, self, o)
 
     def __rtruediv__(self, o: Any) -> Any:
-        return rules.div(o, self)
+        return self._trace.binary(rules.div, o, self)
 
     def __pow__(self, o: Any) -> Any:
-        return rules.power(self, o)
+        return self._trace.binary(rules.power, self, o)
 
     def __rpow__(self, o: Any) -> Any:
-        return rules.power(o, self)
+        return self._trace.binary(rules.power, o, self)
 
     def __matmul__(self, o: Any) -> Any:
         return ops.matmul(self, o)
@@ -204,7 +226,6 @@ class EngineValue(Traced):
         if fn is None:
             raise TypeError(
                 f"numpy.{func.__name__} is not supported on engine values; use modes.ops "
-                "(supported NumPy functions: "
-                + ", ".join(sorted(f.__name__ for f in _FUNCTIONS)) + ")"
+                "(supported NumPy functions: " + ", ".join(sorted(f.__name__ for f in _FUNCTIONS)) + ")"
             )
         return fn(*args, **kwargs)

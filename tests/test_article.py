@@ -31,7 +31,8 @@ def test_product_gradient(mode, chunk):
 def test_reverse_tape_of_the_article():
     rec = modes.record(article, [-1.0, 3.0, 4.0])
     assert len(rec.tape) == 6  # three inputs, two additions, one product
-    assert [e[0].name for e in rec.tape.entries[3:]] == ["add", "add", "mul"]
+    assert [rec.tape.node(k).primitive.name for k in (3, 4, 5)] == ["add", "add", "mul"]
+    assert rec.tape.node(5).parents == (3, 4) and rec.tape.node(5).partials == (7.0, 2.0)
     assert rec.tape.values[3:] == [2.0, 7.0, 14.0]
     assert "%5 = mul(%3, %4)" in str(rec.tape)
     np.testing.assert_array_equal(rec.backward(), [7.0, 9.0, 2.0])
