@@ -11,8 +11,10 @@ Write a function once with Python operators and :mod:`modes.ops`; differentiate 
 
 from modes import ops
 from modes.api import grad, jacobian, jvp, value_and_grad, vjp
-from modes.core import MissingRuleError, MixedTraceError, ModesError, primal
+from modes.check import CheckReport, GradientCheckError, check_grads, finite_difference_jacobian, step_sweep
+from modes.core import MissingRuleError, MixedTraceError, ModesError, Primitive, primal
 from modes.forward import CHUNK_THRESHOLD, choose_chunk
+from modes.hessian import hessian, hvp
 from modes.reverse import Recording, Tape, record
 from modes.rules import PRIMITIVES
 from modes.stats import Stats, counting
@@ -20,6 +22,14 @@ from modes.stats import Stats, counting
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckReport",
+    "GradientCheckError",
+    "Primitive",
+    "check_grads",
+    "finite_difference_jacobian",
+    "hessian",
+    "hvp",
+    "step_sweep",
     "CHUNK_THRESHOLD",
     "MissingRuleError",
     "MixedTraceError",
