@@ -41,6 +41,9 @@ def scale(d: Any, g: Any) -> Any:
             if r != r and (d == 0.0 or g == 0.0):
                 return 0.0
             return r
+        if d - d == 0.0 and type(g) is np.ndarray:
+            # a finite float partial: only d == 0 can meet a nan or inf in g and need the zero
+            return d * g if d != 0.0 else np.zeros(g.shape)
     r = d * g
     raw = primal(r)
     if type(raw) is float:

@@ -130,12 +130,26 @@ class ForwardTrace(Trace):
             r = rules[0]
             if r is None:
                 raise prim.missing_rule(0)
-            t = scale(r if type(r) is float else r(av, bv, out), a.tangent)
+            d = r if type(r) is float else r(av, bv, out)
+            g = a.tangent
+            if type(g) is float and type(d) is float:
+                t = d * g
+                if t != t:
+                    t = scale(d, g)
+            else:
+                t = scale(d, g)
         if tb:
             r = rules[1]
             if r is None:
                 raise prim.missing_rule(1)
-            term = scale(r if type(r) is float else r(av, bv, out), b.tangent)
+            d = r if type(r) is float else r(av, bv, out)
+            g = b.tangent
+            if type(g) is float and type(d) is float:
+                term = d * g
+                if term != term:
+                    term = scale(d, g)
+            else:
+                term = scale(d, g)
             t = term if t is None else t + term
         self.ops += 1
         self.updates += ta + tb

@@ -56,11 +56,17 @@ def _py_pow(x: float, y: float) -> float:
 
 
 def _py_sigmoid(x: float) -> float:
-    return 0.5 * (math.tanh(0.5 * x) + 1.0)
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
 
 
 def _np_sigmoid(x: Any) -> Any:
-    return 0.5 * (np.tanh(0.5 * np.asarray(x, dtype=float)) + 1.0)
+    # exp of a non-positive number only: no overflow, full relative accuracy in both tails
+    x = np.asarray(x, dtype=float)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 def _py_relu(x: float) -> float:

@@ -7,6 +7,7 @@ primitives of the rule table (``modes/rules.py``), so they need no derivative ru
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any
 
@@ -192,8 +193,8 @@ def normalize_index(idx: Any, ndim: int) -> Any:
         out.append(it)
     if any(it is Ellipsis for it in out):
         pos = next(i for i, it in enumerate(out) if it is Ellipsis)
-        used = sum(1 for it in out if it is not None and it is not Ellipsis)
-        used += sum(it.ndim - 1 for it in out if isinstance(it, np.ndarray) and it.dtype == bool)
+        used = builtins.sum(1 for it in out if it is not None and it is not Ellipsis)
+        used += builtins.sum(it.ndim - 1 for it in out if isinstance(it, np.ndarray) and it.dtype == bool)
         out[pos : pos + 1] = [slice(None)] * max(ndim - used, 0)
     return out[0] if len(out) == 1 and not isinstance(idx, tuple) else tuple(out)
 

@@ -86,7 +86,7 @@ log = Primitive("log", num.log, ("x",), partials=(lambda x, out: div(1.0, x),))
 log1p = Primitive("log1p", num.log1p, ("x",), partials=(lambda x, out: div(1.0, 1.0 + x),))
 sqrt = Primitive("sqrt", num.sqrt, ("x",), partials=(lambda x, out: div(0.5, out),))
 tanh = Primitive("tanh", num.tanh, ("x",), partials=(lambda x, out: 1.0 - out * out,))
-sigmoid = Primitive("sigmoid", num.sigmoid, ("x",), partials=(lambda x, out: out * (1.0 - out),))
+sigmoid = Primitive("sigmoid", num.sigmoid, ("x",), partials=(lambda x, out: out * sigmoid(neg(x)),))  # s(x) s(-x) = s(1 - s) without cancellation
 relu = Primitive("relu", num.relu, ("x",), partials=(lambda x, out: indicator(primal(x) > 0),))
 absolute = Primitive("abs", num.absolute, ("x",), partials=(lambda x, out: num.as_float_array(np.sign(primal(x))),))
 maximum = Primitive(
