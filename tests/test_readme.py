@@ -1,0 +1,23 @@
+"""The README's Python examples run as written (so the documentation stays true)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+
+
+@pytest.mark.skipif(not README.exists(), reason="README.md is not beside the tests (installed copy)")
+def test_readme_python_examples_run():
+    blocks = python_blocks()
+    assert blocks, "the README has no Python example"
+    namespace: dict = {}
+    for i, block in enumerate(blocks):
+        exec(compile(block, str(README), "exec"), namespace)  # noqa: S102 - our own README
+        if i == 0:  # the first example is the article's function
+            assert list(namespace["modes"].grad(namespace["f"], [-1.0, 3.0, 4.0])) == [7.0, 9.0, 2.0]
