@@ -54,6 +54,13 @@ def _axes(axis: int | Sequence[int] | None, ndim: int, name: str = "axis") -> tu
     return tuple(sorted(set(out)))
 
 
+def _value(x: Any) -> Any:
+    """A list or tuple of values becomes one array value (stacked), anything else is kept."""
+    if isinstance(x, (list, tuple)):
+        return stack(x) if any(isinstance(v, Traced) for v in x) else np.asarray(x, dtype=float)
+    return x
+
+
 def where(condition: Any, x: Any, y: Any) -> Any:
     """``x`` where ``condition`` holds, else ``y``; the condition is read on primal values."""
     c = primal(condition)
@@ -64,11 +71,13 @@ def where(condition: Any, x: Any, y: Any) -> Any:
 
 def sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Sum over ``axis`` (all axes by default), like ``np.sum``."""
+    x = _value(x)
     return rules.sum_(x, axes=_axes(axis, _ndim(x)), keepdims=bool(keepdims))
 
 
 def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
     """Mean over ``axis`` (derived: ``sum / count``)."""
+    x = _value(x)
     s = shape_of(x)
     axes = _axes(axis, len(s))
     count = int(np.prod([s[a] for a in axes])) if axes else 1
@@ -147,6 +156,7 @@ def dot(a: Any, b: Any) -> Any:
 
 def logsumexp(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
     """``log(sum(exp(x)))`` computed stably (derived: shift by the max, a constant)."""
+    x = _value(x)
     axes = _axes(axis, _ndim(x))
     m = np.max(primal(x), axis=axes, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
@@ -161,6 +171,7 @@ def logsumexp(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = 
 
 def softmax(x: Any, axis: int = -1) -> Any:
     """``exp(x) / sum(exp(x))`` along ``axis`` (derived: ``exp(x - logsumexp(x))``)."""
+    x = _value(x)
     return rules.exp(rules.sub(x, logsumexp(x, axis=axis, keepdims=True)))
 
 
