@@ -71,6 +71,16 @@ class CheckReport:
         return "\n".join([f"gradient check (order {self.order}): {verdict}", head, *rows])
 
 
+def _scale(*arrays: Any) -> float:
+    """What round-off between two AD results is relative to: ``max(1, largest entry)``.
+
+    The floor of 1 covers derivatives that are zero only up to round-off (``sum(softmax(x))``
+    has gradient 0, computed from entries of size ~1): a wrong rule is off by far more.
+    """
+    m = max((float(np.max(np.abs(primal(a)))) if np.size(primal(a)) else 0.0) for a in arrays)
+    return max(1.0, m) if np.isfinite(m) else 1.0
+
+
 def _compare(name: str, a: Any, b: Any, rtol: float, atol: float) -> Comparison:
     a = np.asarray(primal(a), dtype=float)
     b = np.asarray(primal(b), dtype=float)
@@ -158,7 +168,8 @@ def check_grads(
         atol = fd_atol * max(1.0, float(np.max(np.abs(fd))) if fd.size else 1.0)
         names = list(results)
         for a, b in pairwise(names):
-            report.comparisons.append(_compare(f"{a} vs {b}", results[a], results[b], rtol, 0.0))
+            ra, rb = results[a], results[b]
+            report.comparisons.append(_compare(f"{a} vs {b}", ra, rb, rtol, rtol * _scale(ra, rb)))
         for m in names:
             report.comparisons.append(_compare(f"{m} vs central differences", results[m], fd, fd_rtol, atol))
         if "forward" in modes and "reverse" in modes:
@@ -168,10 +179,18 @@ def check_grads(
                 u = rng.standard_normal(out_shape) if out_shape else float(rng.standard_normal())
                 jv = jvp(f, x, v)[1]
                 jtu = vjp(f, x, u)[1]
-                lhs = np.sum(np.asarray(u) * np.asarray(jv))
-                rhs = np.sum(np.asarray(jtu) * np.asarray(v))
+                terms_l = np.asarray(u) * np.asarray(jv)
+                terms_r = np.asarray(jtu) * np.asarray(v)
+                # round-off in a sum is relative to the sum of the magnitudes of its terms
+                floor = rtol * max(1.0, float(np.sum(np.abs(terms_l))), float(np.sum(np.abs(terms_r))))
                 report.comparisons.append(
-                    _compare(f"adjoint identity <u,Jv> = <J^T u,v> #{k + 1}", lhs, rhs, rtol, 0.0)
+                    _compare(
+                        f"adjoint identity <u,Jv> = <J^T u,v> #{k + 1}",
+                        np.sum(terms_l),
+                        np.sum(terms_r),
+                        rtol,
+                        floor,
+                    )
                 )
     else:
         orders = [o for o in ORDERS if all(part in modes for part in o.split("-over-"))]
@@ -180,7 +199,8 @@ def check_grads(
         fd = finite_difference_jacobian(lambda z: grad(f, z, mode=inner), x, steps)
         atol = fd_atol * max(1.0, float(np.max(np.abs(fd))) if fd.size else 1.0)
         for a, b in pairwise(orders):
-            report.comparisons.append(_compare(f"{a} vs {b}", results[a], results[b], rtol, 0.0))
+            ra, rb = results[a], results[b]
+            report.comparisons.append(_compare(f"{a} vs {b}", ra, rb, rtol, rtol * _scale(ra, rb)))
         for o in orders:
             report.comparisons.append(
                 _compare(f"{o} vs differences of gradient", results[o], fd, fd_rtol, atol)
@@ -190,8 +210,9 @@ def check_grads(
             H = np.asarray(results[o]).reshape(n, n)
             for k in range(directions):
                 u, v = rng.standard_normal(n), rng.standard_normal(n)
+                floor = rtol * max(1.0, float(np.abs(u) @ np.abs(H) @ np.abs(v)))
                 report.comparisons.append(
-                    _compare(f"symmetry <u,Hv> = <Hu,v> #{k + 1}", u @ H @ v, (H @ u) @ v, rtol, 0.0)
+                    _compare(f"symmetry <u,Hv> = <Hu,v> #{k + 1}", u @ H @ v, (H @ u) @ v, rtol, floor)
                 )
     if raise_on_failure and not report.passed:
         raise GradientCheckError(str(report))
