@@ -13,6 +13,8 @@ from modes import ops
 from modes.api import grad, jacobian, jvp, value_and_grad, vjp
 from modes.check import CheckReport, GradientCheckError, check_grads, finite_difference_jacobian, step_sweep
 from modes.core import MissingRuleError, MixedTraceError, ModesError, Primitive, primal
+from modes.explain import Explanation, explain
+from modes.expression import ExpressionError
 from modes.forward import CHUNK_THRESHOLD, choose_chunk
 from modes.hessian import hessian, hvp
 from modes.reverse import Recording, Tape, record
@@ -22,6 +24,9 @@ from modes.stats import Stats, counting
 __version__ = "0.1.0"
 
 __all__ = [
+    "Explanation",
+    "ExpressionError",
+    "explain",
     "CheckReport",
     "GradientCheckError",
     "Primitive",

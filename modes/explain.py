@@ -1,0 +1,519 @@
+"""The article's picture, computed: an expression's Wengert trace with values, local partials,
+adjoints (reverse mode) and tangents (forward mode, one pass per seeded input).
+
+    >>> from modes.explain import explain
+    >>> e = explain()                      # f = (a + b) * (b + c) at a = -1, b = 3, c = 4
+    >>> e.value, e.gradient
+    (14.0, {'a': 7.0, 'b': 9.0, 'c': 2.0})
+    >>> [(n.name, n.definition, n.value) for n in e.nodes[3:]]
+    [('x1', 'a + b', 2.0), ('x2', 'b + c', 7.0), ('x3', 'x1 * x2', 14.0)]
+
+Naming: inputs keep their names; intermediates are named ``x1, x2, ...`` in execution (tape)
+order, the output included (the article's ``x = a + b``, ``y = b + c`` are ``x1`` and ``x2``; its
+``f`` is the last node, marked ``is_output``). If an input is itself called like ``x1``, the
+intermediates take the first free prefix of ``v``, ``w``, ``t``, ``u``, ``z``.
+
+How each column is obtained:
+
+* ``value``, ``partials``: recorded by the reverse engine (:func:`modes.record`); the partials are
+  the local partial derivatives the tape stores for each operation, one per graph parent;
+* ``adjoint``: ``df/d(node)``, from one backward sweep of that tape seeded with 1 at the output;
+* ``tangents[s]``: ``d(node)/ds``, from one forward-mode pass (:func:`modes.jvp`) with input ``s``
+  seeded with 1 and the others with 0;
+* ``counts``: what :func:`modes.value_and_grad` did in each mode, from :func:`modes.counting`
+  (forward mode with a chunk of one direction, as in the article: one pass per input).
+
+The expression is parsed by :mod:`modes.expression` (never ``eval``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from modes import api, stats
+from modes.core import ModesError, primal
+from modes.expression import Expression, ExpressionError, Node, is_variable_name, parse
+from modes.forward import Dual
+from modes.reverse import Var, record
+
+#: The article's example and the point where it is evaluated.
+DEFAULT_EXPRESSION = "(a + b) * (b + c)"
+DEFAULT_POINT: dict[str, float] = {"a": -1.0, "b": 3.0, "c": 4.0}
+
+_PREFIXES = ("x", "v", "w", "t", "u", "z")
+_COUNT_KEYS = ("passes", "ops", "tangent_updates", "adjoint_updates", "sweeps", "tape_length")
+
+
+class ExplainError(ModesError, ValueError):
+    """The point does not fit the expression (a value for a variable it does not use, ...)."""
+
+
+def fmt(v: float | None) -> str:
+    """A number as the tables show it: 6 significant digits, no ``-0``; ``-`` for ``None``."""
+    if v is None:
+        return "-"
+    return f"{v + 0.0:.6g}"
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """One node of the trace (one tape entry).
+
+    ``kind`` is ``"input"`` or ``"operation"``. For an operation, ``op`` is the operator or
+    function as written (``"+"``, ``"*"``, ``"-"`` for negation, ``"sin"``...), ``primitive`` the
+    rule-table primitive that ran (``"add"``, ``"mul"``, ``"neg"``, ``"sin"``...), ``operands`` the
+    operands in order (node names, or constants written as numbers), ``parents`` the graph
+    parents (the operands that are nodes, in order, repeated if used twice as in ``a * a``) and
+    ``partials[j]`` the local partial ``d(node)/d(parents[j])`` stored on the tape.
+    ``adjoint`` is ``df/d(node)``; ``tangents[s]`` is ``d(node)/ds`` from the forward pass that
+    seeds input ``s``.
+    """
+
+    index: int
+    name: str
+    kind: str
+    op: str | None
+    primitive: str | None
+    operands: tuple[str, ...]
+    parents: tuple[str, ...]
+    partials: tuple[float, ...]
+    value: float
+    adjoint: float
+    tangents: dict[str, float | None] = field(default_factory=dict)
+    is_output: bool = False
+
+    @property
+    def definition(self) -> str:
+        """How the node is computed from its operands: ``"a + b"``, ``"sin(x1)"``, ``"input"``."""
+        if self.kind == "input":
+            return "input"
+        o = self.operands
+        if self.op in ("+", "-", "*", "/", "**") and len(o) == 2:
+            return f"{o[0]} {self.op} {o[1]}"
+        if self.op == "-" and len(o) == 1:
+            return f"-{o[0]}"
+        return f"{self.op}({', '.join(o)})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "name": self.name,
+            "kind": self.kind,
+            "op": self.op,
+            "primitive": self.primitive,
+            "definition": self.definition,
+            "operands": list(self.operands),
+            "parents": list(self.parents),
+            "partials": [_json_float(p) for p in self.partials],
+            "value": _json_float(self.value),
+            "adjoint": _json_float(self.adjoint),
+            "tangents": {k: _json_float(v) for k, v in self.tangents.items()},
+            "is_output": self.is_output,
+        }
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Everything the ``explain`` tool prints and draws for one expression at one point."""
+
+    source: str
+    inputs: tuple[str, ...]
+    point: dict[str, float]
+    nodes: tuple[NodeRecord, ...]
+    output: str | None  # the output node's name (None when f is a constant)
+    value: float
+    gradient: dict[str, float]  # adjoints of the inputs (reverse mode)
+    forward_gradient: dict[str, float]  # the output's tangent in each seeded pass (forward mode)
+    counts: dict[str, dict[str, int]]  # "forward" / "reverse" -> modes.counting's counts
+    notes: tuple[str, ...] = ()
+
+    def node(self, name: str) -> NodeRecord:
+        """The record of the node called ``name``."""
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    @property
+    def intermediates(self) -> tuple[NodeRecord, ...]:
+        return tuple(n for n in self.nodes if n.kind != "input")
+
+    @property
+    def point_text(self) -> str:
+        return ", ".join(f"{k} = {fmt(v)}" for k, v in self.point.items())
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (non-finite numbers become the strings "nan", "inf", "-inf")."""
+        return {
+            "expression": self.source,
+            "inputs": list(self.inputs),
+            "point": {k: _json_float(v) for k, v in self.point.items()},
+            "value": _json_float(self.value),
+            "output": self.output,
+            "gradient": {k: _json_float(v) for k, v in self.gradient.items()},
+            "forward_gradient": {k: _json_float(v) for k, v in self.forward_gradient.items()},
+            "nodes": [n.as_dict() for n in self.nodes],
+            "counts": self.counts,
+            "notes": list(self.notes),
+        }
+
+    # -- tables -------------------------------------------------------------------------------
+    def trace_table(self) -> str:
+        """The Wengert trace: node, definition, value, local partials, adjoint."""
+        head = ("node", "definition", "value", "local partials", "adjoint df/dnode", "")
+        rows = []
+        for n in self.nodes:
+            partials = ", ".join(f"d{n.name}/d{p} = {fmt(d)}" for p, d in zip(n.parents, n.partials))
+            mark = "<- f" if n.is_output else ""
+            rows.append((n.name, n.definition, fmt(n.value), partials, fmt(n.adjoint), mark))
+        at = f" at {self.point_text}" if self.point else ""
+        title = (
+            f"Wengert trace of f = {self.source}{at}\n"
+            "(reverse mode: record the operations, then sweep back from f with adjoint df/df = 1)"
+        )
+        lines = [title, "", *_table(head, rows, right=(2, 4))]
+        grad = ", ".join(f"df/d{k} = {fmt(v)}" for k, v in self.gradient.items())
+        lines.append("")
+        lines.append(
+            f"f = {fmt(self.value)}" + (f"; gradient (adjoints of the inputs): {grad}" if grad else "")
+        )
+        return "\n".join(lines)
+
+    def tangent_table(self) -> str:
+        """Forward mode: every node's tangent, one column per seeded input (one pass each)."""
+        if not self.inputs:
+            return "forward mode: no inputs, nothing to seed"
+        head = ("node", "value", *(f"seed {s}" for s in self.inputs))
+        rows = []
+        for n in self.nodes:
+            cells = [fmt(n.tangents.get(s)) for s in self.inputs]
+            rows.append((n.name + (" (f)" if n.is_output else ""), fmt(n.value), *cells))
+        title = (
+            "forward mode: tangents d(node)/d(seed), one pass per seeded input "
+            "(seed = 1 for that input, 0 for the others)"
+        )
+        lines = [title, "", *_table(head, rows, right=tuple(range(1, len(head))))]
+        fg = ", ".join(fmt(v) for v in self.forward_gradient.values())
+        rg = ", ".join(fmt(v) for v in self.gradient.values())
+        lines.append("")
+        lines.append(
+            f"f's row across the {len(self.inputs)} pass{'es' if len(self.inputs) != 1 else ''}: "
+            f"({fg}), the gradient; "
+            f"reverse mode's adjoints from one sweep: ({rg})"
+        )
+        return "\n".join(lines)
+
+    def counts_table(self) -> str:
+        """Operation counts of each mode (modes.counting), and what they mean for this f."""
+        if not self.counts:
+            return "operation counts: f has no inputs, nothing to differentiate"
+        fw, rv = self.counts["forward"], self.counts["reverse"]
+        n = len(self.inputs)
+        head = ("", "forward (chunk 1)", "reverse")
+        rows = [
+            ("passes through f", str(fw["passes"]), str(rv["passes"])),
+            ("primitive evaluations", str(fw["ops"]), str(rv["ops"])),
+            ("backward sweeps", str(fw["sweeps"]), str(rv["sweeps"])),
+            ("derivative updates", str(fw["tangent_updates"]), str(rv["adjoint_updates"])),
+            ("tape length", "-", str(rv["tape_length"])),
+        ]
+        times = {1: "once", 2: "twice", 3: "thrice"}.get(n, f"{n} times")
+        lines = [
+            "operation counts per mode (modes.counting; per graph node)",
+            "",
+            *_table(head, rows, right=(1, 2)),
+            "",
+            "derivative updates: local partial x tangent products (forward, per pass) or "
+            "local partial x adjoint products (reverse)",
+            f"forward mode seeds one input per pass, so it runs f {times} to get the {n} "
+            f"derivative{'s' if n != 1 else ''}; reverse mode runs f once and sweeps back once.",
+        ]
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        parts = [self.trace_table(), self.tangent_table(), self.counts_table()]
+        if self.notes:
+            parts.append("notes:\n" + "\n".join(f"- {n}" for n in self.notes))
+        return "\n\n".join(parts)
+
+
+def _json_float(v: float | None) -> float | str | None:
+    if v is None or math.isfinite(v):
+        return v
+    return "nan" if v != v else ("inf" if v > 0 else "-inf")
+
+
+def _table(head: tuple[str, ...], rows: list[tuple[str, ...]], right: tuple[int, ...] = ()) -> list[str]:
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+
+    def line(cells: tuple[str, ...]) -> str:
+        out = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(out).rstrip()
+
+    rule = tuple("-" * w if h else "" for h, w in zip(head, widths))
+    return [line(head), line(rule), *(line(r) for r in rows)]
+
+
+# ------------------------------------------------------------------------------------ building
+
+
+def resolve_point(expr: Expression, at: Mapping[str, float] | None) -> dict[str, float]:
+    """The input values in the order the variables first appear in the expression.
+
+    ``at=None`` takes the article's point (``a = -1, b = 3, c = 4``) for the variables used.
+    A variable without a value, or a value for a name the expression does not use, is refused.
+    """
+    given = dict(DEFAULT_POINT) if at is None else dict(at)
+    for name, v in given.items():
+        if not isinstance(name, str) or not is_variable_name(name):
+            raise ExplainError(
+                f"{name!r} cannot be a variable name (a function name, a keyword or not a name)"
+            )
+        try:
+            fv = float(v)
+        except (TypeError, ValueError):
+            raise ExplainError(f"the value of {name} must be a number, got {v!r}") from None
+        if not math.isfinite(fv):
+            raise ExplainError(f"the value of {name} must be finite, got {v!r}")
+        given[name] = fv
+    expr.check_names(given)
+    if at is not None:
+        unused = [name for name in given if name not in expr.positions]
+        if unused:
+            raise ExplainError(
+                f"value given for {', '.join(unused)}, which the expression does not use "
+                f"(its variables: {', '.join(expr.variables) or 'none'})"
+            )
+    return {name: given[name] for name in expr.variables}
+
+
+def _prefix(inputs: tuple[str, ...]) -> str:
+    for p in _PREFIXES:
+        pattern = re.compile(rf"{p}\d+")
+        if not any(pattern.fullmatch(name) for name in inputs):
+            return p
+    return "node"
+
+
+def _operand(r: Any, names: dict[int, str]) -> str:
+    if isinstance(r, Var):
+        return names[r.index]
+    text = fmt(float(primal(r)))
+    return f"({text})" if text.startswith("-") else text
+
+
+def explain(
+    expression: str | Expression = DEFAULT_EXPRESSION,
+    at: Mapping[str, float] | None = None,
+    *,
+    counts: bool = True,
+) -> Explanation:
+    """Record ``expression`` at ``at`` with both engines and return its annotated trace.
+
+    ``at`` maps each variable to its value (default: the article's ``a = -1, b = 3, c = 4``).
+    Raises :class:`~modes.expression.ExpressionError` (with a position) for an expression that
+    is refused, :class:`ExplainError` for a point that does not fit it. ``counts=False`` skips the
+    two extra differentiations that :func:`modes.counting` measures.
+    """
+    expr = expression if isinstance(expression, Expression) else parse(expression)
+    point = resolve_point(expr, at)
+    names = tuple(point)
+    x = [point[n] for n in names]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if not names:
+            value = float(primal(expr.evaluate({})))
+            notes = () if math.isfinite(value) else (f"f = {fmt(value)} is not finite",)
+            return Explanation(expr.source, (), {}, (), None, value, {}, {}, {}, notes)
+        return _explain(expr, names, x, counts)
+
+
+def _explain(expr: Expression, names: tuple[str, ...], x: list[float], with_counts: bool) -> Explanation:
+    # 1. record with the reverse engine, remembering which expression node made each tape entry
+    made: dict[int, tuple[Node, tuple[Any, ...]]] = {}
+
+    def attribute(node: Node, r: Any, args: tuple[Any, ...]) -> None:
+        if isinstance(r, Var) and r.index not in made:
+            made[r.index] = (node, args)
+
+    rec = record(lambda v: expr.evaluate(dict(zip(names, v)), attribute), x)
+    tape = rec.tape
+    out_index = rec.out.index if isinstance(rec.out, Var) and rec.out._trace is tape else None
+    value = float(primal(rec.value))
+
+    # 2. one backward sweep from the output, keeping every node's adjoint
+    everything = list(range(len(tape.entries)))
+    if out_index is not None:
+        adjoints = tape.backward(out_index, 1.0, everything, keep_all=True)
+    else:
+        adjoints = [None] * len(everything)
+
+    # 3. one forward pass per seeded input, keeping every expression node's dual number
+    tangents: dict[str, dict[int, Any]] = {}
+    forward_gradient: dict[str, float] = {}
+    with stats.counting(memory=False):  # keeps these passes out of a caller's own counting block
+        _seed_passes(expr, names, x, tangents, forward_gradient)
+
+    # 4. the records
+    input_of = {k: names[i] for i, k in enumerate(rec.input_nodes)}
+    prefix = _prefix(names)
+    node_names: dict[int, str] = {}
+    counter = 0
+    for k in everything:
+        if k in input_of:
+            node_names[k] = input_of[k]
+        else:
+            counter += 1
+            node_names[k] = f"{prefix}{counter}"
+
+    records = []
+    for k in everything:
+        entry = tape.node(k)  # (index, primitive, parents, partials, value)
+        adj = adjoints[k]
+        adjoint = 0.0 if adj is None else float(primal(adj))
+        if entry.primitive is None:
+            seed_tangents = {s: (1.0 if s == input_of[k] else 0.0) for s in names}
+            records.append(
+                NodeRecord(
+                    k,
+                    node_names[k],
+                    "input",
+                    None,
+                    None,
+                    (),
+                    (),
+                    (),
+                    float(tape.values[k]),
+                    adjoint,
+                    seed_tangents,
+                    k == out_index,
+                )
+            )
+            continue
+        prim, parents = entry.primitive, entry.parents
+        partials = tuple(float(primal(d)) for d in entry.partials)
+        source = made.get(k)
+        if source is not None:
+            node, args = source
+            op = node.name if node.kind == "call" else node.op
+            operands = tuple(_operand(a, node_names) for a in args)
+            seed_tangents = {s: _tangent(tangents[s].get(id(node))) for s in names}
+        else:  # a tape entry no expression node returned (a derived function's inner step)
+            op, operands = prim.name, tuple(node_names[p] for p in parents)
+            seed_tangents = {s: None for s in names}
+        records.append(
+            NodeRecord(
+                k,
+                node_names[k],
+                "operation",
+                op,
+                prim.name,
+                operands,
+                tuple(node_names[p] for p in parents),
+                partials,
+                float(primal(tape.values[k])),
+                adjoint,
+                seed_tangents,
+                k == out_index,
+            )
+        )
+
+    gradient = {names[i]: records[k].adjoint for i, k in enumerate(rec.input_nodes)}
+    counted = _counts(expr, names, x) if with_counts else {}
+    notes = _notes(records, gradient, forward_gradient, counted)
+    return Explanation(
+        expr.source,
+        names,
+        dict(zip(names, x)),
+        tuple(records),
+        node_names[out_index] if out_index is not None else None,
+        value,
+        gradient,
+        forward_gradient,
+        {m: c for m, c in counted.items() if m in ("forward", "reverse")},
+        tuple(notes),
+    )
+
+
+def _seed_passes(
+    expr: Expression,
+    names: tuple[str, ...],
+    x: list[float],
+    tangents: dict[str, dict[int, Any]],
+    forward_gradient: dict[str, float],
+) -> None:
+    """One forward pass (modes.jvp) per input, keeping each expression node's dual number."""
+    for i, seed in enumerate(names):
+        duals: dict[int, Any] = {}
+
+        def keep(node: Node, r: Any, args: tuple[Any, ...], duals: dict[int, Any] = duals) -> None:
+            duals[id(node)] = r
+
+        direction = [1.0 if j == i else 0.0 for j in range(len(names))]
+        _, t = api.jvp(lambda v, keep=keep: expr.evaluate(dict(zip(names, v)), keep), x, direction)
+        tangents[seed] = duals
+        forward_gradient[seed] = float(t)
+
+
+def _tangent(r: Any) -> float | None:
+    if isinstance(r, Dual):
+        return float(primal(r.tangent))
+    return None if r is None else 0.0
+
+
+def _counts(expr: Expression, names: tuple[str, ...], x: list[float]) -> dict[str, Any]:
+    """Differentiate once per mode inside ``modes.counting`` (forward: one direction per pass)."""
+    f = expr.function(names)
+    out: dict[str, Any] = {}
+    for mode, chunk in (("forward", 1), ("reverse", None)):
+        with stats.counting(memory=False) as s:
+            _, g = api.value_and_grad(f, x, mode=mode, chunk=chunk)
+        out[mode] = {k: getattr(s, k) for k in _COUNT_KEYS}
+        out[f"{mode}_gradient"] = [float(v) for v in np.atleast_1d(g)]
+    return out
+
+
+def _notes(
+    records: list[NodeRecord],
+    gradient: dict[str, float],
+    forward_gradient: dict[str, float],
+    counted: dict[str, Any],
+) -> list[str]:
+    notes = []
+    for n in records:
+        if not math.isfinite(n.value):
+            notes.append(f"{n.name} = {fmt(n.value)}: the value is not finite at this point")
+        elif not math.isfinite(n.adjoint):
+            notes.append(f"{n.name}'s adjoint is {fmt(n.adjoint)}: f is not differentiable here")
+
+    def differ(a: list[float], b: list[float]) -> bool:
+        return not np.allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+    rg, fg = list(gradient.values()), list(forward_gradient.values())
+    if differ(rg, fg):
+        notes.append(f"forward and reverse mode disagree: {fg} vs {rg}")
+    for mode in ("forward", "reverse"):
+        g = counted.get(f"{mode}_gradient")
+        if g is not None and differ(g, rg):
+            notes.append(f"modes.grad(mode={mode!r}) gives {g}, the trace gives {rg}")
+    return notes
+
+
+__all__ = [
+    "DEFAULT_EXPRESSION",
+    "DEFAULT_POINT",
+    "ExplainError",
+    "Explanation",
+    "ExpressionError",
+    "NodeRecord",
+    "explain",
+    "fmt",
+    "resolve_point",
+]
