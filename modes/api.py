@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from modes import forward, reverse, stats
-from modes.core import Traced, shape_of
-from modes.inputs import Inputs, parse_inputs
+from modes.core import shape_of
+from modes.inputs import Inputs, parse_direction, parse_inputs
 
 MODES = ("forward", "reverse")
 
@@ -109,23 +109,10 @@ def jacobian(f: Callable[[Any], Any], x: Any, *, mode: str = "reverse", chunk: i
 
 
 def _direction(v: Any, inputs: Inputs, name: str) -> Any:
-    if isinstance(v, Traced):
-        if shape_of(v) != inputs.shape:
-            raise ValueError(f"argument '{name}' has shape {shape_of(v)}, expected {inputs.shape}")
-        return list(v) if inputs.kind == "list" else v
-    if inputs.kind == "list" and isinstance(v, (list, tuple)) and any(isinstance(e, Traced) for e in v):
-        if len(v) != inputs.n:
-            raise ValueError(f"argument '{name}' has {len(v)} entries, expected {inputs.n}")
-        return list(v)
-    try:
-        arr = np.asarray(v, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"argument '{name}' must be numeric, got {type(v).__name__}") from None
-    if arr.shape != inputs.shape:
-        raise ValueError(f"argument '{name}' has shape {arr.shape}, expected {inputs.shape} (the shape of x)")
+    d = parse_direction(v, inputs.shape, name)
     if inputs.kind == "list":
-        return [float(e) for e in arr]
-    return float(arr) if arr.ndim == 0 else arr
+        return list(d) if not isinstance(d, np.ndarray) else [float(e) for e in d]
+    return d
 
 
 def jvp(f: Callable[[Any], Any], x: Any, v: Any) -> tuple[Any, Any]:
@@ -145,6 +132,8 @@ def vjp(f: Callable[[Any], Any], x: Any, u: Any) -> tuple[Any, Any]:
     """``(f(x), u^T J)``, shaped like ``x``: one recording and one backward sweep."""
     _check_callable(f)
     inputs = parse_inputs(x)
+    if u is None:
+        raise TypeError("argument 'u' must be numeric, got NoneType")
     collector = stats.active()
     baseline = stats.begin() if collector is not None else -1
     value, g, counts, tape = reverse.vjp(f, inputs, u)

@@ -85,6 +85,8 @@ class Primitive:
         )
 
     def __call__(self, *args: Any, **params: Any) -> Any:
+        if len(args) == 1 and not isinstance(args[0], Traced):
+            return self.impl(*args, **params)
         top = None
         for a in args:
             if isinstance(a, Traced):

@@ -108,3 +108,34 @@ def as_plain(value: Any) -> Any:
     if isinstance(p, np.ndarray) and p.ndim == 0:
         return float(p)
     return p
+
+
+def parse_direction(v: Any, shape: tuple[int, ...], name: str) -> Any:
+    """Validate a direction or cotangent (``v`` of jvp, ``u`` of vjp) against ``shape``.
+
+    Returns a float, a float64 array or (nesting) the engine values as given; raises
+    ``TypeError`` naming ``name`` for non-numeric input and ``ValueError`` for a wrong shape.
+    """
+    if isinstance(v, Traced):
+        got = shape_of(v)
+    elif isinstance(v, (list, tuple)) and any(isinstance(e, Traced) for e in v):
+        for i, e in enumerate(v):
+            if not (isinstance(e, Traced) or _is_real(e)):
+                raise TypeError(f"argument '{name}[{i}]' must be a real number, got {type(e).__name__}")
+        got = (len(v),)
+    else:
+        if isinstance(v, (str, bytes)) or v is None:
+            raise TypeError(f"argument '{name}' must be numeric, got {type(v).__name__}")
+        try:
+            arr = np.asarray(v)
+        except ValueError:
+            raise TypeError(f"argument '{name}' must be numeric (ragged nested lists are not)") from None
+        if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
+            raise TypeError(
+                f"argument '{name}' must hold real numbers, got {type(v).__name__} of dtype {arr.dtype}"
+            )
+        got = arr.shape
+        v = float(arr) if arr.ndim == 0 else arr.astype(np.float64)
+    if got != shape:
+        raise ValueError(f"argument '{name}' has shape {got}, expected {shape}")
+    return v

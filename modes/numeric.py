@@ -8,6 +8,7 @@ whether it arrived as a float or as an array. Arrays go straight to NumPy.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -45,14 +46,6 @@ def binary(py_fn: Callable[[Any, Any], Any], np_fn: Callable[[Any, Any], Any]) -
 
     kernel.__name__ = np_fn.__name__
     return kernel
-
-
-def _py_div(x: float, y: float) -> float:
-    return x / y
-
-
-def _py_pow(x: float, y: float) -> float:
-    return math.pow(x, y)
 
 
 def _py_sigmoid(x: float) -> float:
@@ -96,8 +89,8 @@ tanh = unary(math.tanh, np.tanh)
 sigmoid = unary(_py_sigmoid, _np_sigmoid)
 relu = unary(_py_relu, _np_relu)
 absolute = unary(abs, np.abs)
-divide = binary(_py_div, np.divide)
-power = binary(_py_pow, np.power)
+divide = binary(operator.truediv, np.divide)
+power = binary(math.pow, np.power)
 maximum = binary(_py_max, np.maximum)
 minimum = binary(_py_min, np.minimum)
 

@@ -22,7 +22,7 @@ import numpy as np
 from modes import ops
 from modes.chain import scale
 from modes.core import Primitive, Trace, Traced, shape_of
-from modes.inputs import Inputs, as_plain, normalize_output, parse_inputs
+from modes.inputs import Inputs, as_plain, normalize_output, parse_direction, parse_inputs
 from modes.rules import sum_to
 from modes.value import EngineValue
 
@@ -233,18 +233,38 @@ class Tape(Trace):
             prim = e[0]
             extra = e[1]
             if prim.partials is not None:
-                gf = type(g) is float
-                for j in range(2, len(e), 2):
+                if extra is None and type(g) is float:
+                    # scalar fast path: float partials, no broadcasting; nan goes to scale()
+                    p = e[2]
+                    d = e[3]
+                    c = d * g if type(d) is float else scale(d, g)
+                    if c != c:
+                        c = scale(d, g)
+                    a = adj[p]
+                    adj[p] = c if a is None else a + c
+                    if len(e) == 4:
+                        updates += 1
+                        continue
+                    p = e[4]
+                    d = e[5]
+                    c = d * g if type(d) is float else scale(d, g)
+                    if c != c:
+                        c = scale(d, g)
+                    a = adj[p]
+                    adj[p] = c if a is None else a + c
+                    if len(e) == 6:
+                        updates += 2
+                        continue
+                    j0 = 6
+                    updates += 2
+                else:
+                    j0 = 2
+                for j in range(j0, len(e), 2):
                     p = e[j]
                     d = e[j + 1]
-                    if gf and type(d) is float:
-                        c = d * g
-                        if c != c:
-                            c = scale(d, g)
-                    else:
-                        c = scale(d, g)
-                        if extra is not None and extra[j // 2 - 1] is not None:
-                            c = sum_to(c, extra[j // 2 - 1])
+                    c = scale(d, g)
+                    if extra is not None and extra[j // 2 - 1] is not None:
+                        c = sum_to(c, extra[j // 2 - 1])
                     a = adj[p]
                     adj[p] = c if a is None else a + c
                     updates += 1
@@ -356,11 +376,10 @@ class Recording:
                     f"backward() needs a seed for an output of shape {out_shape} (or use modes.jacobian)"
                 )
             seed = 1.0
-        elif not isinstance(seed, Traced):
-            seed = np.asarray(seed, dtype=float)
-            if seed.shape != out_shape:
-                raise ValueError(f"seed has shape {seed.shape}, the output has shape {out_shape}")
-            seed = float(seed) if seed.ndim == 0 else seed
+        else:
+            seed = parse_direction(seed, out_shape, "u")
+            if isinstance(seed, list):
+                seed = ops.stack(seed)
         if self._depends:
             adjs = self.tape.backward(self.out.index, seed, self.input_nodes)
         else:

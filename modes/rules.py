@@ -75,7 +75,7 @@ power = Primitive(
     "pow", num.power, ("x", "y"),
     partials=(
         lambda x, y, out: y * power(x, y - 1),
-        lambda x, y, out: where(primal(out) == 0, 0.0, out * log(x)),
+        lambda x, y, out: out * log(where(primal(out) == 0, 1.0, x)),  # 0 where x**y == 0, silently
     ),
 )
 sin = Primitive("sin", num.sin, ("x",), partials=(lambda x, out: cos(x),))
