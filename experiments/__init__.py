@@ -1,0 +1,1 @@
+"""Experiments on top of modes: the problem catalogue, the timing runner and the compare-modes CLI."""

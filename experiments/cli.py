@@ -1,0 +1,407 @@
+"""``compare-modes``: time forward- and reverse-mode gradients as the input count n grows.
+
+Data (the table, the closing sentences, or ``--json``) go to stdout; narration and progress go to
+stderr. Exit codes: 0 success, 1 runtime failure, 2 usage error (including a size too large to
+measure), 3 forward and reverse mode disagree, 130 interrupted (Ctrl-C; partial results are kept).
+
+``compare-modes explain ...`` hands its arguments to ``experiments.explain.main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+import modes
+from experiments import budget, environment, tables
+from experiments.problems import CATALOGUE, DEFAULT_PROBLEM, JACOBIAN, ProblemError, get_problem
+from experiments.results import OutputError, RunRecord, create_run_folder
+from experiments.runner import (
+    EXIT_FAILURE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    FUNCTION,
+    MODES,
+    Outcome,
+    Runner,
+    Settings,
+)
+
+PROG = "compare-modes"
+#: Subcommands served by other modules' ``main(argv) -> int``, imported only when asked for.
+SUBCOMMANDS = {"explain": "experiments.explain"}
+#: Where sweeps are saved when no --out is given.
+DEFAULT_RESULTS = Path("results") / "runs"
+SWEEP_STEP = math.sqrt(10.0)
+
+EXAMPLES = [
+    ("--inputs 1000", "rosenbrock at n = 1000: table and summary"),
+    ("--inputs 10,100,1000 --problem mlp", f"a sweep, saved under {DEFAULT_RESULTS}/"),
+    ("--inputs 1000 --sweep --out runs/", "a geometric sweep up to 1000, saved under runs/"),
+    ("--problem tall --inputs 4 --outputs 400", "a Jacobian, where forward mode wins"),
+    ("--problem my_problem.py:build --inputs 100", "your own function"),
+    ("explain ...", "how each mode computes a derivative"),
+]
+_WIDTH = max(len(a) for a, _ in EXAMPLES)
+EPILOG = "examples:\n" + "".join(f"  {PROG} {a:<{_WIDTH}}  {b}\n" for a, b in EXAMPLES) + """
+your own problem: my_problem.py defines build(n: int, seed: int) returning (f, x) or
+(f, x, reference); x is a list of floats or a NumPy array, f is written with Python operators
+and modes.ops. A scalar f is timed as a gradient, an array-valued f as a Jacobian.
+
+exit codes: 0 success, 1 runtime failure, 2 usage error (or nothing small enough to measure),
+3 forward and reverse mode disagree, 130 interrupted (partial results are kept)."""
+
+
+class UsageError(Exception):
+    """A command line that cannot be run as given."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _positive_int(text: str) -> int:
+    return _whole(text, minimum=1)
+
+
+def _whole(text: str, minimum: int) -> int:
+    t = text.strip()
+    if not t:
+        raise argparse.ArgumentTypeError("needs a number, got an empty value")
+    try:
+        v = int(t)
+    except ValueError:
+        try:
+            f = float(t)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        if not math.isfinite(f) or not f.is_integer():
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        v = int(f)
+    if v < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {v}")
+    return v
+
+
+def _seed(text: str) -> int:
+    return _whole(text, minimum=0)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return v
+
+
+def _size_list(text: str) -> list[int]:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("needs a number or a comma-separated list of them, got nothing")
+    return sorted({_whole(t, minimum=1) for t in text.split(",")})
+
+
+def _mode_list(text: str) -> tuple[str, ...]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"needs at least one of {', '.join(MODES)}")
+    unknown = [t for t in names if t not in MODES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown mode '{unknown[0]}'; modes are {', '.join(MODES)}")
+    return tuple(m for m in MODES if m in names)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``compare-modes`` argument parser."""
+    p = _Parser(
+        prog=PROG, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Time full-gradient (or Jacobian) computation in forward and reverse mode as the "
+                    "number of inputs n grows, count what each mode does, and say which wins by how much.",
+    )
+    p.add_argument("--inputs", metavar="N[,N...]", type=_size_list,
+                   help="input count n, or a comma-separated list of them (a sweep)")
+    p.add_argument("--sweep", action="store_true", help="run a geometric series of sizes up to N")
+    p.add_argument("--problem", default=DEFAULT_PROBLEM, metavar="NAME|FILE.py:FUNCTION",
+                   help=f"a catalogue problem (default {DEFAULT_PROBLEM}; see --list-problems), "
+                        "NAME:key=value options, or your own builder")
+    p.add_argument("--outputs", metavar="M[,M...]", type=_size_list,
+                   help="output counts for a Jacobian problem (default: the problem's own, 10n for tall)")
+    p.add_argument("--modes", type=_mode_list, default=MODES, metavar="MODE[,MODE...]",
+                   help=f"modes to compare (default: {','.join(MODES)})")
+    p.add_argument("--chunk", type=_positive_int, metavar="C",
+                   help="directions per pass for forward-chunked (default: ForwardDiff.jl's rule, at most "
+                        f"{modes.CHUNK_THRESHOLD})")
+    p.add_argument("--repeat", type=_positive_int, default=7, metavar="R",
+                   help="timed samples per cell (default 7; fewer, at least 3, when the budget is tight)")
+    p.add_argument("--budget", type=_positive_float, default=10.0, metavar="SECONDS",
+                   help="time allowed per cell (default 10); cells predicted to need more are skipped")
+    p.add_argument("--seed", type=_seed, default=0, metavar="S",
+                   help="random seed for the problem's data (default 0)")
+    p.add_argument("--tolerance", type=_positive_float, default=1e-8, metavar="RTOL",
+                   help="largest relative difference accepted between modes (default 1e-8)")
+    p.add_argument("--threads", type=_positive_int, default=1, metavar="T",
+                   help="BLAS threads during the run (default 1: stable timings on shared machines)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="save the run in a new folder under DIR (default: sweeps go under "
+                        f"{DEFAULT_RESULTS}/, a single size only prints)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON on stdout, nothing else")
+    p.add_argument("--list-problems", action="store_true", help="list the problem catalogue and exit")
+    p.add_argument("-q", "--quiet", action="store_true", help="no narration or progress on stderr")
+    p.add_argument("--version", action="version", version=_version_text())
+    return p
+
+
+def _tool_version() -> str:
+    return environment.package_version("compare-modes") or modes.__version__
+
+
+def _version_text() -> str:
+    python = sys.version.split()[0]
+    return f"{PROG} {_tool_version()} (modes {modes.__version__}, numpy {np.__version__}, Python {python})"
+
+
+def sweep_sizes(top: int, smallest: int) -> list[int]:
+    """A geometric series (ratio sqrt(10)) of sizes from ``smallest`` (or 10) up to ``top``."""
+    lo = max(smallest, min(10, top))
+    out, v = [], float(top)
+    while round(v) >= lo:
+        out.append(round(v))
+        v /= SWEEP_STEP
+    return sorted(set(out))
+
+
+@dataclass
+class RunResult:
+    """A finished run: its exit code, its record, and its folder (None if it only printed)."""
+
+    exit_code: int
+    record: RunRecord
+    outcome: Outcome
+    folder: Path | None
+
+
+def _settings(ns: argparse.Namespace) -> Settings:
+    """Check the parsed options against each other and the problem; raise UsageError if they clash."""
+    if ns.list_problems:
+        raise UsageError("--list-problems lists the catalogue; run it without other options (--json allowed)")
+    if ns.inputs is None:
+        raise UsageError(f"--inputs N is required (for example: {PROG} --inputs 1000)")
+    problem, options = get_problem(ns.problem)
+    sizes = ns.inputs
+    if ns.sweep:
+        if len(sizes) > 1:
+            raise UsageError("--sweep makes its own list of sizes up to N: give one N, or drop --sweep")
+        sizes = sweep_sizes(sizes[0], problem.min_n)
+    for n in sizes:
+        why = problem.size_error(n)
+        if why:
+            raise UsageError(why)
+    if ns.outputs is not None and problem.kind != JACOBIAN:
+        raise UsageError(f"--outputs is for Jacobian problems (tall); '{problem.name}' is a gradient problem")
+    samples = min(budget.MIN_REPEATS, ns.repeat)
+    least = budget.timing_cost(0.0, samples)
+    if ns.budget < least:
+        raise UsageError(f"--budget {ns.budget:g} is too short to time anything: a cell needs at least "
+                         f"{least:.2g} s (timeit's autorange and {samples} samples of at least "
+                         f"{budget.AUTORANGE_S:g} s)")
+    if ns.chunk is not None and "forward-chunked" not in ns.modes:
+        raise UsageError("--chunk sets forward-chunked's chunk, but --modes leaves forward-chunked out")
+    return Settings(problem=problem, sizes=sizes, options=options, outputs=ns.outputs, modes=ns.modes,
+                    chunk=ns.chunk, repeat=ns.repeat, budget=ns.budget, seed=ns.seed, tolerance=ns.tolerance)
+
+
+def _list_problems(as_json: bool) -> int:
+    rows = [{"name": p.name, "kind": p.kind, "sizes": p.sizes, "description": p.description,
+             "options": {k: v for k, v in p.options.items()}} for p in CATALOGUE.values()]
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return EXIT_OK
+    w = max(len(r["name"]) for r in rows)
+    for r in rows:
+        print(f"{r['name']:<{w}}  {r['kind']:<8}  {r['description']} [{r['sizes']}]")
+    print(f"\nyour own: --problem path/to/file.py:function (see {PROG} --help)")
+    return EXIT_OK
+
+
+class _Console:
+    """Narration and the progress bar on stderr (quiet under -q and --json; the bar only on a
+    terminal, and only once a run has taken a second)."""
+
+    def __init__(self, quiet: bool, total: int) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+        self.shown = False
+        self.started = time.monotonic()
+        if not quiet and sys.stderr.isatty():
+            try:
+                from tqdm import tqdm
+            except ImportError:
+                return
+            layout = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} cells [{elapsed}]"
+            self.bar = tqdm(total=total, file=sys.stderr, delay=1.0, leave=False, bar_format=layout)
+
+    def say(self, msg: str) -> None:
+        if self.quiet:
+            return
+        if self.shown:
+            self.bar.write(f"{PROG}: {msg}", file=sys.stderr)
+        else:
+            print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
+
+    def step(self, done: int, label: str) -> None:
+        if self.bar is not None:
+            self.bar.n = done
+            self.bar.set_description_str(label, refresh=False)
+            if time.monotonic() - self.started >= 1.0:
+                self.bar.refresh()
+                self.shown = True
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
+    """Run the parsed command line; the seam for what comes after a run (reports) is the result's
+    ``folder``. Raises UsageError, ProblemError or OutputError before anything is timed."""
+    settings = _settings(ns)
+    problem = settings.problem
+    folder = None
+    if ns.out is not None or len(settings.sizes) > 1:
+        parent = ns.out if ns.out is not None else DEFAULT_RESULTS
+        label = f"{problem.name}-n{'-'.join(map(str, settings.sizes))}"
+        folder = create_run_folder(parent, label)
+    quiet = ns.quiet or ns.json
+    runner_groups = len(settings.sizes) * len(settings.outputs or [None])
+    console = _Console(quiet, runner_groups * (len(settings.modes) + 1))
+    try:
+        with environment.pinned_threads(ns.threads) as pools:
+            header = {
+                "tool": {"name": PROG, "version": _tool_version()},
+                "command": {"argv": [PROG, *argv], "line": shlex.join([PROG, *argv]), "cwd": os.getcwd()},
+                "run_folder": str(folder) if folder else None,
+                "settings": {**settings.as_dict(), "threads": ns.threads},
+                "environment": environment.collect(list(argv), pools),
+                "problem": {"name": problem.name, "description": problem.description, "kind": problem.kind,
+                            "sizes": problem.sizes, "options": settings.options},
+            }
+            record = RunRecord(header, folder)
+            console.say(f"{problem.name} at n = {', '.join(map(str, settings.sizes))}: "
+                        f"{', '.join(settings.modes)}; budget {settings.budget:g} s per cell"
+                        + (f"; saving to {folder}" if folder else ""))
+            runner = Runner(settings, record, narrate=console.say, progress=console.step)
+            try:
+                outcome = runner.run()
+            except BaseException as e:
+                record.finish("partial", f"failed: {type(e).__name__}: {e}")
+                raise
+    finally:
+        console.close()
+    cells = record.cells
+    summary = tables.summary(cells)
+    if outcome.interrupted:
+        record.finish("partial", "interrupted (Ctrl-C) before the run finished", summary)
+    else:
+        record.finish("complete", None, summary)
+    return RunResult(outcome.exit_code, record, outcome, folder)
+
+
+def _report(result: RunResult, ns: argparse.Namespace) -> None:
+    """Print the data (stdout) and the verdict (stderr)."""
+    doc = result.record.doc
+    out = result.outcome
+    if ns.json:
+        print(json.dumps(doc, indent=1, allow_nan=False))
+    elif not out.too_large:
+        p = doc["problem"]
+        print(f"{p['name']}: {p['description']}")
+        print(tables.format_table(doc["cells"]))
+        if doc["summary"]:
+            print()
+            print("\n".join(doc["summary"]))
+    if out.interrupted:
+        _err("interrupted; " + (f"partial results saved in {result.folder}" if result.folder
+                                else "the cells measured so far are shown above"))
+    for c in out.disagreements:
+        _err(f"forward and reverse mode disagree at n = {c.n}: {c.reason}")
+    if not out.disagreements:
+        for c in (c for c in out.cells if c.status == "error"):
+            _err(f"{c.mode} at n = {c.n} failed: {c.reason}")
+    if out.too_large:
+        ad = [c for c in out.cells if c.mode != FUNCTION]
+        best = min(ad, key=lambda c: c.predicted_time_s if c.predicted_time_s is not None else math.inf)
+        sizes = ", ".join(str(n) for n in sorted({c.n for c in ad}))
+        _err(f"error: nothing could be measured at n = {sizes}: {best.mode}: {best.reason}")
+    if result.folder is not None and not (ns.quiet or ns.json):
+        print(f"{PROG}: results saved in {result.folder}", file=sys.stderr)
+
+
+def _err(msg: str) -> None:
+    print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
+
+
+def _subcommand(name: str, argv: list[str]) -> int:
+    module_name = SUBCOMMANDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        if e.name not in (module_name, module_name.rsplit(".", 1)[0]):
+            _err(f"'{name}' could not start: {e}")
+            return EXIT_FAILURE
+        _err(f"the '{name}' command is not available in this installation ({module_name} is missing)")
+        return EXIT_FAILURE
+    return int(module.main(argv) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``compare-modes`` command; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        return _subcommand(args[0], args[1:])
+    parser = build_parser()
+    try:
+        ns = parser.parse_args(args)
+        if ns.list_problems and ns.inputs is None and not ns.sweep and ns.out is None:
+            return _list_problems(ns.json)
+        result = run(ns, args)
+    except SystemExit as e:  # --help, --version
+        return int(e.code or 0) if not isinstance(e.code, str) else EXIT_USAGE
+    except UsageError as e:
+        _err(f"error: {e}\n{PROG}: see '{PROG} --help'")
+        return EXIT_USAGE
+    except ProblemError as e:
+        _err(f"error: {e}")
+        return EXIT_USAGE if e.usage else EXIT_FAILURE
+    except OutputError as e:
+        _err(f"error: {e}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as e:  # a bug in this toolkit, not bad input: show where
+        _err(f"internal error: {type(e).__name__}: {e}")
+        traceback.print_exc()
+        return EXIT_FAILURE
+    _report(result, ns)
+    return result.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""The results of a run: one record per (problem, n, mode) cell, saved as ``results.json`` and
+``results.csv`` in a run folder of its own, rewritten as each cell finishes.
+
+``results.json`` (``schema_version`` 1) is what reports and plots read; they never re-time::
+
+    {"schema_version": 1, "status": "complete" | "partial", "status_reason": str | null,
+     "started_at", "finished_at", "elapsed_s", "tool": {"name", "version"},
+     "command": {"argv", "line", "cwd"}, "settings": {...}, "environment": {...},
+     "problem": {"name", "description", "kind", "sizes", "options"},
+     "cells": [Cell, ...], "summary": [sentence, ...]}
+
+A run that has not finished (still running, interrupted, crashed) says ``"status": "partial"`` and
+its folder holds a ``PARTIAL`` file; both go when it completes. Each :class:`Cell` field is
+documented on the class; ``results.csv`` has one row per cell with the columns of
+:data:`CELL_FIELDS` (lists joined with ``;``, mappings as JSON, missing values empty).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+#: Cell statuses: timed; not timed (over the budget or memory; ``reason`` says why and what fits);
+#: failed (an exception, or forward and reverse disagree); cut short by Ctrl-C.
+STATUSES = ("ok", "skipped", "error", "interrupted")
+
+
+@dataclass
+class Cell:
+    """One measured (or skipped) cell. Times are seconds per call; ``None`` means not measured."""
+
+    problem: str
+    kind: str  # "gradient" (timed as grad) or "jacobian" (timed as jacobian)
+    n: int  # inputs actually used
+    requested_n: int  # the n asked for (differs when the problem rounds n, e.g. mlp)
+    m: int  # outputs (1 for a gradient)
+    mode: str  # "function" (f alone, no AD), "forward" (chunk 1), "forward-chunked", "reverse"
+    chunk: int | None  # forward directions per pass
+    passes: int | None  # forward passes through f (ceil(n / chunk)); 1 for reverse and function
+    sweeps: int | None  # reverse mode's backward sweeps (m)
+    status: str = "ok"
+    reason: str | None = None
+    time_median_s: float | None = None
+    time_iqr_s: float | None = None
+    time_q1_s: float | None = None
+    time_q3_s: float | None = None
+    samples_s: list[float] = field(default_factory=list)  # every raw sample, seconds per call
+    loops: int | None = None  # calls per sample (timeit autorange)
+    first_call_s: float | None = None  # the untimed verification / warm-up call
+    function_time_s: float | None = None  # median of f alone at this n, same run, interleaved
+    ratio_to_function: float | None = None  # time_median_s / function_time_s
+    speedup_vs_forward: float | None = None  # forward (chunk 1) median / this median
+    speedup_vs_forward_chunked: float | None = None  # forward-chunked median / this median
+    ops: int | None = None  # primitive evaluations (modes.counting)
+    tangent_updates: int | None = None
+    adjoint_updates: int | None = None
+    tape_length: int | None = None
+    tape_bytes: int | None = None
+    peak_bytes: int | None = None  # tracemalloc peak, measured in a separate untimed run
+    max_rel_diff: float | None = None  # max |this - other mode| / max |other mode|
+    ref_rel_diff: float | None = None  # the same against the closed-form reference, if any
+    agrees: bool | None = None  # max_rel_diff within the tolerance
+    predicted_time_s: float | None = None  # per call, predicted before running from smaller n
+    predicted_exponent: float | None = None  # fitted t ~ n^k used for the prediction
+    predicted_from: list[int] = field(default_factory=list)  # the n values the fit used
+    note: str | None = None  # anything else worth knowing (fewer repeats, memory not measured)
+    seed: int = 0
+    details: dict[str, Any] = field(default_factory=dict)  # problem specifics (layer sizes, D, K)
+
+    def as_dict(self) -> dict[str, Any]:
+        return clean(asdict(self))
+
+
+CELL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Cell))
+
+
+class OutputError(Exception):
+    """The run folder cannot be created or written."""
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe copy: non-finite floats become None, numpy scalars plain Python."""
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ";".join(repr(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True) if value else ""
+    return str(value)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:60] or "run"
+
+
+def create_run_folder(parent: Path, label: str) -> Path:
+    """A new folder ``parent/<timestamp>-<label>`` (``-2``, ``-3``... if taken): never an old one."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(f"cannot write results under '{parent}': it is a file, not a folder") from None
+    except OSError as e:
+        raise OutputError(f"cannot create the output folder '{parent}': {e.strerror or e}") from None
+    if not parent.is_dir():
+        raise OutputError(f"cannot write results under '{parent}': it is not a folder")
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{_slug(label)}"
+    for i in range(1, 1000):
+        folder = parent / (base if i == 1 else f"{base}-{i}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise OutputError(f"cannot write results under '{parent}': {e.strerror or e}") from None
+        return folder
+    raise OutputError(f"cannot find a free run folder name under '{parent}'")
+
+
+class RunRecord:
+    """The results document of one run, saved after every cell when it has a ``folder``."""
+
+    def __init__(self, header: dict[str, Any], folder: Path | None = None) -> None:
+        self.folder = folder
+        self._started = time.time()
+        self.doc: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "status": "partial",
+            "status_reason": "running (a run that stops before it finishes stays partial)",
+            "started_at": _iso(self._started),
+            "finished_at": None,
+            "elapsed_s": None,
+            **clean(header),
+            "cells": [],
+            "summary": [],
+        }
+        if folder is not None:
+            self._csv_path = folder / "results.csv"
+            with open(self._csv_path, "w", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerow(CELL_FIELDS)
+            (folder / "PARTIAL").write_text("this run has not finished: results.json says why\n")
+            self._save()
+
+    @property
+    def cells(self) -> list[dict[str, Any]]:
+        return self.doc["cells"]
+
+    def add(self, cell: Cell) -> None:
+        """Append a finished cell and save both files (JSON rewritten atomically, CSV appended)."""
+        record = cell.as_dict()
+        self.doc["cells"].append(record)
+        if self.folder is not None:
+            with open(self._csv_path, "a", newline="", encoding="utf-8") as fh:
+                csv.writer(fh).writerow([_csv_value(record[k]) for k in CELL_FIELDS])
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._save()
+
+    def finish(self, status: str, reason: str | None = None, summary: list[str] | None = None) -> None:
+        """Close the record: ``complete``, or ``partial`` with the reason (interrupted, failed)."""
+        now = time.time()
+        self.doc.update(status=status, status_reason=reason, finished_at=_iso(now),
+                        elapsed_s=round(now - self._started, 3), summary=list(summary or []))
+        if self.folder is not None:
+            self._save()
+            if status == "complete":
+                (self.folder / "PARTIAL").unlink(missing_ok=True)
+            else:
+                (self.folder / "PARTIAL").write_text(f"this run is partial: {reason}\n")
+
+    def _save(self) -> None:
+        assert self.folder is not None
+        tmp = self.folder / "results.json.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(self.doc, fh, indent=1, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.folder / "results.json")
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t))
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a ``results.json`` (or the run folder holding one), checking its schema version."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    with open(p, encoding="utf-8") as fh:
+        doc = json.load(fh)
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"{p}: schema_version {doc.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    return doc

@@ -1,0 +1,193 @@
+"""Plain-text views of a run's cells: the terminal table and the closing sentences."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+MODE_ORDER = ("function", "forward", "forward-chunked", "reverse")
+
+
+def human_bytes(b: float | None) -> str:
+    """``1536`` -> ``1.5 KiB``; None -> ``-``."""
+    if b is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(b) < 1024:
+            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.1f} {unit}"
+        b /= 1024
+    return f"{b:.1f} TiB"
+
+
+def human_seconds(s: float | None) -> str:
+    """A duration in the unit that reads best (``2.3 ms``, ``41 s``, ``3.2 h``); None -> ``-``."""
+    if s is None:
+        return "-"
+    if s < 1e-6:
+        return f"{s * 1e9:.3g} ns"
+    if s < 1e-3:
+        return f"{s * 1e6:.3g} µs"
+    if s < 1:
+        return f"{s * 1e3:.3g} ms"
+    if s < 120:
+        return f"{s:.3g} s"
+    if s < 7200:
+        return f"{s / 60:.3g} min"
+    return f"{s / 3600:.3g} h"
+
+
+def times(x: float | None) -> str:
+    """A ratio as ``212x`` / ``3.4x`` / ``0.52x``."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    return f"{x:.0f}x" if x >= 100 else f"{x:.3g}x"
+
+
+def _count(v: int | None) -> str:
+    return "-" if v is None else f"{v:,}"
+
+
+def _agree(c: dict[str, Any]) -> str:
+    """Agreement with the other modes, else with the closed-form reference (``ref``)."""
+    d = c.get("max_rel_diff")
+    if d is None:
+        r = c.get("ref_rel_diff")
+        return "-" if r is None else f"ref {r:.0e}"
+    return f"{'yes' if c.get('agrees') else 'NO'} {d:.0e}"
+
+
+def _sorted(cells: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(cells, key=lambda c: (c["n"], c["m"], MODE_ORDER.index(c["mode"])
+                                        if c["mode"] in MODE_ORDER else 9))
+
+
+def format_table(cells: list[dict[str, Any]]) -> str:
+    """The run's cells as an aligned table; skipped and failed cells are footnoted with why."""
+    jac = any(c["kind"] == "jacobian" for c in cells)
+    head = ["n", *(["m"] if jac else []), "mode", "chunk", "passes", "sweeps", "median", "IQR",
+            "x func", "speedup", "ops", "updates", "peak mem", "agree"]
+    rows, notes = [], []
+    for c in _sorted(cells):
+        ok = c["status"] in ("ok", "interrupted") and c["time_median_s"] is not None
+        if ok:
+            timing = [human_seconds(c["time_median_s"]), human_seconds(c["time_iqr_s"]),
+                      times(c["ratio_to_function"]), times(c["speedup_vs_forward"])]
+        else:
+            notes.append(f"[{len(notes) + 1}] {c['mode']} at n = {c['n']}: {c['status']}: {c['reason']}")
+            timing = [f"{c['status']} [{len(notes)}]", "", "", ""]
+        updates = c["tangent_updates"] if c["mode"].startswith("forward") else c["adjoint_updates"]
+        rows.append([
+            str(c["n"]), *([str(c["m"])] if jac else []), c["mode"],
+            "-" if c["chunk"] is None else str(c["chunk"]), _count(c["passes"]), _count(c["sweeps"]),
+            *timing, _count(c["ops"]), _count(updates), human_bytes(c["peak_bytes"]), _agree(c),
+        ])
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    left = {"mode"}
+    lines = ["  ".join(h.ljust(w) if h in left else h.rjust(w) for h, w in zip(head, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        lines.append("  ".join(v.ljust(w) if h in left else v.rjust(w) for h, v, w in zip(head, r, widths)))
+    notes += [f"note: {c['mode']} at n = {c['n']}: {c['note']}" for c in _sorted(cells) if c.get("note")]
+    return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def _plural(k: int | None, one: str, many: str) -> str:
+    return f"{k} {one if k == 1 else many}"
+
+
+def _by(cells: list[dict[str, Any]], n: int, m: int, mode: str) -> dict[str, Any] | None:
+    return next((c for c in cells if c["n"] == n and c["m"] == m and c["mode"] == mode), None)
+
+
+def _time(c: dict[str, Any] | None) -> tuple[float | None, bool]:
+    """A cell's median; for a skipped cell an estimate (second item True): its one untimed call
+    if it got that far, else its prediction."""
+    if c is None:
+        return None, False
+    if c["status"] == "ok" and c["time_median_s"]:
+        return c["time_median_s"], False
+    if c["status"] == "skipped":
+        guess = c.get("first_call_s") or c.get("predicted_time_s")
+        return (guess, True) if guess else (None, False)
+    return None, False
+
+
+def _compare(cells: list[dict[str, Any]], n: int, m: int, fwd_mode: str) -> str | None:
+    """One sentence comparing reverse mode with ``fwd_mode`` at (n, m)."""
+    fwd, rev = _by(cells, n, m, fwd_mode), _by(cells, n, m, "reverse")
+    if fwd is None or rev is None:
+        return None
+    tf, pf = _time(fwd)
+    tr, pr = _time(rev)
+    label = "forward mode (chunk 1)" if fwd_mode == "forward" else f"forward mode (chunk {fwd['chunk']})"
+    jac = fwd["kind"] == "jacobian"
+    where = f"n = {n} inputs and m = {m} outputs" if jac else f"n = {n}"
+    ideal = (f"{_plural(fwd['passes'], 'forward pass', 'forward passes')} against "
+             f"{_plural(rev['sweeps'], 'reverse sweep', 'reverse sweeps')}" if jac
+             else f"ideal n/c = {fwd['passes']}")
+    if tf is None or tr is None:
+        missing, name = (fwd, label) if tf is None else (rev, "reverse mode")
+        return f"{name} was not timed at {where} ({missing['reason']})"
+    ratio = tf / tr
+    verb = "would be about" if (pf or pr) else "was"
+    if ratio >= 1:
+        s = f"reverse mode {verb} {times(ratio)} faster than {label} at {where}; {ideal}"
+    else:
+        s = f"{label} {verb} {times(1 / ratio)} faster than reverse mode at {where}; {ideal}"
+    guessed = [(name, t) for name, t, p in ((label, tf, pf), ("reverse mode", tr, pr)) if p]
+    if guessed:
+        s += " (estimated: " + "; ".join(f"{name} was not timed, a call takes about {human_seconds(t)}, "
+                                         "over the budget" for name, t in guessed) + ")"
+    return s
+
+
+def _where(n: int, m: int, jac: bool) -> str:
+    return f"n = {n}, m = {m}" if jac else f"n = {n}"
+
+
+def _sweep(cells: list[dict[str, Any]], sizes: list[tuple[int, int]], fwd_mode: str) -> str | None:
+    """One sentence with the speedup of reverse over ``fwd_mode`` at every size of a sweep."""
+    parts, ideal, guessed = [], [], False
+    jac = any(c["kind"] == "jacobian" for c in cells)
+    for n, m in sizes:
+        fwd, rev = _by(cells, n, m, fwd_mode), _by(cells, n, m, "reverse")
+        (tf, pf), (tr, pr) = _time(fwd), _time(rev)
+        if fwd is None or tf is None or tr is None:
+            continue
+        mark = "~" if (pf or pr) else ""
+        guessed = guessed or bool(mark)
+        parts.append(f"{mark}{times(tf / tr)} at {_where(n, m, jac)}")
+        ideal.append(f"{fwd['passes']}/{rev['sweeps']}" if jac else str(fwd["passes"]))
+    if not parts:
+        return None
+    label = "forward mode (chunk 1)" if fwd_mode == "forward" else "forward mode (chunked)"
+    what = "passes/sweeps" if jac else "ideal n/c"
+    return (f"Speedup of reverse mode over {label}: {', '.join(parts)} ({what}: {', '.join(ideal)})"
+            + ("; ~ marks an estimate for a cell over the budget." if guessed else "."))
+
+
+def summary(cells: list[dict[str, Any]]) -> list[str]:
+    """The closing sentences: reverse against forward (chunk 1 and chunked) at each size, and the
+    cost of a reverse gradient relative to the function; one sentence per comparison in a sweep."""
+    sizes = sorted({(c["n"], c["m"]) for c in cells})
+    out: list[str] = []
+    for fwd_mode in ("forward", "forward-chunked"):
+        if len(sizes) > 1:
+            s = _sweep(cells, sizes, fwd_mode)
+            out += [s] if s else []
+            continue
+        for n, m in sizes:
+            s = _compare(cells, n, m, fwd_mode)
+            if s:
+                out.append(s[0].upper() + s[1:] + ".")
+    revs = [c for n, m in sizes if (c := _by(cells, n, m, "reverse")) is not None
+            and c["status"] == "ok" and c["ratio_to_function"] and c["kind"] == "gradient"]
+    if len(revs) == 1:
+        r = revs[0]
+        out.append(f"At n = {r['n']} a reverse-mode gradient took {times(r['ratio_to_function'])} "
+                   "as long as the function itself.")
+    elif revs:
+        ratios = ", ".join(f"{times(c['ratio_to_function'])} at n = {c['n']}" for c in revs)
+        out.append(f"A reverse-mode gradient took, relative to the function itself: {ratios}.")
+    return out
