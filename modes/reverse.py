@@ -150,33 +150,15 @@ class Tape(Trace):
         return Var(out, len(entries) - 1, self)
 
     def binary(self, prim: Primitive, a: Any, b: Any) -> Var:
-        """:meth:`process` for an elementwise primitive of two plain or own-tape scalar floats.
+        """:meth:`process` for an elementwise primitive on scalar floats: the hot path of scalar code.
 
-        Called by the operators of engine values: the hot path of scalar code (``x * y``,
-        ``x + 1.0``). Arrays, nesting and other engines' values go through the primitive.
+        Called by the operators of engine values (``modes/value.py``), which guarantee that each
+        operand is a plain float or a value of this trace; anything else is handed to ``process``.
         """
-        if type(a) is Var:
-            if a._trace is not self:
-                return prim(a, b)
-            ta, av = True, a.value
-        elif type(a) is float:
-            ta, av = False, a
-        elif type(a) is int:
-            ta, av = False, float(a)
-            a = av
-        else:
-            return prim(a, b)
-        if type(b) is Var:
-            if b._trace is not self:
-                return prim(a, b)
-            tb, bv = True, b.value
-        elif type(b) is float:
-            tb, bv = False, b
-        elif type(b) is int:
-            tb, bv = False, float(b)
-            b = bv
-        else:
-            return prim(a, b)
+        ta = type(a) is Var
+        tb = type(b) is Var
+        av = a.value if ta else a
+        bv = b.value if tb else b
         if not (type(av) is float and type(bv) is float and self.active):
             return self.process(prim, (a, b), {})
         out = prim.impl(av, bv)

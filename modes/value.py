@@ -70,42 +70,43 @@ _FUNCTIONS: dict[Any, Any] = {
 }
 
 
+def _operator(prim: Any, reflected: bool) -> Any:
+    """A binary operator method for engine values.
+
+    The other operand is classified once, here: a plain float or int, or a value of the same
+    trace, goes to the trace's scalar fast path ``binary(prim, a, b)`` (which may then assume
+    exactly that); anything else (arrays, nesting, other engines) is routed by the primitive.
+    """
+
+    def op(self: Any, o: Any) -> Any:
+        t = type(o)
+        if t is int:
+            o = float(o)
+        elif not (t is float or (t is type(self) and o._trace is self._trace)):
+            return prim(o, self) if reflected else prim(self, o)
+        return self._trace.binary(prim, o, self) if reflected else self._trace.binary(prim, self, o)
+
+    op.__name__ = f"__{'r' if reflected else ''}{prim.name}__"
+    return op
+
+
 class EngineValue(Traced):
     """Operators and array behaviour shared by both engines' values."""
 
     __slots__ = ()
     value: Any
 
-    # -- arithmetic ---------------------------------------------------------------------------
-    def __add__(self, o: Any) -> Any:
-        return self._trace.binary(rules.add, self, o)
-
-    def __radd__(self, o: Any) -> Any:
-        return self._trace.binary(rules.add, o, self)
-
-    def __sub__(self, o: Any) -> Any:
-        return self._trace.binary(rules.sub, self, o)
-
-    def __rsub__(self, o: Any) -> Any:
-        return self._trace.binary(rules.sub, o, self)
-
-    def __mul__(self, o: Any) -> Any:
-        return self._trace.binary(rules.mul, self, o)
-
-    def __rmul__(self, o: Any) -> Any:
-        return self._trace.binary(rules.mul, o, self)
-
-    def __truediv__(self, o: Any) -> Any:
-        return self._trace.binary(rules.div, self, o)
-
-    def __rtruediv__(self, o: Any) -> Any:
-        return self._trace.binary(rules.div, o, self)
-
-    def __pow__(self, o: Any) -> Any:
-        return self._trace.binary(rules.power, self, o)
-
-    def __rpow__(self, o: Any) -> Any:
-        return self._trace.binary(rules.power, o, self)
+    # -- arithmetic: see _operator ----------------------------------------------------------
+    __add__ = _operator(rules.add, reflected=False)
+    __radd__ = _operator(rules.add, reflected=True)
+    __sub__ = _operator(rules.sub, reflected=False)
+    __rsub__ = _operator(rules.sub, reflected=True)
+    __mul__ = _operator(rules.mul, reflected=False)
+    __rmul__ = _operator(rules.mul, reflected=True)
+    __truediv__ = _operator(rules.div, reflected=False)
+    __rtruediv__ = _operator(rules.div, reflected=True)
+    __pow__ = _operator(rules.power, reflected=False)
+    __rpow__ = _operator(rules.power, reflected=True)
 
     def __matmul__(self, o: Any) -> Any:
         return ops.matmul(self, o)
