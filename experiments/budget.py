@@ -7,10 +7,14 @@ as a power law ``v = v0 (n / n0)^k`` over the three largest sizes measured below
 ``k`` is clamped to ``[0.5, 2]``: at small n fixed overheads flatten the curve, and
 extrapolating all of that flatness would under-predict (a pass through an O(n) function is O(n)).
 A prediction that still falls short is caught by the verification call, which is timed (and
-interrupted at the budget) before any sample is taken.
+interrupted at the budget) before any sample is taken; that is also why a cell is skipped unrun
+only when predicted well over the budget (:data:`PREDICTION_SLACK`), predictions being rough.
 
 A cell costs one verification call, ``timeit``'s autorange when a call is short, at least
-:data:`MIN_REPEATS` samples, and (if it fits) one ``tracemalloc`` run for peak memory.
+:data:`MIN_REPEATS` samples, and (if it fits) one ``tracemalloc`` run for peak memory. A long
+call (at least :data:`LONG_CALL_S`) needs no warm-up: its verification call, timed like a sample,
+is its first sample, so such a cell costs at least that one call, and it may be reported with
+fewer than :data:`MIN_REPEATS` samples (down to that one) when the budget allows no more.
 """
 
 from __future__ import annotations
@@ -21,8 +25,29 @@ from dataclasses import dataclass
 
 from experiments.timing import AUTORANGE_S
 
-#: The fewest timed samples a cell is worth (a median and quartiles need a few).
+#: The fewest timed samples a cell of short calls is worth (a median and quartiles need a few).
 MIN_REPEATS = 3
+#: A call at least this long (seconds) needs no warm-up, so its verification call counts as a timed
+#: sample. Why: warm-up only removes a first call's one-off costs (lazy imports, caches, the
+#: allocator growing), which are milliseconds, under 1% of a call this long; and the verification
+#: call is timed exactly like a sample (``gc.collect()`` first, the collector off, one call between
+#: two ``perf_counter`` reads; autorange would also take one call per sample, as
+#: ``AUTORANGE_S`` < this). A cell of such calls needs only that one call, so a budget that fits one
+#: call (such as forward mode, chunk 1, on scalar Rosenbrock at n = 1000) measures it, not estimates it;
+#: with fewer than two samples its IQR is not available (None), and its note says so.
+LONG_CALL_S = 1.0
+#: The default time budget per cell (``--budget``), in seconds. Chosen so that
+#: ``compare-modes --inputs 1000`` (scalar Rosenbrock) times all three modes on a 2-core machine:
+#: forward mode (chunk 1) takes one long call (about 10-17 s there, unloaded) and fits; the run
+#: as a whole (probes, four cells, the chunked cell using its full budget) stays under a minute.
+DEFAULT_BUDGET_S = 20.0
+#: How far over the budget a prediction may be before its cell is skipped unrun. A prediction
+#: extrapolates from n/16 or so, and on a loaded machine it was seen to be off by 2-3x either way
+#: (forward mode, chunk 1, at n = 1000: predicted 14-114 s for a call that took 30-40 s). Trying a
+#: cell costs at most the budget, since its verification call is interrupted there; skipping it
+#: unrun loses a measurement. So only a cell predicted at more than this many budgets is skipped
+#: unrun; the others are tried (``PREDICTION_SLACK = 1`` trusts predictions fully).
+PREDICTION_SLACK = 2.0
 #: Seconds ``timeit.Timer.autorange`` spends finding the loop count for a short call (at most).
 AUTORANGE_COST_S = 2.5 * AUTORANGE_S
 #: tracemalloc's slowdown assumed until one is measured.
@@ -79,18 +104,52 @@ def timing_cost(call_s: float, repeats: int) -> float:
     return autorange + repeats * max(call_s, AUTORANGE_S)
 
 
-def minimum_cost(call_s: float) -> float:
-    """The least a cell can cost: the verification call and :data:`MIN_REPEATS` samples."""
-    return call_s + timing_cost(call_s, MIN_REPEATS)
+def is_long(call_s: float) -> bool:
+    """Whether a call of ``call_s`` seconds is long enough to need no warm-up (:data:`LONG_CALL_S`)."""
+    return call_s >= LONG_CALL_S
 
 
-def largest_call_within(budget: float) -> float:
-    """The longest call whose :func:`minimum_cost` fits ``budget`` (0 if none does)."""
-    if minimum_cost(0.0) > budget:
+def least_samples(call_s: float, repeat: int = MIN_REPEATS) -> int:
+    """The fewest samples a cell of ``call_s`` calls is reported with: one (its verification call)
+    for a long call, else ``min(MIN_REPEATS, repeat)`` of its own."""
+    return 1 if is_long(call_s) else min(MIN_REPEATS, repeat)
+
+
+def minimum_cost(call_s: float, repeat: int = MIN_REPEATS) -> float:
+    """The least a cell can cost: a long call's verification call alone (it is the one sample);
+    for a short call the verification call, autorange and ``min(MIN_REPEATS, repeat)`` samples.
+    (Not monotone: a call just under :data:`LONG_CALL_S` costs more than one just over it.)"""
+    if is_long(call_s):
+        return call_s
+    return call_s + timing_cost(call_s, min(MIN_REPEATS, repeat))
+
+
+def hopeless(predicted_s: float, budget: float, repeat: int = MIN_REPEATS) -> bool:
+    """Whether a cell predicted at ``predicted_s`` per call is skipped unrun: its
+    :func:`minimum_cost` passes the budget by more than :data:`PREDICTION_SLACK` allows for."""
+    return minimum_cost(predicted_s, repeat) > PREDICTION_SLACK * budget
+
+
+def largest_call_within(budget: float, repeat: int = MIN_REPEATS) -> float:
+    """The longest call ``c`` such that every call up to ``c`` fits ``budget`` (0 if none does):
+    the longest short call that fits, or ``budget`` itself once every short call fits (a long
+    call costs one call). Calls between a short limit and :data:`LONG_CALL_S` would not fit."""
+    r = min(MIN_REPEATS, repeat)
+    if minimum_cost(0.0, r) > budget:
         return 0.0
-    if minimum_cost(AUTORANGE_S) <= budget:
-        return budget / (1 + MIN_REPEATS)
-    return budget - timing_cost(0.0, MIN_REPEATS)
+    if minimum_cost(AUTORANGE_S, r) <= budget:
+        short = budget / (1 + r)
+    else:
+        short = budget - timing_cost(0.0, r)
+    return budget if short >= LONG_CALL_S else short
+
+
+def smallest_budget(repeat: int = MIN_REPEATS) -> float:
+    """The shortest budget worth running: one that times the cheapest call (autorange and
+    ``min(MIN_REPEATS, repeat)`` samples of :data:`~experiments.timing.AUTORANGE_S`). A long call
+    needs only itself, but a budget under this would time nothing except calls between
+    :data:`LONG_CALL_S` and the budget."""
+    return timing_cost(0.0, min(MIN_REPEATS, repeat))
 
 
 def repeats_within(sample_s: float, seconds: float, wanted: int) -> int:

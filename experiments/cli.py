@@ -19,7 +19,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -43,7 +43,7 @@ from experiments.runner import (
 
 PROG = "compare-modes"
 #: Subcommands served by other modules' ``main(argv) -> int``, imported only when asked for.
-SUBCOMMANDS = {"explain": "experiments.explain"}
+SUBCOMMANDS = {"explain": "experiments.explain", "report": "experiments.report"}
 #: Where sweeps are saved when no --out is given.
 DEFAULT_RESULTS = Path("results") / "runs"
 SWEEP_STEP = math.sqrt(10.0)
@@ -54,6 +54,9 @@ EXAMPLES = [
     ("--inputs 1000 --sweep --out runs/", "a geometric sweep up to 1000, saved under runs/"),
     ("--problem tall --inputs 4 --outputs 400", "a Jacobian, where forward mode wins"),
     ("--problem my_problem.py:build --inputs 100", "your own function"),
+    ("--inputs 10,100,1000 --report", "a sweep, then its report (report.md, .html, figures)"),
+    ("--inputs 200 --chunks 1,4,12,50,200", "forward mode's time against its chunk size"),
+    ("report RUN_FOLDER [...]", "the report again from saved results (no re-timing)"),
     ("explain ...", "how each mode computes a derivative"),
 ]
 _WIDTH = max(len(a) for a, _ in EXAMPLES)
@@ -149,9 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="directions per pass for forward-chunked (default: ForwardDiff.jl's rule, at most "
                         f"{modes.CHUNK_THRESHOLD})")
     p.add_argument("--repeat", type=_positive_int, default=7, metavar="R",
-                   help="timed samples per cell (default 7; fewer, at least 3, when the budget is tight)")
-    p.add_argument("--budget", type=_positive_float, default=10.0, metavar="SECONDS",
-                   help="time allowed per cell (default 10); cells predicted to need more are skipped")
+                   help="timed samples per cell (default 7; fewer when the budget is tight: at least 3, or "
+                        f"just the verification call for a call of {budget.LONG_CALL_S:g} s or more)")
+    p.add_argument("--budget", type=_positive_float, default=budget.DEFAULT_BUDGET_S, metavar="SECONDS",
+                   help=f"time allowed per cell (default {budget.DEFAULT_BUDGET_S:g}); cells predicted to "
+                        f"need more are skipped (a call of {budget.LONG_CALL_S:g} s or more needs one call, "
+                        f"shorter ones {budget.MIN_REPEATS} samples after a warm-up)")
     p.add_argument("--seed", type=_seed, default=0, metavar="S",
                    help="random seed for the problem's data (default 0)")
     p.add_argument("--tolerance", type=_positive_float, default=1e-8, metavar="RTOL",
@@ -161,6 +167,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="save the run in a new folder under DIR (default: sweeps go under "
                         f"{DEFAULT_RESULTS}/, a single size only prints)")
+    p.add_argument("--chunks", type=_size_list, metavar="C[,C...]",
+                   help="at one n, also time forward mode at each of these chunk sizes (a chunk-size sweep "
+                        "for the report; sizes above n are clamped to n)")
+    p.add_argument("--report", action="store_true",
+                   help="after the run, write report.md, report.html and the figures into its folder "
+                        f"('{PROG} report FOLDER' writes them again from results.json)")
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout, nothing else")
     p.add_argument("--list-problems", action="store_true", help="list the problem catalogue and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no narration or progress on stderr")
@@ -216,11 +228,12 @@ def _settings(ns: argparse.Namespace) -> Settings:
     if ns.outputs is not None and problem.kind != JACOBIAN:
         raise UsageError(f"--outputs is for Jacobian problems (tall); '{problem.name}' is a gradient problem")
     samples = min(budget.MIN_REPEATS, ns.repeat)
-    least = budget.timing_cost(0.0, samples)
+    least = budget.smallest_budget(ns.repeat)
     if ns.budget < least:
         raise UsageError(f"--budget {ns.budget:g} is too short to time anything: a cell needs at least "
                          f"{least:.2g} s (timeit's autorange and {samples} samples of at least "
-                         f"{budget.AUTORANGE_S:g} s)")
+                         f"{budget.AUTORANGE_S:g} s for a short call, or one whole call of at least "
+                         f"{budget.LONG_CALL_S:g} s for a long one)")
     if ns.chunk is not None and "forward-chunked" not in ns.modes:
         raise UsageError("--chunk sets forward-chunked's chunk, but --modes leaves forward-chunked out")
     return Settings(problem=problem, sizes=sizes, options=options, outputs=ns.outputs, modes=ns.modes,
@@ -282,22 +295,23 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
     """Run the parsed command line; the seam for what comes after a run (reports) is the result's
     ``folder``. Raises UsageError, ProblemError or OutputError before anything is timed."""
     settings = _settings(ns)
+    _check_chunks(ns, settings)
     problem = settings.problem
     folder = None
-    if ns.out is not None or len(settings.sizes) > 1:
+    if ns.out is not None or len(settings.sizes) > 1 or ns.report:
         parent = ns.out if ns.out is not None else DEFAULT_RESULTS
         label = f"{problem.name}-n{'-'.join(map(str, settings.sizes))}"
         folder = create_run_folder(parent, label)
     quiet = ns.quiet or ns.json
     runner_groups = len(settings.sizes) * len(settings.outputs or [None])
-    console = _Console(quiet, runner_groups * (len(settings.modes) + 1))
+    console = _Console(quiet, runner_groups * (len(settings.modes) + 1) + 3 * len(ns.chunks or []))
     try:
         with environment.pinned_threads(ns.threads) as pools:
             header = {
                 "tool": {"name": PROG, "version": _tool_version()},
                 "command": {"argv": [PROG, *argv], "line": shlex.join([PROG, *argv]), "cwd": os.getcwd()},
                 "run_folder": str(folder) if folder else None,
-                "settings": {**settings.as_dict(), "threads": ns.threads},
+                "settings": {**settings.as_dict(), "threads": ns.threads, "chunks": ns.chunks},
                 "environment": environment.collect(list(argv), pools),
                 "problem": {"name": problem.name, "description": problem.description, "kind": problem.kind,
                             "sizes": problem.sizes, "options": settings.options},
@@ -309,6 +323,8 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
             runner = Runner(settings, record, narrate=console.say, progress=console.step)
             try:
                 outcome = runner.run()
+                if ns.chunks and not outcome.interrupted:
+                    outcome = _chunk_sweep(settings, ns.chunks, record, console, outcome)
             except BaseException as e:
                 record.finish("partial", f"failed: {type(e).__name__}: {e}")
                 raise
@@ -321,6 +337,65 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
     else:
         record.finish("complete", None, summary)
     return RunResult(outcome.exit_code, record, outcome, folder)
+
+
+def _check_chunks(ns: argparse.Namespace, settings: Settings) -> None:
+    if ns.chunks is None:
+        return
+    if len(settings.sizes) != 1 or len(settings.outputs or []) > 1:
+        raise UsageError("--chunks sweeps the chunk size at one size: give one --inputs N "
+                         "(and at most one --outputs M)")
+    if not {"forward-chunked", "reverse"} <= set(settings.modes):
+        raise UsageError("--chunks times forward-chunked against reverse: keep both in --modes")
+
+
+class _ChunkRecord:
+    """Hands a chunk sweep's forward-chunked cells to the run's record, tagged as the sweep's; the
+    sweep's f and reverse cells (timed again only to check and interleave) are left out."""
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+
+    def add(self, cell: Any) -> None:
+        if cell.mode == "forward-chunked":
+            cell.details = {**cell.details, "sweep": "chunk"}
+            self.record.add(cell)
+
+
+def _chunk_sweep(settings: Settings, chunks: list[int], record: RunRecord, console: _Console,
+                 outcome: Outcome) -> Outcome:
+    """``--chunks``: after the run (f, forward, the default chunk and reverse at its one n), time
+    forward-chunked at each further chunk size, checked against reverse mode like any cell."""
+    done = {c.chunk for c in outcome.cells if c.mode in ("forward", "forward-chunked") and c.chunk}
+    n = max((c.n for c in outcome.cells), default=settings.sizes[0])
+    cells = list(outcome.cells)
+    for chunk in sorted({min(c, n) for c in chunks} - done):
+        console.say(f"n = {n}: chunk-size sweep, forward-chunked with chunk {chunk}")
+        sub = replace(settings, modes=("forward-chunked", "reverse"), chunk=chunk)
+        runner = Runner(sub, _ChunkRecord(record), narrate=console.say, progress=_after(console, len(cells)))
+        more = runner.run()
+        cells += [c for c in more.cells if c.mode == "forward-chunked"]
+        if more.interrupted:
+            return Outcome(cells, interrupted=True)
+    return Outcome(cells, interrupted=outcome.interrupted)
+
+
+def _after(console: _Console, done: int) -> Any:
+    """A progress callback counting on from ``done`` cells."""
+    return lambda k, label: console.step(done + k, label)
+
+
+def _write_report(result: RunResult, ns: argparse.Namespace) -> int:
+    """``--report``: the report of the run just made, in its folder (0, or 1 if it failed)."""
+    try:
+        from experiments.report import report_folder
+        path = report_folder(result.folder)
+    except Exception as e:  # the run's results are saved; say why the report is not
+        _err(f"error: the report could not be written: {type(e).__name__}: {e}")
+        return EXIT_FAILURE
+    if not (ns.quiet or ns.json):
+        _err(f"report written to {path} (and report.html, figures/)")
+    return EXIT_OK
 
 
 def _report(result: RunResult, ns: argparse.Namespace) -> None:
@@ -400,6 +475,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         return EXIT_FAILURE
     _report(result, ns)
+    if ns.report and result.folder is not None:
+        return _write_report(result, ns) or result.exit_code
     return result.exit_code
 
 

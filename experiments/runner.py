@@ -3,11 +3,15 @@
 Per size n (with m outputs for Jacobian problems) the runner
 
 1. predicts each mode's cost per call from smaller n (earlier sizes of the run, or quick probes
-   at n/2, n/4, ...) and skips modes that would not fit ``budget`` seconds (or memory), saying
-   why and which n would fit;
-2. builds the instance and calls each mode once, untimed, inside ``modes.counting()``: that call
-   is the warm-up, gives the operation counts, and its result is checked: forward and reverse
-   must agree within ``tolerance`` (and match the closed-form reference when there is one);
+   at n/2, n/4, ...) and skips modes that would not fit ``budget`` seconds, allowing for the
+   prediction's error (``budget.PREDICTION_SLACK``), or memory, saying why and which n would fit;
+2. builds the instance and calls each mode once, timed but apart from the samples, inside
+   ``modes.counting()``: that call is the warm-up, gives the operation counts, and its result is
+   checked: forward and reverse must agree within ``tolerance`` (and match the closed-form
+   reference when there is one). A call of at least ``budget.LONG_CALL_S`` needs no warm-up, so
+   its verification call is its first sample, and the cell may end with fewer than
+   ``budget.MIN_REPEATS`` samples (down to that one, IQR not available) when the budget allows
+   no more; the cell's note says so;
 3. measures peak memory in a separate ``tracemalloc`` run (if it fits the budget);
 4. times the plain function and every mode with interleaved repeats (``experiments.timing``);
 5. hands each finished :class:`~experiments.results.Cell` to the record, which saves it at once.
@@ -73,7 +77,7 @@ class Settings:
     modes: tuple[str, ...] = MODES
     chunk: int | None = None  # forward-chunked's chunk (None: modes.choose_chunk's default)
     repeat: int = 7
-    budget: float = 10.0
+    budget: float = bud.DEFAULT_BUDGET_S
     seed: int = 0
     tolerance: float = 1e-8
     memory: bool = True
@@ -206,6 +210,7 @@ class Runner:
         self.memory_available = available_memory()
         self._built: set[tuple[int, int]] = set()
         self._probed: set[int] = set()  # requested sizes at which f has been probed
+        self._predicted: dict[str, Callable[[int], float]] = {}  # this size's predictors, by kernel
 
     # --------------------------------------------------------------------- the whole run
 
@@ -331,7 +336,10 @@ class Runner:
         for k, plan in plans.items():
             c = cells[k]
             self._fill_times(c, plan)
-            if plan.stopped:
+            if bud.is_long(c.first_call_s or 0.0):
+                c.note = _join(c.note, _long_call_note(len(plan.samples), self.s.repeat, self.s.budget,
+                                                       plan.stopped))
+            elif plan.stopped:
                 c.note = _join(c.note, plan.stopped)
             if not plan.samples:
                 cells[k] = _skip(c, plan.stopped or "no sample fitted the budget")
@@ -342,12 +350,13 @@ class Runner:
             self._emit(cells[k])
 
     def _verify(self, k: str, fn: Callable[[], Any], c: Cell) -> tuple[Cell, Any]:
-        """The untimed first call: warm-up, operation counts, and the result to check."""
+        """The first call, timed like a sample (``first_call_s``): warm-up (or, for a long call,
+        the first sample), operation counts, and the result to check."""
         try:
             with modes.counting(memory=False) as stats:
                 c.first_call_s, result = timed_call(fn, limit=self.s.budget)
         except TimeLimitExceeded:
-            return _skip(c, f"one call did not finish within the {self.s.budget:g} s budget"), None
+            return _skip(c, self._overran(k, c)), None
         except Exception as e:
             return _error(c, f"{k} failed: {describe_error(e)}"), None
         if k == "reverse":
@@ -359,11 +368,34 @@ class Runner:
             c.sweeps = stats.sweeps or c.sweeps
         return c, result
 
+    def _overran(self, k: str, c: Cell) -> str:
+        """Why a cell whose verification call was cut off at the budget is skipped, and an upper
+        bound on the n that would fit: its prediction, scaled up to at least the budget at this n
+        (the call took longer than that), is a lower bound on its cost."""
+        why = f"one call did not finish within the {self.s.budget:g} s budget"
+        seconds, t = self._predicted.get(k), c.predicted_time_s
+        if seconds is None or not t:
+            return why
+        scale = max(1.0, self.s.budget / t)
+        most = bud.largest_call_within(self.s.budget, self.s.repeat)
+        fits = self._largest(lambda size: scale * seconds(size), most, c.requested_n - 1) if most else 0
+        return (f"{why} (predicted {human_seconds(t)}); "
+                + (f"at most n <= {fits} would fit" if fits >= self.s.problem.min_n else "no n would fit"))
+
     def _plan(self, k: str, fn: Callable[[], Any], c: Cell, n: int) -> tuple[Cell, Plan | None]:
-        """Loop count (autorange), the memory run, and as many repeats as the budget leaves."""
+        """Loop count (autorange), the memory run, and as many repeats as the budget leaves. A long
+        call (``budget.LONG_CALL_S``) skips the warm-up and autorange: its verification call is
+        its first sample, and it is timed even when no further sample fits."""
         first = c.first_call_s or 0.0
-        least = min(bud.MIN_REPEATS, self.s.repeat)
         left = self.s.budget - first
+        if bud.is_long(first):
+            # samples first: a tracemalloc run of a long call costs several calls, so peak memory
+            # is measured only if every sample wanted still fits after it
+            left = self._memory(k, c, fn, first, left, n, reserve=(self.s.repeat - 1) * first)
+            repeats = 1 + bud.repeats_within(first, left, self.s.repeat - 1)
+            c.loops = 1  # the note on its samples is added once they are taken
+            return c, Plan(fn, 1, repeats, first, allowance=left, samples=[first])
+        least = min(bud.MIN_REPEATS, self.s.repeat)
         over = f"{least} timed samples would pass the {self.s.budget:g} s budget"
         if left < bud.timing_cost(first, least):
             guess = f" (predicted {human_seconds(c.predicted_time_s)})" if c.predicted_time_s else ""
@@ -371,7 +403,7 @@ class Runner:
         t0 = time.perf_counter()
         loops, call_s = loops_for(fn, first, limit=left)
         left -= time.perf_counter() - t0
-        left = self._memory(k, c, fn, call_s, left, n)
+        left = self._memory(k, c, fn, call_s, left, n, reserve=bud.timing_cost(call_s, least))
         repeats = bud.repeats_within(call_s * loops, left, self.s.repeat)
         if repeats < least:
             return _skip(c, over), None
@@ -434,12 +466,15 @@ class Runner:
 
     # ------------------------------------------------------------------------ memory
 
-    def _memory(self, k: str, c: Cell, fn: Callable[[], Any], call_s: float, left: float, n: int) -> float:
-        """Measure peak memory if the tracemalloc run fits; returns the budget left after it."""
+    def _memory(
+        self, k: str, c: Cell, fn: Callable[[], Any], call_s: float, left: float, n: int, reserve: float
+    ) -> float:
+        """Measure peak memory if the tracemalloc run fits in ``left`` while leaving ``reserve``
+        seconds for the samples; returns the budget left after it."""
         if not self.s.memory:
             return left
         factor = self.slowdown.get(k, bud.DEFAULT_MEMORY_SLOWDOWN)
-        room = left - bud.timing_cost(call_s, min(bud.MIN_REPEATS, self.s.repeat))
+        room = left - reserve
         if factor * call_s > room:
             run = human_seconds(factor * call_s)
             c.note = _join(c.note, f"peak memory not measured: a tracemalloc run (~{run}) "
@@ -549,22 +584,29 @@ class Runner:
     def _predict(self, cells: dict[str, Cell], n: int, outputs: int | None) -> set[str]:
         """Fill each cell's prediction; return the kernels worth running (others become skipped)."""
         live = set()
-        most = bud.largest_call_within(self.s.budget)
+        self._predicted = {}
+        repeat = self.s.repeat
+        most = bud.largest_call_within(self.s.budget, repeat)
         for k, c in cells.items():
             pred = self._predictor(k, n, outputs)
             if pred is not None:
                 seconds, fit = pred
-                c.predicted_time_s = seconds(n)
+                self._predicted[k] = seconds
+                t = c.predicted_time_s = seconds(n)
                 c.predicted_exponent = round(fit.exponent, 3)
                 c.predicted_from = list(fit.sizes)
-                if bud.minimum_cost(c.predicted_time_s) > self.s.budget:
+                if bud.hopeless(t, self.s.budget, repeat):
                     fits = self._largest(seconds, most, n) if most else 0
+                    cost = (f"even one call (a call of {bud.LONG_CALL_S:g} s or more is timed once: its "
+                            "verification call is its sample)" if bud.is_long(t) else
+                            f"checking and timing it {min(bud.MIN_REPEATS, repeat)} times")
                     cells[k] = _skip(c, (
-                        f"predicted {human_seconds(c.predicted_time_s)} per call (a pass measured at "
-                        f"n = {fit.n0}, growing like n^{fit.exponent:.2f}); checking and timing it "
-                        f"{bud.MIN_REPEATS} times would pass the {self.s.budget:g} s budget; "
+                        f"predicted {human_seconds(t)} per call (a pass measured at "
+                        f"n = {fit.n0}, growing like n^{fit.exponent:.2f}); {cost} would pass the "
+                        f"{self.s.budget:g} s budget by more than the {bud.PREDICTION_SLACK:g}x a "
+                        "prediction may be off; "
                         + (f"n <= {fits} would fit" if fits >= self.s.problem.min_n else "no n would fit")
-                        + f", or --budget {math.ceil(bud.minimum_cost(c.predicted_time_s))}"))
+                        + f", or --budget {math.ceil(bud.minimum_cost(t, repeat))}"))
                     continue
             mfit = bud.fit_power(self.peaks[k], n)
             if mfit is not None and self.memory_available:
@@ -590,6 +632,20 @@ class Runner:
             else:
                 hi = mid - 1
         return bud.round_down(lo)
+
+
+def _long_call_note(samples: int, wanted: int, budget: float, stopped: str | None) -> str:
+    """What a long call's cell says about its samples, the first of which is its verification call."""
+    why = f"a call this long (>= {bud.LONG_CALL_S:g} s) needs no warm-up"
+    if samples < 2:
+        text = f"1 sample: the verification call; {why}; IQR not available"
+    else:
+        text = f"{samples} {'' if samples == wanted else f'of {wanted} '}samples, the first being the " \
+               f"verification call ({why})"
+    if samples < wanted:
+        text += ("; " + stopped if stopped and "overran" in stopped else
+                 f"; the {budget:g} s budget allows no more")
+    return text
 
 
 def _join(a: str | None, b: str) -> str:

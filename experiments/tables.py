@@ -63,7 +63,8 @@ def _sorted(cells: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def format_table(cells: list[dict[str, Any]]) -> str:
-    """The run's cells as an aligned table; skipped and failed cells are footnoted with why."""
+    """The run's cells as an aligned table; skipped and failed cells are footnoted with why, and
+    notes follow (a cell timed by its verification call alone shows ``n/a`` for its IQR)."""
     jac = any(c["kind"] == "jacobian" for c in cells)
     head = ["n", *(["m"] if jac else []), "mode", "chunk", "passes", "sweeps", "median", "IQR",
             "x func", "speedup", "ops", "updates", "peak mem", "agree"]
@@ -71,7 +72,8 @@ def format_table(cells: list[dict[str, Any]]) -> str:
     for c in _sorted(cells):
         ok = c["status"] in ("ok", "interrupted") and c["time_median_s"] is not None
         if ok:
-            timing = [human_seconds(c["time_median_s"]), human_seconds(c["time_iqr_s"]),
+            iqr = "n/a" if c["time_iqr_s"] is None else human_seconds(c["time_iqr_s"])  # one sample
+            timing = [human_seconds(c["time_median_s"]), iqr,
                       times(c["ratio_to_function"]), times(c["speedup_vs_forward"])]
         else:
             notes.append(f"[{len(notes) + 1}] {c['mode']} at n = {c['n']}: {c['status']}: {c['reason']}")
@@ -135,11 +137,21 @@ def _compare(cells: list[dict[str, Any]], n: int, m: int, fwd_mode: str) -> str 
         s = f"reverse mode {verb} {times(ratio)} faster than {label} at {where}; {ideal}"
     else:
         s = f"{label} {verb} {times(1 / ratio)} faster than reverse mode at {where}; {ideal}"
-    guessed = [(name, t) for name, t, p in ((label, tf, pf), ("reverse mode", tr, pr)) if p]
+    guessed = [(name, c, t) for name, c, t, p in ((label, fwd, tf, pf), ("reverse mode", rev, tr, pr)) if p]
     if guessed:
-        s += " (estimated: " + "; ".join(f"{name} was not timed, a call takes about {human_seconds(t)}, "
-                                         "over the budget" for name, t in guessed) + ")"
+        s += " (estimated: " + "; ".join(_guess(name, c, t) for name, c, t in guessed) + ")"
     return s
+
+
+def _guess(name: str, c: dict[str, Any], t: float) -> str:
+    """Why a cell's time is an estimate. A cell whose verification call was cut off at the budget
+    is estimated by its prediction, which is then known to be low, so the clause says what happened
+    rather than call the prediction the time a call takes."""
+    reason = c.get("reason") or ""
+    if c.get("first_call_s") is None and reason.startswith("one call did not finish"):
+        head = reason.split(" (")[0].split(";")[0]
+        return f"{name} was not timed: {head}; its predicted {human_seconds(t)} a call is used"
+    return f"{name} was not timed, a call takes about {human_seconds(t)}, over the budget"
 
 
 def _where(n: int, m: int, jac: bool) -> str:

@@ -1,12 +1,15 @@
 """Wall-clock timing of kernels (zero-argument callables), done the way the design notes ask.
 
 * the loop count per sample comes from :meth:`timeit.Timer.autorange` (at least 0.2 s a sample);
-* a kernel is warmed up before it is timed (the caller's verification call is its warm-up);
+* a kernel is warmed up before it is timed (the caller's verification call is its warm-up),
+  except a call long enough to need none (``experiments.budget.LONG_CALL_S``): its verification
+  call, timed like a sample by :func:`timed_call`, is then its first sample (``Plan.samples``);
 * the repeats of the kernels being compared are interleaved, round by round, so both halves of
   a ratio see the same machine; the order rotates each round;
 * ``gc.collect()`` runs before every sample, outside the timed region (``timeit`` turns the
   collector off while it times);
-* every raw sample is kept (seconds per call); summaries are the median and interquartile range.
+* every raw sample is kept (seconds per call); summaries are the median and interquartile range
+  (the IQR, and the quartiles, are None for a single sample: one number has no spread).
 
 A call can be given a time limit: on POSIX, in the main thread, a ``SIGALRM`` interrupts it with
 :class:`TimeLimitExceeded`, so a hopeless call cannot hang a run.
@@ -106,18 +109,21 @@ def loops_for(fn: Kernel, first_call_s: float, limit: float | None = None) -> tu
 
 @dataclass
 class Summary:
-    """Median and quartiles of a list of per-call samples (seconds)."""
+    """Median and quartiles of a list of per-call samples (seconds); with a single sample the
+    quartiles and the IQR are None (not 0: one sample says nothing about the spread)."""
 
     median: float
-    q1: float
-    q3: float
+    q1: float | None
+    q3: float | None
 
     @property
-    def iqr(self) -> float:
-        return self.q3 - self.q1
+    def iqr(self) -> float | None:
+        return None if self.q1 is None or self.q3 is None else self.q3 - self.q1
 
     @classmethod
     def of(cls, samples: list[float]) -> Summary:
+        if len(samples) < 2:
+            return cls(float(samples[0]), None, None)
         q1, med, q3 = np.percentile(np.asarray(samples, dtype=float), [25, 50, 75])
         return cls(float(med), float(q1), float(q3))
 
@@ -125,7 +131,9 @@ class Summary:
 @dataclass
 class Plan:
     """How to time one kernel: ``loops`` calls per sample, up to ``repeats`` samples, spending at
-    most ``allowance`` seconds of its own sampling time (other kernels' samples do not count)."""
+    most ``allowance`` seconds of its own sampling time (other kernels' samples do not count).
+    ``samples`` may start with a sample taken before (a long call's verification call), which
+    counts towards ``repeats`` but not towards ``allowance``."""
 
     fn: Kernel
     loops: int

@@ -8,7 +8,7 @@ import types
 import pytest
 from test_runner import make_fast
 
-from experiments import cli
+from experiments import budget, cli
 from experiments.cli import main, sweep_sizes
 from experiments.problems import CATALOGUE
 from experiments.results import load
@@ -68,6 +68,25 @@ def test_bad_input_gets_a_message_and_an_exit_code(argv, code, message, tmp_path
     assert message in err
     assert "Traceback" not in err and out == ""
     assert err.startswith("compare-modes: ")
+
+
+def test_the_default_budget_fits_one_long_call(capsys):
+    """The default budget is long enough for one forward chunk-1 gradient of scalar Rosenbrock at
+    n = 1000 (10-20 s on a 2-core machine), and short enough for the run to stay under a minute."""
+    assert budget.LONG_CALL_S <= 1.0 and 15.0 <= budget.DEFAULT_BUDGET_S <= 25.0
+    assert not budget.hopeless(15.0, budget.DEFAULT_BUDGET_S)
+    ns = cli.build_parser().parse_args(["--inputs", "1000"])
+    assert ns.budget == budget.DEFAULT_BUDGET_S
+    assert cli._settings(ns).budget == budget.DEFAULT_BUDGET_S
+
+
+def test_a_budget_too_short_says_what_a_cell_needs(capsys):
+    assert main(["--inputs", "10", "--budget", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--budget 1 is too short to time anything: a cell needs at least 1.1 s" in err
+    assert "or one whole call of at least 1 s for a long one" in err
+    ns = cli.build_parser().parse_args(["--inputs", "10", "--budget", "1", "--repeat", "1"])
+    assert cli._settings(ns).budget == 1.0  # one sample of a short call needs 0.7 s
 
 
 def test_a_size_too_large_to_finish_in_the_budget(capsys, fast):
@@ -144,6 +163,7 @@ def test_help_and_version(capsys):
     assert main(["--help"]) == 0
     out = capsys.readouterr().out
     assert "--inputs" in out and "exit codes" in out
+    assert f"(default {budget.DEFAULT_BUDGET_S:g})" in " ".join(out.split())
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("compare-modes ")
 

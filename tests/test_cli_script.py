@@ -8,6 +8,8 @@ import subprocess
 import pytest
 from test_cli import BAD_INPUTS, materialise
 
+from experiments import budget
+
 SCRIPT = shutil.which("compare-modes")
 pytestmark = pytest.mark.skipif(SCRIPT is None, reason="compare-modes is not installed (pip install -e .)")
 
@@ -27,10 +29,12 @@ def test_bad_input_through_the_script(argv, code, message, tmp_path):
 
 
 def test_a_real_run_prints_json(tmp_path):
+    """Real timing with the default budget: tiny cells take what they need, not the budget."""
     p = run(["--problem", "article", "--inputs", "3", "--repeat", "3", "--modes", "reverse", "--json"], tmp_path)
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["status"] == "complete" and p.stderr == ""
+    assert doc["settings"]["budget"] == budget.DEFAULT_BUDGET_S and doc["elapsed_s"] < 15
     assert [(c["mode"], c["status"]) for c in doc["cells"]] == [("function", "ok"), ("reverse", "ok")]
     assert doc["cells"][1]["ref_rel_diff"] == 0.0
 

@@ -68,3 +68,26 @@ def test_table_footnotes_skipped_cells():
     assert "skipped [1]" in lines[2] and "forward" in lines[2]  # forward sorts before reverse
     assert "2.0 KiB" in lines[3] and "yes 1e-16" in lines[3]
     assert lines[-1] == "[1] forward at n = 5: skipped: predicted 20 s per call"
+
+
+def test_a_cell_timed_by_its_verification_call_alone():
+    """One sample (a long call's verification call): IQR n/a, the note says why, and the sentence
+    is a measurement."""
+    note = "1 sample: the verification call; a call this long (>= 1 s) needs no warm-up; IQR not available"
+    fwd = cell(1000, "forward", 14.0, first_call_s=14.0, samples_s=[14.0], note=note)
+    fwd["time_iqr_s"] = None
+    cells = [fwd, cell(1000, "reverse", 0.02)]
+    lines = format_table(cells).splitlines()
+    assert lines[2].split()[:7] == ["1000", "forward", "1", "1,000", "-", "14", "s"] and lines[2].split()[7] == "n/a"
+    assert lines[-1] == f"note: forward at n = 1000: {note}"
+    assert summary(cells)[0] == "Reverse mode was 700x faster than forward mode (chunk 1) at n = 1000; ideal n/c = 1000."
+
+
+def test_a_cell_cut_off_at_the_budget_is_estimated_by_its_prediction_and_says_so():
+    reason = "one call did not finish within the 20 s budget (predicted 17.4 s); at most n <= 920 would fit"
+    cells = [cell(1000, "forward", status="skipped", reason=reason, predicted_time_s=17.4),
+             cell(1000, "reverse", 0.02)]
+    (s,) = summary(cells)
+    assert s.startswith("Reverse mode would be about 870x faster than forward mode (chunk 1) at n = 1000")
+    assert s.endswith("(estimated: forward mode (chunk 1) was not timed: one call did not finish within the "
+                      "20 s budget; its predicted 17.4 s a call is used).")

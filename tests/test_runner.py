@@ -10,7 +10,7 @@ import types
 import numpy as np
 import pytest
 
-from experiments import budget, runner, timing
+from experiments import budget, runner, tables, timing
 from experiments.problems import CATALOGUE, GRADIENT, Instance, Problem
 from experiments.results import CELL_FIELDS, SCHEMA_VERSION, Cell, RunRecord, create_run_folder, load
 from experiments.runner import Runner, Settings, rel_diff
@@ -51,6 +51,18 @@ def sleepy_problem(per_call=0.004):
 def test_summary_median_and_iqr():
     s = timing.Summary.of([1.0, 2.0, 3.0, 4.0, 100.0])
     assert (s.median, s.q1, s.q3, s.iqr) == (3.0, 2.0, 4.0, 2.0)
+    one = timing.Summary.of([12.5])  # one sample has no spread: None, not 0
+    assert (one.median, one.q1, one.q3, one.iqr) == (12.5, None, None, None)
+
+
+def test_interleave_counts_a_sample_taken_before():
+    calls = []
+    plan = timing.Plan(lambda: calls.append(1), loops=1, repeats=3, call_s=0.0, samples=[5.0])
+    timing.interleave({"long": plan})
+    assert len(calls) == 2 and len(plan.samples) == 3 and plan.samples[0] == 5.0
+    done = timing.Plan(lambda: calls.append(1), loops=1, repeats=1, call_s=5.0, samples=[5.0])
+    timing.interleave({"long": done})
+    assert len(calls) == 2 and done.samples == [5.0]
 
 
 def test_interleave_rotates_and_keeps_every_sample():
@@ -109,6 +121,29 @@ def test_budget_helpers():
     assert budget.repeats_within(0.1, 2.0, wanted=7) == 7
     call = budget.largest_call_within(10.0)
     assert budget.minimum_cost(call) == pytest.approx(10.0)
+
+
+def test_a_long_call_costs_one_call():
+    """A call of LONG_CALL_S or more is its own sample: a cell of them needs just that call."""
+    long, short = budget.LONG_CALL_S, budget.LONG_CALL_S * 0.9
+    assert budget.is_long(long) and not budget.is_long(short)
+    assert budget.minimum_cost(15.0) == 15.0 and budget.minimum_cost(long) == long
+    assert budget.minimum_cost(short) == pytest.approx(short + 3 * short)  # warm-up, then 3 samples
+    assert budget.minimum_cost(short, repeat=1) == pytest.approx(2 * short)
+    assert (budget.least_samples(15.0), budget.least_samples(short), budget.least_samples(short, 2)) == (1, 3, 2)
+    assert budget.largest_call_within(20.0) == 20.0  # every short call fits, and one 20 s call
+    assert budget.largest_call_within(2.0) == pytest.approx(0.5)  # 0.5-1 s calls would not: stop short
+    assert budget.largest_call_within(0.5) == 0.0
+    assert budget.smallest_budget() == pytest.approx(1.1) and budget.smallest_budget(1) == pytest.approx(0.7)
+
+
+def test_skipping_allows_for_the_prediction_error():
+    slack = budget.PREDICTION_SLACK
+    assert slack >= 1
+    assert not budget.hopeless(15.0, 20.0)  # one 15 s call fits 20 s
+    assert not budget.hopeless(slack * 20.0, 20.0)  # tried: the verification call stops at 20 s
+    assert budget.hopeless(slack * 20.0 + 1, 20.0)
+    assert budget.hopeless(0.9, 1.5)  # short: 0.9 + 3 x 0.9 > 2 x 1.5
 
 
 def test_rel_diff():
@@ -170,9 +205,101 @@ def test_skip_prediction_from_smaller_n(fast_timing):
     assert out.exit_code == 0
 
 
+def _predicted(budget_s):
+    """Predictions at n = 100 from records saying: a forward pass cost 75 ms at n = 50, f grows like n."""
+    r = Runner(Settings(problem=sleepy_problem(), sizes=[100], modes=("forward",), budget=budget_s, memory=False))
+    r.times["function"] = [(25, 1e-4), (50, 2e-4)]
+    r.times["forward"] = [(50, 0.075)]
+    cells = {k: r._base(k, 100, 100, 1, GRADIENT) for k in ("function", "forward")}
+    return cells, r._predict(cells, 100, None)
+
+
+def test_prediction_uses_the_one_call_minimum_for_long_calls():
+    """Forward predicted at 100 passes x 150 ms = 15 s: one call fits a 20 s budget (three
+    samples and a warm-up would not: 60 s), so the cell is run, not skipped."""
+    cells, live = _predicted(20.0)
+    fwd = cells["forward"]
+    assert fwd.predicted_time_s == pytest.approx(15.0) and fwd.predicted_exponent == 1.0
+    assert "forward" in live and fwd.status == "ok"
+    assert budget.minimum_cost(fwd.predicted_time_s) == pytest.approx(15.0)
+
+
+def test_a_cell_predicted_far_over_the_budget_is_skipped_unrun():
+    cells, live = _predicted(7.0)  # 15 s > PREDICTION_SLACK x 7 s
+    fwd = cells["forward"]
+    assert "forward" not in live and fwd.status == "skipped"
+    assert fwd.reason.startswith("predicted 15 s per call (a pass measured at n = 50, growing like n^1.00)")
+    assert "even one call" in fwd.reason and "would pass the 7 s budget by more than the 2x" in fwd.reason
+    assert fwd.reason.endswith("n <= 68 would fit, or --budget 15")
+
+
+def long_calls(monkeypatch, seconds):
+    """Calls of ``seconds`` or more count as long (a real one takes LONG_CALL_S = 1 s)."""
+    monkeypatch.setattr(budget, "LONG_CALL_S", seconds)
+
+
+def test_a_long_call_cell_with_one_sample(fast_timing, monkeypatch):
+    """Forward chunk 1 at n = 4 calls f 4 times (~0.12 s, long here); after its verification call
+    a 0.2 s budget fits no second call: the cell is timed by that one call, IQR not available."""
+    long_calls(monkeypatch, 0.05)
+    s = Settings(problem=sleepy_problem(0.03), sizes=[4], modes=("forward", "reverse"), repeat=7, budget=0.2,
+                 memory=False)
+    out = Runner(s).run()
+    assert out.exit_code == 0
+    cells = {c.mode: c for c in out.cells}
+    fwd = cells["forward"]
+    assert fwd.status == "ok" and fwd.loops == 1
+    assert fwd.samples_s == [fwd.first_call_s] and fwd.time_median_s == fwd.first_call_s
+    assert fwd.time_iqr_s is None and fwd.time_q1_s is None and fwd.time_q3_s is None
+    assert fwd.note.startswith("1 sample: the verification call; a call this long (>= 0.05 s) needs no warm-up; "
+                               "IQR not available")
+    assert "the 0.2 s budget allows no more" in fwd.note
+    rev = cells["reverse"]  # short calls keep the rule: warm-up, then at least 3 samples of their own
+    assert rev.status == "ok" and 3 <= len(rev.samples_s) and rev.first_call_s not in rev.samples_s
+    assert rev.time_iqr_s is not None and "verification" not in (rev.note or "")
+    assert rev.speedup_vs_forward == pytest.approx(fwd.time_median_s / rev.time_median_s)
+    doc = [c.as_dict() for c in out.cells]
+    assert json.loads(json.dumps(doc))[1]["time_iqr_s"] is None
+    row = next(line for line in tables.format_table(doc).splitlines() if " forward " in line)
+    assert " n/a " in row
+    assert tables.summary(doc)[0].startswith("Reverse mode was ")  # measured, not estimated
+
+
+def test_a_long_call_cell_counts_its_verification_call_among_its_samples(fast_timing, monkeypatch):
+    long_calls(monkeypatch, 0.05)
+    s = Settings(problem=sleepy_problem(0.03), sizes=[4], modes=("forward",), repeat=3, budget=1.0,
+                 memory=False)
+    fwd = next(c for c in Runner(s).run().cells if c.mode == "forward")
+    assert fwd.status == "ok" and len(fwd.samples_s) == 3 and fwd.samples_s[0] == fwd.first_call_s
+    assert fwd.time_iqr_s is not None and fwd.time_q1_s <= fwd.time_median_s <= fwd.time_q3_s
+    assert fwd.note == "3 samples, the first being the verification call (a call this long (>= 0.05 s) needs no warm-up)"
+
+
+def test_a_call_over_the_budget_is_cut_off_and_says_what_would_fit(fast_timing):
+    """Cheap up to n = 32, then 0.2 s a call: the prediction is far too low, the verification call
+    is interrupted at the budget, and the reason bounds the n that would fit."""
+
+    def build(n, seed, m, opts):
+        def f(v):
+            time.sleep(0.2 if n >= 64 else 1e-4)
+            return sum(x * x for x in v)
+
+        return Instance(f, [1.0] * n, n, 1, GRADIENT)
+
+    p = Problem("cliff", "slow from n = 64", GRADIENT, "any n >= 1", build)
+    start = time.perf_counter()
+    out = Runner(Settings(problem=p, sizes=[64], modes=("reverse",), repeat=3, budget=0.1, memory=False)).run()
+    assert time.perf_counter() - start < 3
+    rev = next(c for c in out.cells if c.mode == "reverse")
+    assert rev.status == "skipped" and rev.first_call_s is None and rev.predicted_time_s < 0.1
+    assert rev.reason.startswith("one call did not finish within the 0.1 s budget (predicted ")
+    assert "at most n <= " in rev.reason and rev.reason.endswith(" would fit")
+
+
 def test_every_mode_over_budget_is_too_large(fast_timing):
-    s = Settings(problem=sleepy_problem(0.05), sizes=[2, 3], modes=("forward", "reverse"),
-                 repeat=3, budget=0.3, memory=False)
+    """Every mode predicted at more than PREDICTION_SLACK budgets: nothing is run at all."""
+    s = Settings(problem=sleepy_problem(0.1), sizes=[2, 3], modes=("forward", "reverse"),
+                 repeat=3, budget=0.15, memory=False)
     out = Runner(s).run()
     assert out.too_large and out.exit_code == 2
     assert all(c.status == "skipped" for c in out.cells)
