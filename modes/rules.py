@@ -24,6 +24,7 @@ Conventions at non-differentiable points, shared by both engines and every chunk
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -63,10 +64,10 @@ def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
 
 # ------------------------------------------------------------------- elementwise primitives
 
-add = Primitive("add", lambda x, y: x + y, ("x", "y"), partials=(1.0, 1.0))
-sub = Primitive("sub", lambda x, y: x - y, ("x", "y"), partials=(1.0, -1.0))
-mul = Primitive("mul", lambda x, y: x * y, ("x", "y"), partials=(lambda x, y, out: y, lambda x, y, out: x))
-neg = Primitive("neg", lambda x: -x, ("x",), partials=(-1.0,))
+add = Primitive("add", operator.add, ("x", "y"), partials=(1.0, 1.0))
+sub = Primitive("sub", operator.sub, ("x", "y"), partials=(1.0, -1.0))
+mul = Primitive("mul", operator.mul, ("x", "y"), partials=(lambda x, y, out: y, lambda x, y, out: x))
+neg = Primitive("neg", operator.neg, ("x",), partials=(-1.0,))
 div = Primitive(
     "div", num.divide, ("x", "y"),
     partials=(lambda x, y, out: div(1.0, y), lambda x, y, out: neg(div(out, y))),
