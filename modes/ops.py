@@ -24,6 +24,8 @@ log = rules.log
 log1p = rules.log1p
 sqrt = rules.sqrt
 tanh = rules.tanh
+sinh = rules.sinh
+cosh = rules.cosh
 sigmoid = rules.sigmoid
 relu = rules.relu
 abs = rules.absolute  # noqa: A001 - the expression API mirrors NumPy's names
@@ -175,9 +177,7 @@ def softmax(x: Any, axis: int = -1) -> Any:
     return rules.exp(rules.sub(x, logsumexp(x, axis=axis, keepdims=True)))
 
 
-def square(x: Any) -> Any:
-    """``x * x`` (derived)."""
-    return rules.mul(x, x)
+square = rules.square
 
 
 def getitem(x: Any, idx: Any) -> Any:

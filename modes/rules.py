@@ -46,6 +46,11 @@ def _chunk_shape(t: Any, ndim: int) -> tuple[int, ...]:
     return shape_of(t)[ndim:]
 
 
+def square(x: Any) -> Any:
+    """``x * x`` (a product of primitives, so it differentiates like one)."""
+    return mul(x, x)
+
+
 def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
     """Sum ``x`` down to ``shape`` (the transpose of NumPy broadcasting)."""
     xs = shape_of(x)
@@ -86,7 +91,9 @@ exp = Primitive("exp", num.exp, ("x",), partials=(lambda x, out: out,))
 log = Primitive("log", num.log, ("x",), partials=(lambda x, out: div(1.0, x),))
 log1p = Primitive("log1p", num.log1p, ("x",), partials=(lambda x, out: div(1.0, 1.0 + x),))
 sqrt = Primitive("sqrt", num.sqrt, ("x",), partials=(lambda x, out: div(0.5, out),))
-tanh = Primitive("tanh", num.tanh, ("x",), partials=(lambda x, out: 1.0 - out * out,))
+tanh = Primitive("tanh", num.tanh, ("x",), partials=(lambda x, out: div(1.0, square(cosh(x))),))  # 1/cosh^2: 1 - tanh^2 cancels in the tails
+sinh = Primitive("sinh", num.sinh, ("x",), partials=(lambda x, out: cosh(x),))
+cosh = Primitive("cosh", num.cosh, ("x",), partials=(lambda x, out: sinh(x),))
 sigmoid = Primitive("sigmoid", num.sigmoid, ("x",), partials=(lambda x, out: out * sigmoid(neg(x)),))  # s(x) s(-x) = s(1 - s) without cancellation
 relu = Primitive("relu", num.relu, ("x",), partials=(lambda x, out: indicator(primal(x) > 0),))
 absolute = Primitive("abs", num.absolute, ("x",), partials=(lambda x, out: num.as_float_array(np.sign(primal(x))),))
@@ -269,7 +276,7 @@ tensordot = Primitive(
 PRIMITIVES: dict[str, Primitive] = {
     p.name: p
     for p in (
-        add, sub, mul, neg, div, power, sin, cos, tan, exp, log, log1p, sqrt, tanh, sigmoid,
+        add, sub, mul, neg, div, power, sin, cos, tan, exp, log, log1p, sqrt, tanh, sinh, cosh, sigmoid,
         relu, absolute, maximum, minimum, where, sum_, broadcast_to, reshape, transpose, getitem,
         index_add, concatenate, stack, tensordot,
     )

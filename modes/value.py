@@ -43,6 +43,8 @@ _UFUNCS: dict[Any, Any] = {
     np.log1p: rules.log1p,
     np.sqrt: rules.sqrt,
     np.tanh: rules.tanh,
+    np.sinh: rules.sinh,
+    np.cosh: rules.cosh,
     np.absolute: rules.absolute,
     np.maximum: rules.maximum,
     np.minimum: rules.minimum,
