@@ -4,7 +4,8 @@ Data (the table, the closing sentences, or ``--json``) go to stdout; narration a
 stderr. Exit codes: 0 success, 1 runtime failure, 2 usage error (including a size too large to
 measure), 3 forward and reverse mode disagree, 130 interrupted (Ctrl-C; partial results are kept).
 
-``compare-modes explain ...`` hands its arguments to ``experiments.explain.main``.
+``compare-modes explain ...`` hands its arguments to ``experiments.explain.main``, and
+``compare-modes report ...`` (a report from saved results) to ``experiments.report.main``.
 """
 
 from __future__ import annotations

@@ -1,0 +1,639 @@
+"""The report's figures, drawn from saved cells only (never re-timed), with matplotlib's object API
+(a :class:`~matplotlib.figure.Figure`, no pyplot state; PNG through Agg, SVG through its own backend).
+
+Each builder takes the cells of one run and returns a figure, or raises :class:`NoDataError` saying
+what the figure would need; the report then prints that sentence in the figure's place.
+
+1. :func:`time_figure`: time per call against n, log-log, per mode with its interquartile band,
+   f alone for reference, O(n) and O(n^2) guides, and each mode's fitted slope in the legend;
+2. :func:`speedup_figure`: reverse mode's speedup over forward mode, with the ideal (forward
+   passes per reverse sweep) and the crossover n*;
+3. :func:`audit_figure`: time relative to f alone, against the 3-4x band of the cheap-gradient
+   principle;
+4. :func:`counts_figure`: forward passes and reverse sweeps, and primitive evaluations;
+5. :func:`memory_figure`: peak memory;
+6. :func:`chunk_figure`: forward-mode time against the chunk size at one n, reverse as a line;
+7. :func:`heatmap_figure`: for a Jacobian measured over a grid of (n, m), the faster mode and by
+   how much, with the n = m line.
+
+Legends sit below the axes, never over the data. Cells that were not timed are drawn as such:
+hollow markers at their predicted time where the run predicted one, crosses on the n axis
+otherwise (the table says why).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib import rc_context
+from matplotlib.axes import Axes
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatterSciNotation, NullFormatter
+from matplotlib.transforms import blended_transform_factory
+
+from experiments import fits
+from experiments.report_data import (
+    Cell,
+    best_forward,
+    cell_at,
+    main_cells,
+    modes_present,
+    not_timed,
+    series,
+    timed,
+)
+from experiments.tables import human_seconds
+
+DPI = 150
+SIZE = (7.2, 4.6)  # inches: 1080 x 690 pixels at DPI, legible at a README's width
+STYLE = {
+    "font.size": 10.5,
+    "axes.titlesize": 11.5,
+    "axes.labelsize": 10.5,
+    "legend.fontsize": 9.5,
+    "xtick.labelsize": 9.5,
+    "ytick.labelsize": 9.5,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "compare-modes",  # stable SVG ids: a regenerated report is identical
+}
+#: Okabe-Ito colours (readable with colour-blindness).
+COLOR = {"function": "#555555", "forward": "#D55E00", "forward-chunked": "#E69F00", "reverse": "#0072B2"}
+LABEL = {
+    "function": "f alone",
+    "forward": "forward, chunk 1",
+    "forward-chunked": "forward, chunked",
+    "reverse": "reverse",
+}
+MARKER = {"function": "s", "forward": "o", "forward-chunked": "D", "reverse": "^"}
+GUIDE = "#888888"
+BAND = "#009E73"
+#: Log axes with fewer powers of ten than this in view also label their 2s and 5s (a short axis
+#: still shows a few numbers).
+MINOR_LABELS = 2.5
+#: Griewank and Walther's bound: a reverse gradient costs a small constant times f (3 to 4).
+CHEAP_GRADIENT = (3.0, 4.0)
+
+
+class NoDataError(Exception):
+    """The cells do not hold what a figure needs; the message says what is missing."""
+
+
+# ---------------------------------------------------------------------------- shared helpers
+
+
+class _LogLabels(LogFormatterSciNotation):
+    """Log-axis labels in words, not powers: on every power of ten, and (``minor=True``) on the
+    2s and 5s between them when the axis spans fewer than :data:`MINOR_LABELS` decades."""
+
+    def __init__(self, minor: bool = False) -> None:
+        super().__init__(labelOnlyBase=not minor, minor_thresholds=(MINOR_LABELS, math.inf))
+        self.minor = minor
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        if x <= 0 or not super().__call__(x, pos):
+            return ""
+        if self.minor:
+            mantissa = x / 10 ** math.floor(math.log10(x) + 1e-9)
+            if min(abs(mantissa - 2), abs(mantissa - 5)) > 1e-6:
+                return ""
+        return self.text(x)
+
+    def text(self, x: float) -> str:
+        return f"{x:,.0f}" if x >= 1 else f"{x:g}"
+
+
+class _Seconds(_LogLabels):
+    """Durations: ``10 ms``."""
+
+    def text(self, x: float) -> str:
+        return human_seconds(x)
+
+
+class _Bytes(_LogLabels):
+    """Decimal byte units: ``100 kB``."""
+
+    def text(self, x: float) -> str:
+        for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+            if x >= scale:
+                return f"{x / scale:g} {unit}"
+        return f"{x:g} B"
+
+
+class _Plain(_LogLabels):
+    """Plain numbers: ``1,000``, ``0.5``."""
+
+
+def _figure(size: tuple[float, float] = SIZE, **kw: Any) -> Figure:
+    return Figure(figsize=size, dpi=DPI, layout="constrained", **kw)
+
+
+def _loglog(ax: Axes, y_formatter: _LogLabels | None = None) -> None:
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(_Plain())
+    ax.xaxis.set_minor_formatter(_Plain(minor=True))
+    if y_formatter is not None:
+        ax.yaxis.set_major_formatter(y_formatter)
+        ax.yaxis.set_minor_formatter(type(y_formatter)(minor=True))
+
+
+def _legend(ax: Axes, handles: Sequence[Any] | None = None, ncol: int = 2) -> None:
+    """The legend below the axes, outside the data area (the layout makes room for it)."""
+    if handles is None:
+        handles, _ = ax.get_legend_handles_labels()
+    ax.figure.legend(handles=list(handles), loc="outside lower center", ncol=ncol, frameon=False,
+                     handlelength=2.2, columnspacing=1.4)
+
+
+def _unit(cells: Sequence[Cell]) -> str:
+    return "Jacobian" if any(c.get("kind") == "jacobian" for c in cells) else "gradient"
+
+
+def _arr(values: Iterable[float | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
+def _estimate(c: Cell) -> float | None:
+    """A cell that was not timed: its one untimed call if it got that far, else its prediction."""
+    if c.get("status") != "skipped":
+        return None
+    v = c.get("first_call_s") or c.get("predicted_time_s")
+    return float(v) if v else None
+
+
+def _absent(ax: Axes, ns: Sequence[float], color: str) -> None:
+    """Crosses on the n axis at sizes where nothing could be measured."""
+    if ns:
+        ax.scatter(ns, [0.0] * len(ns), transform=blended_transform_factory(ax.transData, ax.transAxes),
+                   marker="x", s=42, color=color, linewidths=1.6, clip_on=False, zorder=5)
+
+
+_ABSENT = Line2D([], [], ls="none", marker="x", color="#333333", label="× on the n axis: not measured")
+_PREDICTED = Line2D([], [], ls="none", marker="o", mfc="none", color="#333333",
+                    label="hollow: not timed, predicted time")
+
+
+def _mode_series(ax: Axes, cells: Sequence[Cell], mode: str, value: Callable[[Cell], float | None],
+                 label: str, **kw: Any) -> tuple[list[float], bool]:
+    """Plot ``value(cell)`` against n for one mode; sizes with no value get a cross on the n axis.
+    Returns (sizes plotted, whether any cross was drawn)."""
+    rows = [c for c in main_cells(cells) if c.get("mode") == mode]
+    have = sorted(((c["n"], value(c)) for c in rows if value(c) is not None), key=lambda t: t[0])
+    missing = sorted({c["n"] for c in rows} - {n for n, _ in have})
+    if have:
+        style = {"color": COLOR.get(mode), "marker": MARKER.get(mode, "o"), "ms": 5,
+                 "ls": "--" if mode == "function" else "-", **kw}
+        ax.plot([n for n, _ in have], [v for _, v in have], label=label, **style)
+    _absent(ax, missing, COLOR.get(mode, "#333333"))
+    return [n for n, _ in have], bool(missing)
+
+
+# ----------------------------------------------------------------------------- 1. time vs n
+
+
+def time_figure(cells: Sequence[Cell], title: str) -> Figure:
+    """Median time per call against n, log-log, one line per mode with its IQR band."""
+    present = [m for m in modes_present(cells) if series(cells, m)]
+    if not present or len({c["n"] for m in present for c in series(cells, m)}) < 2:
+        raise NoDataError("the time-vs-n figure needs a mode timed at two or more input counts n")
+    fig = _figure()
+    ax = fig.add_subplot()
+    _loglog(ax, _Seconds())
+    extra: list[Any] = []
+    for mode in present:
+        pts = series(cells, mode)
+        ns = [c["n"] for c in pts]
+        fit = fits.fit_slope(pts)
+        label = LABEL[mode] + (f": slope {fit.text()}" if fit else "")
+        ax.plot(ns, [c["time_median_s"] for c in pts], color=COLOR[mode], marker=MARKER[mode], ms=5,
+                ls="--" if mode == "function" else "-", label=label, zorder=3)
+        q1, q3 = _arr(c.get("time_q1_s") for c in pts), _arr(c.get("time_q3_s") for c in pts)
+        ok = ~(np.isnan(q1) | np.isnan(q3))
+        if ok.any():
+            ax.fill_between(np.array(ns, dtype=float), q1, q3, where=ok, color=COLOR[mode], alpha=0.18, lw=0,
+                            interpolate=False)
+        # not timed: at the predicted time (hollow), or a cross on the n axis
+        guessed = [(c["n"], _estimate(c)) for c in not_timed(cells, mode)]
+        est = [(n, t) for n, t in guessed if t is not None]
+        if est:
+            ax.scatter([n for n, _ in est], [t for _, t in est], marker=MARKER[mode], s=36, facecolors="none",
+                       edgecolors=COLOR[mode], linewidths=1.3, zorder=4)
+            if _PREDICTED not in extra:
+                extra.append(_PREDICTED)
+        bare = [n for n, t in guessed if t is None]
+        _absent(ax, bare, COLOR[mode])
+        if bare and _ABSENT not in extra:
+            extra.append(_ABSENT)
+    # O(n) through reverse mode's first point, O(n^2) through forward mode's first point
+    anchors = {"reverse": "O(n)", "forward": "O(n²)"}
+    first = series(cells, present[0])[0]
+    for mode, name in anchors.items():
+        pts = series(cells, mode) or [first]
+        n0, t0 = pts[0]["n"], pts[0]["time_median_s"]
+        k = 1 if name == "O(n)" else 2
+        through = LABEL.get(pts[0]["mode"], "the first point")
+        ax.axline((n0, t0), (n0 * 10, t0 * 10 ** k), color=GUIDE, lw=1.1, ls=":" if k == 1 else "-.",
+                  zorder=1, label=f"{name} guide, through {through} at n = {n0}")
+    ax.margins(x=0.06)
+    ax.set_xlabel("inputs n")
+    unit = _unit(cells)
+    ax.set_ylabel(f"time per {unit} (median, seconds)")
+    ax.set_title(title)
+    handles, _ = ax.get_legend_handles_labels()
+    handles.append(Patch(color="#999999", alpha=0.35, lw=0, label="shaded: interquartile range"))
+    _legend(ax, handles + extra)
+    return fig
+
+
+# ------------------------------------------------------------------------------- 2. speedup
+
+
+def speedup_points(cells: Sequence[Cell], fwd_mode: str) -> list[tuple[Cell, Cell]]:
+    """(forward cell, reverse cell) at each n where both were timed."""
+    rev = {c["n"]: c for c in series(cells, "reverse")}
+    return [(f, rev[f["n"]]) for f in series(cells, fwd_mode) if f["n"] in rev]
+
+
+def speedup_figure(cells: Sequence[Cell], title: str) -> Figure:
+    """Speedup of reverse over forward mode against n, with the ideal and the crossover n*."""
+    comparisons = [m for m in ("forward", "forward-chunked") if len(speedup_points(cells, m)) >= 2]
+    if not comparisons:
+        raise NoDataError("the speedup figure needs forward and reverse mode timed at the same n, at two "
+                          "or more input counts n")
+    fig = _figure((7.2, 5.0))
+    ax = fig.add_subplot()
+    _loglog(ax, _Plain())
+    lo_n, hi_n = math.inf, 0.0
+    handles: list[Any] = []
+    hollow = False
+    rev_all = {c["n"]: c for c in main_cells(cells) if c.get("mode") == "reverse"}
+    jac = _unit(cells) == "Jacobian"
+    for mode in comparisons:
+        pairs = speedup_points(cells, mode)
+        ns = np.array([f["n"] for f, _ in pairs], dtype=float)
+        s = np.array([f["time_median_s"] / r["time_median_s"] for f, r in pairs])
+        bounds = [fits.quartile_ratio(f, r) for f, r in pairs]
+        err = np.array([[v - b[0], b[1] - v] if b else [0.0, 0.0] for v, b in zip(s, bounds)]).T
+        fit = fits.fit_ratio_slope([f for f, _ in pairs], [r for _, r in pairs])
+        label = LABEL[mode] + (f": slope {fit.text()}" if fit else "")
+        handles.append(ax.errorbar(ns, s, yerr=np.clip(err, 0, None), color=COLOR[mode], marker=MARKER[mode],
+                                   ms=5, capsize=3, label=label, zorder=3))
+        lo_n, hi_n = min(lo_n, ns.min()), max(hi_n, ns.max())
+        # the ideal: forward passes per reverse sweep, at every n the run asked for
+        fw_all = sorted((c for c in main_cells(cells) if c.get("mode") == mode and c.get("passes")),
+                        key=lambda c: c["n"])
+        ideal = [(c["n"], c["passes"] / ((rev_all.get(c["n"]) or {}).get("sweeps") or 1)) for c in fw_all]
+        what = ("n" if mode == "forward" else "⌈n/c⌉") + (" / m" if jac else "")
+        handles += ax.plot([n for n, _ in ideal], [v for _, v in ideal], color=COLOR[mode], ls="--", lw=1.2,
+                           alpha=0.8, label=f"ideal, {LABEL[mode].split(', ')[1]}: {what}", zorder=2)
+        # estimated speedups where one side was over the budget
+        est = []
+        for n in sorted({c["n"] for c in main_cells(cells)} - set(ns.tolist())):
+            f, r = cell_at(cells, n, None, mode), rev_all.get(n)
+            tf = f and (f["time_median_s"] if timed(f) else _estimate(f))
+            tr = r and (r["time_median_s"] if timed(r) else _estimate(r))
+            if tf and tr:
+                est.append((n, tf / tr))
+        if est:
+            ax.scatter([n for n, _ in est], [v for _, v in est], marker=MARKER[mode], s=36, facecolors="none",
+                       edgecolors=COLOR[mode], linewidths=1.3, zorder=4)
+            hollow = True
+            lo_n, hi_n = min(lo_n, est[0][0]), max(hi_n, est[-1][0])
+        # the crossover, on the break-even line, with its interval
+        co = fits.crossover([f for f, _ in pairs], [r for _, r in pairs])
+        if co is not None and co.found and lo_n / 30 <= co.n_star <= hi_n * 30:
+            xerr = None
+            if co.low is not None and co.high is not None:
+                xerr = [[co.n_star - co.low], [co.high - co.n_star]]
+            face = COLOR[mode] if co.how == "measured" else "white"
+            handles.append(ax.errorbar([co.n_star], [1.0], xerr=xerr, color=COLOR[mode], marker="*", ms=13,
+                                       mfc=face, capsize=4, lw=1.6, ls="none", zorder=6, label=_short(co)))
+            lo_n, hi_n = min(lo_n, co.low or co.n_star), max(hi_n, co.high or co.n_star)
+        elif co is not None:
+            handles.append(Line2D([], [], ls="none", marker="*", mfc="white", color=COLOR[mode], ms=11,
+                                  label=_short(co)))
+    handles.append(ax.axhline(1.0, color="#222222", lw=0.9, zorder=2,
+                              label="break-even (forward wins below)"))
+    if hollow:
+        handles.append(Line2D([], [], ls="none", marker="o", mfc="none", color="#333333",
+                              label="hollow: estimate (over budget)"))
+    ax.set_xlim(lo_n / 1.5, hi_n * 1.5)
+    ax.set_xlabel("inputs n")
+    ax.set_ylabel("speedup (forward time ÷ reverse time)")
+    ax.set_title(title)
+    _legend(ax, handles, ncol=2)
+    return fig
+
+
+def _short(co: fits.Crossover) -> str:
+    """The crossover in a legend entry (the report's text says more)."""
+    if co.how == "below" and not co.found:
+        if co.n_star is not None:
+            return f"no n* ≥ 1 (extrapolated: {co.n_star:.2g})"
+        return "no n*: reverse faster at every n"
+    if co.n_star is None:
+        return "no n*: forward faster at every n"
+    rng = f" ({_g(co.low)} to {_g(co.high)})" if co.low is not None and co.high is not None else ""
+    return f"n* ≈ {_g(co.n_star)}{rng}" + (", extrapolated" if co.how != "measured" else "")
+
+
+def _g(x: float | None) -> str:
+    if x is None:
+        return "?"
+    return f"{x:.2g}" if x < 10 else f"{x:,.0f}"
+
+
+# ------------------------------------------------------------------ 3. cheap-gradient audit
+
+
+def audit_figure(cells: Sequence[Cell], title: str) -> Figure:
+    """Time of each mode relative to f alone, with the 3-4x band of the cheap-gradient principle."""
+    f_time = {c["n"]: c["time_median_s"] for c in series(cells, "function")}
+    ad = [m for m in modes_present(cells) if m != "function"]
+
+    def ratio(c: Cell) -> float | None:
+        if not timed(c):
+            return None
+        if c.get("ratio_to_function"):
+            return c["ratio_to_function"]
+        return c["time_median_s"] / f_time[c["n"]] if c["n"] in f_time else None
+
+    if len({c["n"] for c in main_cells(cells) if c.get("mode") in ad and ratio(c)}) < 2:
+        raise NoDataError("the cheap-gradient audit needs f alone and a derivative timed at the same n, "
+                          "at two or more input counts n")
+    fig = _figure()
+    ax = fig.add_subplot()
+    _loglog(ax, _Plain())
+    crosses = False
+    for mode in ad:
+        got = [r for c in main_cells(cells) if c.get("mode") == mode and (r := ratio(c))]
+        label = LABEL[mode] + (f": {min(got):.3g}× to {max(got):.3g}× f" if mode == "reverse" and got else "")
+        _, missing = _mode_series(ax, cells, mode, ratio, label)
+        crosses = crosses or missing
+    lo, hi = CHEAP_GRADIENT
+    ax.axhspan(lo, hi, color=BAND, alpha=0.25, lw=0,
+               label=f"{lo:g} to {hi:g} × f: cheap-gradient bound, reverse (Griewank & Walther)")
+    ax.axhline(1.0, color=COLOR["function"], lw=0.9, ls="--", label="f alone (ratio 1)")
+    ymin, ymax = ax.get_ylim()
+    ax.set_ylim(min(ymin, 0.7), max(ymax, hi * 1.4))
+    ax.set_xlabel("inputs n")
+    ax.set_ylabel(f"{_unit(cells)} time ÷ time of f alone")
+    ax.set_title(title)
+    handles, _ = ax.get_legend_handles_labels()
+    _legend(ax, handles + ([_ABSENT] if crosses else []), ncol=2)
+    return fig
+
+
+# ----------------------------------------------------------------------- 4. operation counts
+
+
+def counts_figure(cells: Sequence[Cell], title: str) -> Figure:
+    """Forward passes / reverse sweeps (left) and primitive evaluations (right) against n."""
+    ad = [m for m in modes_present(cells) if m != "function"]
+    rows = [c for c in main_cells(cells) if c.get("mode") in ad and c.get("ops")]
+    if len({c["n"] for c in rows}) < 2:
+        raise NoDataError("the operation-count figure needs counts at two or more input counts n")
+    fig = _figure((7.2, 4.4))
+    left, right = fig.subplots(1, 2, sharex=True)
+    crosses = False
+
+    def passes(c: Cell) -> float | None:
+        if c.get("ops") is None:
+            return None
+        return c.get("sweeps") if c.get("mode") == "reverse" else c.get("passes")
+
+    for mode in ad:
+        _, a = _mode_series(left, cells, mode, passes, LABEL[mode])
+        _, b = _mode_series(right, cells, mode, lambda c: c.get("ops"), LABEL[mode])
+        crosses = crosses or a or b
+    for ax in (left, right):
+        _loglog(ax, _Plain())
+        ax.set_xlabel("inputs n")
+    left.set_ylabel("forward passes / reverse sweeps (count)")
+    left.set_title("passes through f", fontsize=10.5)
+    right.set_ylabel("primitive evaluations (count)")
+    right.set_title("operations evaluated", fontsize=10.5)
+    fw = {c["n"]: c["ops"] for c in rows if c["mode"] == "forward"}
+    rv = {c["n"]: c["ops"] for c in rows if c["mode"] == "reverse"}
+    both = sorted(set(fw) & set(rv))
+    if both:
+        n = both[-1]
+        ratio = f"{fw[n] / rv[n]:,.0f}"
+        right.set_title(f"operations evaluated\nforward ÷ reverse = {ratio} at n = {n:,}", fontsize=10)
+    fig.suptitle(title, fontsize=11.5)
+    handles, _ = left.get_legend_handles_labels()
+    fig.legend(handles=handles + ([_ABSENT] if crosses else []), loc="outside lower center", ncol=2,
+               frameon=False)
+    return fig
+
+
+# ------------------------------------------------------------------------------ 5. memory
+
+
+def memory_figure(cells: Sequence[Cell], title: str) -> Figure:
+    """Peak memory (tracemalloc) per mode against n; reverse mode's tape alone dashed."""
+    if len({c["n"] for c in main_cells(cells) if c.get("peak_bytes")}) < 2:
+        raise NoDataError("the memory figure needs peak memory measured at two or more input counts n")
+    fig = _figure()
+    ax = fig.add_subplot()
+    _loglog(ax, _Bytes())
+    crosses = False
+    for mode in modes_present(cells):
+        _, missing = _mode_series(ax, cells, mode, lambda c: c.get("peak_bytes") or None, LABEL[mode])
+        crosses = crosses or missing
+    tape = sorted((c["n"], c["tape_bytes"]) for c in main_cells(cells)
+                  if c.get("mode") == "reverse" and c.get("tape_bytes"))
+    if tape:
+        ax.plot([n for n, _ in tape], [b for _, b in tape], color=COLOR["reverse"], ls=":", lw=1.4,
+                marker=".", label="reverse: the tape alone")
+    ax.set_xlabel("inputs n")
+    ax.set_ylabel("peak memory during one call (bytes)")
+    ax.set_title(title)
+    handles, _ = ax.get_legend_handles_labels()
+    _legend(ax, handles + ([_ABSENT] if crosses else []))
+    return fig
+
+
+# ------------------------------------------------------------------------ 6. chunk sweep
+
+
+def chunk_figure(n: int, chunk_cells: Sequence[Cell], cells: Sequence[Cell], title: str) -> Figure:
+    """Forward-mode time against the chunk size at one n; reverse mode (and f) as lines."""
+    ok = [c for c in chunk_cells if timed(c)]
+    if len(ok) < 2:
+        raise NoDataError(f"the chunk-size figure needs forward mode timed at two or more chunk sizes "
+                          f"(n = {n})")
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(_Seconds())
+    ax.yaxis.set_minor_formatter(_Seconds(minor=True))
+    cs = [c["chunk"] for c in ok]
+    med = np.array([c["time_median_s"] for c in ok])
+    q1, q3 = _arr(c.get("time_q1_s") for c in ok), _arr(c.get("time_q3_s") for c in ok)
+    err = np.vstack([np.where(np.isnan(q1), 0, med - q1), np.where(np.isnan(q3), 0, q3 - med)])
+    ax.errorbar(cs, med, yerr=np.clip(err, 0, None), color=COLOR["forward"], marker="o", ms=5, capsize=3,
+                label="forward mode, chunk c")
+    best = min(ok, key=lambda c: c["time_median_s"])
+    ax.scatter([best["chunk"]], [best["time_median_s"]], s=140, facecolors="none", edgecolors="#222222",
+               linewidths=1.4, zorder=5,
+               label=f"fastest: c = {best['chunk']}, {human_seconds(best['time_median_s'])}")
+    others = [c for c in chunk_cells if not timed(c)]
+    est = [(c["chunk"], _estimate(c)) for c in others]
+    if any(t for _, t in est):
+        ax.scatter([c for c, t in est if t], [t for _, t in est if t], marker="o", s=36, facecolors="none",
+                   edgecolors=COLOR["forward"], zorder=4, label="hollow: not timed, predicted time")
+    _absent(ax, [c for c, t in est if not t], COLOR["forward"])
+    for mode, ls in (("reverse", "-"),):
+        c = cell_at(cells, n, None, mode)
+        if c is not None and timed(c):
+            ax.axhline(c["time_median_s"], color=COLOR[mode], ls=ls, lw=1.4,
+                       label=f"{LABEL[mode]}: {human_seconds(c['time_median_s'])}")
+            if c.get("time_q1_s") and c.get("time_q3_s"):
+                ax.axhspan(c["time_q1_s"], c["time_q3_s"], color=COLOR[mode], alpha=0.15, lw=0)
+    chunks = sorted({c["chunk"] for c in chunk_cells})
+    ax.xaxis.set_major_locator(FixedLocator(chunks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    top = ax.secondary_xaxis("top")
+    top.xaxis.set_major_locator(FixedLocator(chunks))
+    top.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{math.ceil(n / x)}"))
+    top.xaxis.set_minor_locator(FixedLocator([]))
+    top.set_xlabel("forward passes ⌈n/c⌉", fontsize=9.5)
+    ax.set_xlabel("chunk size c (tangent directions carried per forward pass)")
+    ax.set_ylabel(f"time per {_unit(cells)} (median, seconds)")
+    ax.set_title(title)
+    _legend(ax)
+    return fig
+
+
+# -------------------------------------------------------------------------- 7. heat map
+
+
+def _edges(values: Sequence[int]) -> np.ndarray:
+    """Cell edges around sorted values, geometric midpoints (log axes)."""
+    v = np.array(values, dtype=float)
+    mid = np.sqrt(v[:-1] * v[1:])
+    first = v[0] ** 2 / mid[0]
+    last = v[-1] ** 2 / mid[-1]
+    return np.concatenate([[first], mid, [last]])
+
+
+def forward_over_reverse(cells: Sequence[Cell], n: int, m: int) -> float | None:
+    """The faster forward mode's time (chunk 1 or chunked) over reverse mode's at (n, m)."""
+    fw = [c for c in (cell_at(cells, n, m, k) for k in ("forward", "forward-chunked")) if c and timed(c)]
+    rev = cell_at(cells, n, m, "reverse")
+    if not fw or rev is None or not timed(rev):
+        return None
+    return min(c["time_median_s"] for c in fw) / rev["time_median_s"]
+
+
+def jacobian_crossover(cells: Sequence[Cell], m: int) -> fits.Crossover | None:
+    """Along one row of a Jacobian grid (m outputs): where reverse mode starts to beat the faster
+    forward mode as n grows."""
+    return fits.crossover(best_forward(cells, m), series(cells, "reverse", m))
+
+
+def heatmap_figure(cells: Sequence[Cell], ns: Sequence[int], ms: Sequence[int], title: str) -> Figure:
+    """Over (inputs n, outputs m): log10 of (best forward time / reverse time), annotated."""
+    ratio = np.full((len(ms), len(ns)), np.nan)
+    text = [["" for _ in ns] for _ in ms]
+    for j, m in enumerate(ms):
+        for i, n in enumerate(ns):
+            r = forward_over_reverse(cells, n, m)
+            if r is None:
+                text[j][i] = "not\ntimed"
+                continue
+            ratio[j, i] = math.log10(r)
+            text[j][i] = f"reverse\n{r:.2g}×" if r >= 1 else f"forward\n{1 / r:.2g}×"
+    if np.isnan(ratio).all():
+        raise NoDataError("the heat map needs forward and reverse mode timed at some (n, m)")
+    span = max(0.3, float(np.nanmax(np.abs(ratio))))
+    fig = _figure((7.2, 5.6))
+    ax = fig.add_subplot()
+    xe, ye = _edges(ns), _edges(ms)
+    # log10(forward / reverse) > 0: reverse wins, drawn blue as reverse mode is everywhere else
+    mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(ratio), cmap="RdBu",
+                         norm=TwoSlopeNorm(0.0, -span, span), shading="flat")
+    ax.set_facecolor("#dddddd")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.grid(False)
+    for j, m in enumerate(ms):
+        for i, n in enumerate(ns):
+            v = ratio[j, i]
+            dark = not np.isnan(v) and abs(v) > 0.6 * span
+            ax.text(n, m, text[j][i], ha="center", va="center", fontsize=9, zorder=4,
+                    color="white" if dark else "#222222")
+    lo, hi = min(xe[0], ye[0]), max(xe[-1], ye[-1])
+    ax.plot([lo, hi], [lo, hi], color="#222222", ls="--", lw=1.1, alpha=0.7, zorder=3, label="n = m")
+    # the crossover n* in each row (outputs m), where it lies inside the grid
+    stars = [(m, co) for m in ms if (co := jacobian_crossover(cells, m)) is not None and co.found
+             and co.how == "measured"]
+    for m, co in stars:
+        xerr = None
+        if co.low is not None and co.high is not None:
+            xerr = [[co.n_star - max(co.low, xe[0])], [min(co.high, xe[-1]) - co.n_star]]
+        ax.errorbar([co.n_star], [m], xerr=xerr, marker="*", ms=14, color="#222222", mfc="#ffd700",
+                    capsize=4, lw=1.4, ls="none", zorder=5, label="crossover")
+    if stars:
+        handles = ax.get_legend_handles_labels()[0][-1:]
+        fig.legend(handles=handles, labels=["crossover n* in this row: reverse mode wins to its right (68% "
+                                            "interval)"], loc="outside lower center", frameon=False)
+    top = min(xe[-1], ye[-1])
+    ax.text(top / 1.08, top / 1.08, "n = m ", rotation=45, rotation_mode="anchor", ha="right", va="bottom",
+            fontsize=9, color="#222222", zorder=4)
+    ax.set_xlim(xe[0], xe[-1])
+    ax.set_ylim(ye[0], ye[-1])
+    for axis, vals in ((ax.xaxis, ns), (ax.yaxis, ms)):
+        axis.set_major_locator(FixedLocator(list(vals)))
+        axis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        axis.set_minor_formatter(NullFormatter())
+        axis.set_minor_locator(FixedLocator([]))
+    ax.set_xlabel("inputs n")
+    ax.set_ylabel("outputs m")
+    ax.set_title(title)
+    bar = fig.colorbar(mesh, ax=ax, shrink=0.9)
+    factors = [f for f in (1.5, 2, 5, 10, 20, 50, 100, 1000) if math.log10(f) <= span]
+    factors = factors if len(factors) <= 5 else factors[1::2]
+    ticks = [-math.log10(f) for f in reversed(factors)] + [0.0] + [math.log10(f) for f in factors]
+    bar.set_ticks(ticks)
+    bar.set_ticklabels([f"forward {10 ** -t:.3g}×" if t < 0 else f"reverse {10 ** t:.3g}×" if t > 0
+                        else "even" for t in ticks])
+    bar.set_label("faster mode, and by how much")
+    return fig
+
+
+# ------------------------------------------------------------------------------- saving
+
+
+def save(fig: Figure, folder: str | Path, stem: str, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Write ``folder/stem.png`` and ``.svg``, byte-identical for the same figure (no dates, a
+    fixed SVG hash salt); returns the paths."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in formats:
+        path = out / f"{stem}.{ext}"
+        metadata = {"Date": None} if ext == "svg" else {"Software": None}
+        with rc_context({"svg.hashsalt": STYLE["svg.hashsalt"]}):
+            fig.savefig(path, format=ext, dpi=DPI, metadata=metadata)
+        paths.append(path)
+    return paths
+
+
+def styled(build: Callable[..., Figure], *args: Any) -> Figure:
+    """Build a figure under the report's style (fonts, grid), without touching global state."""
+    with rc_context(STYLE):
+        return build(*args)

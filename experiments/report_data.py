@@ -1,0 +1,220 @@
+"""What a report reads: runs loaded from ``results.json`` (or a pytest-benchmark JSON file) and
+the series of cells its figures and tables are drawn from.
+
+A report reads saved results only: it never re-times and never imports an engine.
+
+A run can feed three kinds of view, decided by its data:
+
+* a **size sweep** (two or more input counts n, one output count per n): time, speedup,
+  cheap-gradient audit, operation counts and memory against n;
+* a **chunk sweep** (three or more forward chunk sizes at one n, as ``compare-modes --chunks``
+  records): time against the chunk size;
+* a **Jacobian grid** (a Jacobian problem at two or more n and two or more output counts m): the
+  faster mode over (n, m).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from experiments import results
+
+Cell = dict[str, Any]
+MODE_ORDER = ("function", "forward", "forward-chunked", "reverse")
+#: ``details["sweep"]`` of the extra forward-chunked cells a ``--chunks`` run records.
+CHUNK_SWEEP = "chunk"
+BENCHMARK_MODULE = "experiments.benchmark_json"
+
+
+class ReportError(Exception):
+    """Results that cannot be read or reported."""
+
+
+@dataclass
+class Run:
+    """One run's results document and where it was read from."""
+
+    doc: dict[str, Any]
+    source: Path
+    origin: str = "results.json"  # or "pytest-benchmark"
+
+    @property
+    def cells(self) -> list[Cell]:
+        return list(self.doc.get("cells") or [])
+
+    @property
+    def problem(self) -> str:
+        p = self.doc.get("problem") or {}
+        if p.get("name"):
+            return str(p["name"])
+        names = sorted({str(c.get("problem")) for c in self.cells if c.get("problem")})
+        return ", ".join(names) or "unnamed"
+
+    @property
+    def description(self) -> str:
+        return str((self.doc.get("problem") or {}).get("description") or "")
+
+    @property
+    def kind(self) -> str:
+        kinds = {c.get("kind") for c in self.cells}
+        return "jacobian" if "jacobian" in kinds else "gradient"
+
+    @property
+    def command(self) -> str | None:
+        return (self.doc.get("command") or {}).get("line")
+
+    @property
+    def folder(self) -> str:
+        """The run folder as the run recorded it (else where it was read from)."""
+        return str(self.doc.get("run_folder") or self.source.parent)
+
+
+def load_runs(path: str | Path) -> list[Run]:
+    """The runs in a run folder or ``results.json`` (one), or in a pytest-benchmark JSON file (one
+    per problem it holds, converted by :mod:`experiments.benchmark_json`, imported only then)."""
+    p = Path(path)
+    if p.is_dir():
+        if not (p / "results.json").is_file():
+            raise ReportError(f"'{p}' holds no results.json: give a run folder, a results.json, "
+                              "or a pytest-benchmark JSON file")
+        p = p / "results.json"
+    if not p.is_file():
+        raise ReportError(f"'{p}' does not exist")
+    try:
+        raw = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ReportError(f"cannot read '{p}' as JSON: {e}") from None
+    if isinstance(raw, dict) and "benchmarks" in raw and "schema_version" not in raw:
+        return [Run(doc, p, "pytest-benchmark") for doc in _from_benchmark(p)]
+    if not isinstance(raw, dict) or "cells" not in raw:
+        raise ReportError(f"'{p}' is neither a compare-modes results.json nor a pytest-benchmark JSON file")
+    try:
+        doc = results.load(p)
+    except ValueError as e:
+        raise ReportError(str(e)) from None
+    return [Run(doc, p)]
+
+
+def load_run(path: str | Path) -> Run:
+    """The one run at ``path`` (a pytest-benchmark file holding several problems is an error)."""
+    runs = load_runs(path)
+    if len(runs) != 1:
+        raise ReportError(f"'{path}' holds {len(runs)} problems; report them with load_runs")
+    return runs[0]
+
+
+def _from_benchmark(p: Path) -> list[dict[str, Any]]:
+    try:
+        module = importlib.import_module(BENCHMARK_MODULE)
+    except ImportError as e:
+        if e.name not in (BENCHMARK_MODULE, "experiments"):
+            raise
+        raise ReportError(f"'{p}' is a pytest-benchmark JSON file, but this installation cannot "
+                          f"convert it ({BENCHMARK_MODULE} is missing); report a compare-modes run "
+                          "folder instead") from None
+    try:
+        if hasattr(module, "load_benchmark_runs"):  # one record per problem
+            docs = list(module.load_benchmark_runs(p))
+        else:
+            docs = [module.load_benchmark_json(p)]
+    except Exception as e:  # the converter's own message says what is wrong with the file
+        raise ReportError(f"cannot convert '{p}': {e}") from None
+    if not docs or not all(isinstance(d, dict) and isinstance(d.get("cells"), list) for d in docs):
+        raise ReportError(f"the converter returned no cells for '{p}'")
+    return docs
+
+
+# ---------------------------------------------------------------------------------- selection
+
+
+def timed(c: Cell) -> bool:
+    """The cell has a median time (status ok, or interrupted after some samples)."""
+    t = c.get("time_median_s")
+    return c.get("status") in ("ok", "interrupted") and t is not None and t > 0
+
+
+def in_chunk_sweep(c: Cell) -> bool:
+    return (c.get("details") or {}).get("sweep") == CHUNK_SWEEP
+
+
+def main_cells(cells: Iterable[Cell]) -> list[Cell]:
+    """The cells of the run proper (without a chunk sweep's extra chunk sizes)."""
+    return [c for c in cells if not in_chunk_sweep(c)]
+
+
+def series(cells: Iterable[Cell], mode: str, m: int | None = None, *, only_timed: bool = True) -> list[Cell]:
+    """One mode's cells sorted by n (the first cell per n; chunk-sweep extras left out)."""
+    seen: dict[int, Cell] = {}
+    for c in main_cells(cells):
+        if c.get("mode") != mode or (m is not None and c.get("m") != m):
+            continue
+        if only_timed and not timed(c):
+            continue
+        seen.setdefault(int(c["n"]), c)
+    return [seen[n] for n in sorted(seen)]
+
+
+def not_timed(cells: Iterable[Cell], mode: str) -> list[Cell]:
+    """One mode's cells that were skipped or failed, sorted by n."""
+    return sorted((c for c in main_cells(cells) if c.get("mode") == mode and not timed(c)),
+                  key=lambda c: c["n"])
+
+
+def modes_present(cells: Iterable[Cell]) -> list[str]:
+    found = {c.get("mode") for c in cells}
+    return [m for m in MODE_ORDER if m in found]
+
+
+def sizes(cells: Iterable[Cell]) -> list[int]:
+    return sorted({int(c["n"]) for c in main_cells(cells)})
+
+
+def is_size_sweep(run: Run) -> bool:
+    """Two or more n, with one output count per n."""
+    cells = main_cells(run.cells)
+    pairs = {(c["n"], c.get("m")) for c in cells}
+    ns = {n for n, _ in pairs}
+    return len(ns) >= 2 and len(pairs) == len(ns)
+
+
+def chunk_sweep(run: Run) -> tuple[int, list[Cell]] | None:
+    """(n, forward cells by chunk size) at the n with the most chunk sizes, if three or more."""
+    by_n: dict[int, dict[int, Cell]] = {}
+    for c in run.cells:
+        if c.get("mode") in ("forward", "forward-chunked") and c.get("chunk"):
+            by_n.setdefault(int(c["n"]), {}).setdefault(int(c["chunk"]), c)
+    if not by_n:
+        return None
+    n = max(by_n, key=lambda k: (len(by_n[k]), k))
+    if len(by_n[n]) < 3:
+        return None
+    return n, [by_n[n][k] for k in sorted(by_n[n])]
+
+
+def jacobian_grid(run: Run) -> tuple[list[int], list[int]] | None:
+    """(the n values, the m values) of a Jacobian run measured over a grid."""
+    cells = [c for c in run.cells if c.get("kind") == "jacobian"]
+    ns, ms = sorted({int(c["n"]) for c in cells}), sorted({int(c["m"]) for c in cells})
+    return (ns, ms) if len(ns) >= 2 and len(ms) >= 2 else None
+
+
+def best_forward(cells: Iterable[Cell], m: int) -> list[Cell]:
+    """At each n (with m outputs), the faster timed forward cell: chunk 1 or chunked."""
+    best: dict[int, Cell] = {}
+    for c in main_cells(cells):
+        if c.get("m") == m and c.get("mode") in ("forward", "forward-chunked") and timed(c):
+            if c["n"] not in best or c["time_median_s"] < best[c["n"]]["time_median_s"]:
+                best[c["n"]] = c
+    return [best[n] for n in sorted(best)]
+
+
+def cell_at(cells: Iterable[Cell], n: int, m: int | None, mode: str) -> Cell | None:
+    for c in main_cells(cells):
+        if c.get("n") == n and c.get("mode") == mode and (m is None or c.get("m") == m):
+            return c
+    return None
