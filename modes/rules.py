@@ -91,7 +91,10 @@ exp = Primitive("exp", num.exp, ("x",), partials=(lambda x, out: out,))
 log = Primitive("log", num.log, ("x",), partials=(lambda x, out: div(1.0, x),))
 log1p = Primitive("log1p", num.log1p, ("x",), partials=(lambda x, out: div(1.0, 1.0 + x),))
 sqrt = Primitive("sqrt", num.sqrt, ("x",), partials=(lambda x, out: div(0.5, out),))
-tanh = Primitive("tanh", num.tanh, ("x",), partials=(lambda x, out: div(1.0, square(cosh(x))),))  # 1/cosh^2: 1 - tanh^2 cancels in the tails
+tanh = Primitive("tanh", num.tanh, ("x",), partials=(lambda x, out: sech2(x, out),))
+# sech2(x, t) = 1/cosh(x)^2 is told t = tanh(x) so the common case costs no transcendental
+# (numeric.sech2); its partial in x is the total derivative, so its partial in t is 0.
+sech2 = Primitive("sech2", num.sech2, ("x", "t"), partials=(lambda x, t, out: -2.0 * out * t, 0.0))
 sinh = Primitive("sinh", num.sinh, ("x",), partials=(lambda x, out: cosh(x),))
 cosh = Primitive("cosh", num.cosh, ("x",), partials=(lambda x, out: sinh(x),))
 sigmoid = Primitive("sigmoid", num.sigmoid, ("x",), partials=(lambda x, out: out * sigmoid(neg(x)),))  # s(x) s(-x) = s(1 - s) without cancellation
@@ -276,7 +279,7 @@ tensordot = Primitive(
 PRIMITIVES: dict[str, Primitive] = {
     p.name: p
     for p in (
-        add, sub, mul, neg, div, power, sin, cos, tan, exp, log, log1p, sqrt, tanh, sinh, cosh, sigmoid,
+        add, sub, mul, neg, div, power, sin, cos, tan, exp, log, log1p, sqrt, tanh, sech2, sinh, cosh, sigmoid,
         relu, absolute, maximum, minimum, where, sum_, broadcast_to, reshape, transpose, getitem,
         index_add, concatenate, stack, tensordot,
     )

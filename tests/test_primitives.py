@@ -218,6 +218,24 @@ def test_tanh_derivative_keeps_relative_accuracy_in_its_tails(mode, chunk):
     np.testing.assert_allclose(g, 1.0 / np.cosh(x) ** 2, rtol=1e-12)
 
 
+@pytest.mark.parametrize("mode,chunk", SETTINGS[:3], ids=SETTING_IDS[:3])
+def test_sech2_is_tanhs_accurate_partial(mode, chunk):
+    """sech2(x, tanh(x)) = 1/cosh(x)^2 on both sides of its switch to cosh (|x| = 2), and its
+    derivative (tanh'' = -2 sech^2 tanh) through the partial in x alone, the one in t being 0."""
+    from modes.rules import sech2
+
+    points = [-30.0, -2.0, -1.999, -0.4, 0.0, 0.7, 1.999, 2.0, 2.5, 19.0]
+    for x0 in points:
+        assert sech2(x0, math.tanh(x0)) == pytest.approx(1.0 / math.cosh(x0) ** 2, rel=1e-14, abs=0)
+        d = modes.grad(lambda v: sech2(v, ops.tanh(v)), x0, mode=mode, chunk=chunk)
+        expected = -2.0 * math.tanh(x0) / math.cosh(x0) ** 2
+        assert d == pytest.approx(expected, rel=1e-12, abs=1e-300), x0
+    x = np.array(points)
+    np.testing.assert_allclose(sech2(x, np.tanh(x)), 1.0 / np.cosh(x) ** 2, rtol=1e-14)
+    h = modes.hessian(ops.tanh, 2.5)
+    assert h == pytest.approx(-2.0 * math.tanh(2.5) / math.cosh(2.5) ** 2, rel=1e-13)
+
+
 # ------------------------------------------------------------------ elementwise binary table
 
 # name -> (engine spellings, NumPy value, d/dx, d/dy, x points, y points)
@@ -779,6 +797,7 @@ COVERED = {
 PRIMITIVES_COVERED = {
     **{n: "test_unary_*" for n in ("neg", "sin", "cos", "tan", "exp", "log", "log1p", "sqrt", "tanh")},
     **{n: "test_unary_*" for n in ("sinh", "cosh", "sigmoid", "relu", "abs")},
+    "sech2": "test_sech2_is_tanhs_accurate_partial",
     **{n: "test_binary_*" for n in ("add", "sub", "mul", "div", "pow", "maximum", "minimum")},
     "where": "test_where_passes_the_selected_branch",
     **{n: "test_linear_structure_ops" for n in ("sum", "broadcast_to", "reshape", "transpose", "getitem")},

@@ -189,7 +189,8 @@ def test_the_trees_cover_the_whole_elementwise_table():
         used |= _primitives_used(entry[0], 2)
     used |= _primitives_used(lambda a, b: ops.where(a > 0, a, b), 2)
     elementwise = {name for name, p in modes.PRIMITIVES.items() if p.partials is not None}
-    assert elementwise <= used, sorted(elementwise - used)
+    # sech2 is tanh's partial, not an op of the API: test_primitives checks it on its own
+    assert elementwise - {"sech2"} <= used, sorted(elementwise - {"sech2"} - used)
 
 
 # ------------------------------------------------------------------------------- the trees
