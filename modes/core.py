@@ -38,8 +38,9 @@ class Primitive:
 
     * ``partials``: one function per argument returning the *local partial derivative*
       (elementwise ops; the engines multiply it into tangents or adjoints and handle broadcasting);
-    * ``jvp`` / ``vjp``: one linear map per argument and its transpose (structure ops such as
-      ``sum``, ``reshape``, ``getitem``, ``tensordot``), written with primitives so they nest.
+    * ``jvp`` / ``vjp``: one tangent map taking every argument's tangent (``None`` for a
+      constant) and, per argument, its transpose (structure ops such as ``sum``, ``reshape``,
+      ``getitem``, ``tensordot``), written with primitives so they nest.
 
     A ``None`` entry means "not differentiable in this argument"; using it raises
     :class:`MissingRuleError` naming the primitive and the argument.
@@ -54,8 +55,8 @@ class Primitive:
         arg_names: tuple[str, ...],
         *,
         partials: tuple[Callable[..., Any] | None, ...] | None = None,
-        jvp: tuple[Callable[..., Any] | None, ...] | None = None,
-        vjp: tuple[Callable[..., Any] | None, ...] | None = None,
+        jvp: Callable[..., Any] | None = None,
+        vjp: tuple[Callable[..., Any] | None, ...] | PerArgument | None = None,
         accumulate: Callable[..., None] | None = None,
     ) -> None:
         self.name = name
