@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from modes import registry
+
 
 class ModesError(Exception):
     """Base class of the errors this library raises on purpose."""
@@ -44,6 +46,10 @@ class Primitive:
 
     A ``None`` entry means "not differentiable in this argument"; using it raises
     :class:`MissingRuleError` naming the primitive and the argument.
+
+    ``public``, ``numpy`` and ``expression`` say how users reach the primitive: its name in
+    :mod:`modes.ops`, the NumPy ufuncs or functions that dispatch to it on engine values, and
+    whether the explain parser may call it (``modes/registry.py`` derives every table from them).
     """
 
     __slots__ = ("name", "impl", "arg_names", "partials", "jvp", "vjp", "accumulate")
@@ -58,6 +64,9 @@ class Primitive:
         jvp: Callable[..., Any] | None = None,
         vjp: tuple[Callable[..., Any] | None, ...] | PerArgument | None = None,
         accumulate: Callable[..., None] | None = None,
+        public: str | None = None,
+        numpy: Any = (),
+        expression: bool = False,
     ) -> None:
         self.name = name
         self.impl = impl
@@ -68,6 +77,10 @@ class Primitive:
         # Optional in-place form of a vjp for plain NumPy adjoints (indexing: scatter into the
         # parent's adjoint buffer instead of materialising a dense array per element read).
         self.accumulate = accumulate
+        if public is not None:
+            registry.declare(public, self, numpy, expression=expression)
+        elif numpy or expression:
+            raise ValueError(f"primitive '{name}': numpy= and expression= need a public name")
 
     @property
     def elementwise(self) -> bool:

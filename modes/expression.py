@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from modes import ops
+from modes import ops, registry
 from modes.core import ModesError, primal
 
 #: Longest accepted source, in characters.
@@ -42,22 +42,25 @@ MAX_DEPTH = 64
 #: Largest accepted exponent magnitude in ``a ** b`` (checked on the exponent's value).
 MAX_EXPONENT = 1024.0
 
-#: The functions an expression may call: the unary functions of :mod:`modes.ops`.
-FUNCTIONS: dict[str, Callable[[Any], Any]] = {
-    "abs": ops.abs,
-    "cos": ops.cos,
-    "exp": ops.exp,
-    "log": ops.log,
-    "log1p": ops.log1p,
-    "negative": ops.negative,
-    "relu": ops.relu,
-    "sigmoid": ops.sigmoid,
-    "sin": ops.sin,
-    "sqrt": ops.sqrt,
-    "square": ops.square,
-    "tan": ops.tan,
-    "tanh": ops.tanh,
-}
+
+#: The functions an expression may call: those declared ``expression=True`` (``modes/registry.py``).
+class _ExpressionFunctions(Mapping[str, Callable[[Any], Any]]):
+    """A live view of the registry's functions declared ``expression=True`` (read, never copied)."""
+
+    def __getitem__(self, name: str) -> Callable[[Any], Any]:
+        e = registry.PUBLIC.get(name)
+        if e is None or not e.expression:
+            raise KeyError(name)
+        return e.fn
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, e in registry.PUBLIC.items() if e.expression)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+FUNCTIONS: Mapping[str, Callable[[Any], Any]] = _ExpressionFunctions()
 
 #: Binary operators: how each is evaluated (with the primitives of the rule table).
 BINARY: dict[str, Callable[[Any, Any], Any]] = {

@@ -1,8 +1,11 @@
 """The expression API: write a function once with these, differentiate it with either engine.
 
 Every function accepts plain floats, ints and NumPy arrays as well as engine values, and returns
-plain numbers when given only plain numbers. Functions marked *derived* are written from
-primitives of the rule table (``modes/rules.py``), so they need no derivative rule of their own.
+plain numbers when given only plain numbers. The elementwise primitives (``sin``, ``exp``,
+``maximum``...) arrive here from their declaration in the rule table (``modes/rules.py``); the
+functions defined below are *derived*: written from primitives, so they need no derivative rule
+of their own, and declared with :func:`modes.registry.public` (their NumPy counterparts dispatch
+to them). ``__all__`` is read from that registry.
 """
 
 from __future__ import annotations
@@ -13,30 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from modes import rules
+from modes import registry, rules
 from modes.core import Traced, primal, shape_of
-
-sin = rules.sin
-cos = rules.cos
-tan = rules.tan
-exp = rules.exp
-log = rules.log
-log1p = rules.log1p
-sqrt = rules.sqrt
-tanh = rules.tanh
-sinh = rules.sinh
-cosh = rules.cosh
-sigmoid = rules.sigmoid
-relu = rules.relu
-abs = rules.absolute  # noqa: A001 - the expression API mirrors NumPy's names
-maximum = rules.maximum
-minimum = rules.minimum
-add = rules.add
-subtract = rules.sub
-multiply = rules.mul
-divide = rules.div
-negative = rules.neg
-power = rules.power
+from modes.registry import public
 
 
 def _ndim(x: Any) -> int:
@@ -63,6 +45,7 @@ def _value(x: Any) -> Any:
     return x
 
 
+@public(numpy=np.where)
 def where(condition: Any, x: Any, y: Any) -> Any:
     """``x`` where ``condition`` holds, else ``y``; the condition is read on primal values."""
     c = primal(condition)
@@ -71,12 +54,14 @@ def where(condition: Any, x: Any, y: Any) -> Any:
     return rules.where(c, x, y)
 
 
+@public(numpy=np.sum)
 def sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Sum over ``axis`` (all axes by default), like ``np.sum``."""
     x = _value(x)
     return rules.sum_(x, axes=_axes(axis, _ndim(x)), keepdims=bool(keepdims))
 
 
+@public(numpy=np.mean)
 def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
     """Mean over ``axis`` (derived: ``sum / count``)."""
     x = _value(x)
@@ -86,6 +71,7 @@ def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False
     return rules.div(rules.sum_(x, axes=axes, keepdims=bool(keepdims)), float(count))
 
 
+@public(numpy=np.reshape)
 def reshape(x: Any, shape: int | Sequence[int]) -> Any:
     """Reshape like ``np.reshape`` (one ``-1`` allowed)."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
@@ -100,6 +86,7 @@ def reshape(x: Any, shape: int | Sequence[int]) -> Any:
     return rules.reshape(x, shape=shape)
 
 
+@public(numpy=np.transpose)
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
     """Permute axes like ``np.transpose`` (reverse them by default)."""
     n = _ndim(x)
@@ -109,6 +96,7 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
     return rules.transpose(x, axes=perm)
 
 
+@public(numpy=np.broadcast_to)
 def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
     """Broadcast like ``np.broadcast_to``."""
     shape = tuple(int(s) for s in shape)
@@ -116,6 +104,7 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Any:
     return rules.broadcast_to(x, shape=shape)
 
 
+@public(numpy=np.concatenate)
 def concatenate(arrays: Sequence[Any], axis: int = 0) -> Any:
     """Join arrays along an existing axis, like ``np.concatenate``."""
     arrays = list(arrays)
@@ -124,6 +113,7 @@ def concatenate(arrays: Sequence[Any], axis: int = 0) -> Any:
     return rules.concatenate(*arrays, axis=_axes(axis, _ndim(arrays[0]))[0])
 
 
+@public(numpy=np.stack)
 def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
     """Join arrays (or scalars) along a new axis, like ``np.stack``."""
     arrays = list(arrays)
@@ -132,11 +122,13 @@ def stack(arrays: Sequence[Any], axis: int = 0) -> Any:
     return rules.stack(*arrays, axis=_axes(axis, _ndim(arrays[0]) + 1)[0])
 
 
+@public(numpy=np.tensordot)
 def tensordot(a: Any, b: Any, axes: int = 2) -> Any:
     """Contract the last ``axes`` axes of ``a`` with the first ``axes`` of ``b``."""
     return rules.tensordot(a, b, axes=int(axes))
 
 
+@public(numpy=np.matmul)
 def matmul(a: Any, b: Any) -> Any:
     """Matrix product of 1-D and 2-D operands, like ``a @ b`` (derived from ``tensordot``)."""
     na, nb = _ndim(a), _ndim(b)
@@ -149,6 +141,7 @@ def matmul(a: Any, b: Any) -> Any:
     return rules.tensordot(a, b, axes=1)
 
 
+@public(numpy=np.dot)
 def dot(a: Any, b: Any) -> Any:
     """``np.dot`` for operands of at most 2 dimensions (a scalar operand multiplies)."""
     if _ndim(a) == 0 or _ndim(b) == 0:
@@ -156,6 +149,7 @@ def dot(a: Any, b: Any) -> Any:
     return matmul(a, b)
 
 
+@public()
 def logsumexp(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:
     """``log(sum(exp(x)))`` computed stably (derived: shift by the max, a constant)."""
     x = _value(x)
@@ -171,15 +165,23 @@ def logsumexp(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = 
     return out
 
 
+@public()
 def softmax(x: Any, axis: int = -1) -> Any:
     """``exp(x) / sum(exp(x))`` along ``axis`` (derived: ``exp(x - logsumexp(x))``)."""
     x = _value(x)
     return rules.exp(rules.sub(x, logsumexp(x, axis=axis, keepdims=True)))
 
 
-square = rules.square
+square = public("square", numpy=np.square, expression=True)(rules.square)
 
 
+@public(numpy=np.positive)
+def positive(x: Any) -> Any:
+    """``+x``: the value itself."""
+    return x
+
+
+@public()
 def getitem(x: Any, idx: Any) -> Any:
     """``x[idx]`` for basic and advanced NumPy indices."""
     return rules.getitem(x, idx=normalize_index(idx, _ndim(x)))
@@ -210,39 +212,7 @@ def normalize_index(idx: Any, ndim: int) -> Any:
     return out[0] if len(out) == 1 and not isinstance(idx, tuple) else tuple(out)
 
 
-__all__ = [
-    "abs",
-    "add",
-    "broadcast_to",
-    "concatenate",
-    "cos",
-    "divide",
-    "dot",
-    "exp",
-    "getitem",
-    "log",
-    "log1p",
-    "logsumexp",
-    "matmul",
-    "maximum",
-    "mean",
-    "minimum",
-    "multiply",
-    "negative",
-    "power",
-    "relu",
-    "reshape",
-    "sigmoid",
-    "sin",
-    "softmax",
-    "sqrt",
-    "square",
-    "stack",
-    "subtract",
-    "sum",
-    "tan",
-    "tanh",
-    "tensordot",
-    "transpose",
-    "where",
-]
+# The primitives declared public in the rule table become this module's names too.
+globals().update({name: e.fn for name, e in registry.PUBLIC.items() if name not in globals()})
+
+__all__ = sorted(registry.PUBLIC)

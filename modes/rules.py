@@ -69,13 +69,14 @@ def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
 
 # ------------------------------------------------------------------- elementwise primitives
 
-add = Primitive("add", operator.add, ("x", "y"), partials=(1.0, 1.0))
-sub = Primitive("sub", operator.sub, ("x", "y"), partials=(1.0, -1.0))
-mul = Primitive("mul", operator.mul, ("x", "y"), partials=(lambda x, y, out: y, lambda x, y, out: x))
-neg = Primitive("neg", operator.neg, ("x",), partials=(-1.0,))
+add = Primitive("add", operator.add, ("x", "y"), partials=(1.0, 1.0), public="add", numpy=np.add)
+sub = Primitive("sub", operator.sub, ("x", "y"), partials=(1.0, -1.0), public="subtract", numpy=np.subtract)
+mul = Primitive("mul", operator.mul, ("x", "y"), partials=(lambda x, y, out: y, lambda x, y, out: x), public="multiply", numpy=np.multiply)
+neg = Primitive("neg", operator.neg, ("x",), partials=(-1.0,), public="negative", numpy=np.negative, expression=True)
 div = Primitive(
     "div", num.divide, ("x", "y"),
     partials=(lambda x, y, out: div(1.0, y), lambda x, y, out: neg(div(out, y))),
+    public="divide", numpy=np.divide,
 )
 power = Primitive(
     "pow", num.power, ("x", "y"),
@@ -83,29 +84,31 @@ power = Primitive(
         lambda x, y, out: y * power(x, y - 1),
         lambda x, y, out: out * log(where(primal(out) == 0, 1.0, x)),  # 0 where x**y == 0, silently
     ),
+    public="power", numpy=np.power,
 )
-sin = Primitive("sin", num.sin, ("x",), partials=(lambda x, out: cos(x),))
-cos = Primitive("cos", num.cos, ("x",), partials=(lambda x, out: neg(sin(x)),))
-tan = Primitive("tan", num.tan, ("x",), partials=(lambda x, out: 1.0 + out * out,))
-exp = Primitive("exp", num.exp, ("x",), partials=(lambda x, out: out,))
-log = Primitive("log", num.log, ("x",), partials=(lambda x, out: div(1.0, x),))
-log1p = Primitive("log1p", num.log1p, ("x",), partials=(lambda x, out: div(1.0, 1.0 + x),))
-sqrt = Primitive("sqrt", num.sqrt, ("x",), partials=(lambda x, out: div(0.5, out),))
-tanh = Primitive("tanh", num.tanh, ("x",), partials=(lambda x, out: sech2(x, out),))
+sin = Primitive("sin", num.sin, ("x",), partials=(lambda x, out: cos(x),), public="sin", numpy=np.sin, expression=True)
+cos = Primitive("cos", num.cos, ("x",), partials=(lambda x, out: neg(sin(x)),), public="cos", numpy=np.cos, expression=True)
+tan = Primitive("tan", num.tan, ("x",), partials=(lambda x, out: 1.0 + out * out,), public="tan", numpy=np.tan, expression=True)
+exp = Primitive("exp", num.exp, ("x",), partials=(lambda x, out: out,), public="exp", numpy=np.exp, expression=True)
+log = Primitive("log", num.log, ("x",), partials=(lambda x, out: div(1.0, x),), public="log", numpy=np.log, expression=True)
+log1p = Primitive("log1p", num.log1p, ("x",), partials=(lambda x, out: div(1.0, 1.0 + x),), public="log1p", numpy=np.log1p, expression=True)
+sqrt = Primitive("sqrt", num.sqrt, ("x",), partials=(lambda x, out: div(0.5, out),), public="sqrt", numpy=np.sqrt, expression=True)
+tanh = Primitive("tanh", num.tanh, ("x",), partials=(lambda x, out: sech2(x, out),), public="tanh", numpy=np.tanh, expression=True)
 # sech2(x, t) = 1/cosh(x)^2 is told t = tanh(x) so the common case costs no transcendental
 # (numeric.sech2); its partial in x is the total derivative, so its partial in t is 0.
 sech2 = Primitive("sech2", num.sech2, ("x", "t"), partials=(lambda x, t, out: -2.0 * out * t, 0.0))
-sinh = Primitive("sinh", num.sinh, ("x",), partials=(lambda x, out: cosh(x),))
-cosh = Primitive("cosh", num.cosh, ("x",), partials=(lambda x, out: sinh(x),))
-sigmoid = Primitive("sigmoid", num.sigmoid, ("x",), partials=(lambda x, out: out * sigmoid(neg(x)),))  # s(x) s(-x) = s(1 - s) without cancellation
-relu = Primitive("relu", num.relu, ("x",), partials=(lambda x, out: indicator(primal(x) > 0),))
-absolute = Primitive("abs", num.absolute, ("x",), partials=(lambda x, out: num.as_float_array(np.sign(primal(x))),))
+sinh = Primitive("sinh", num.sinh, ("x",), partials=(lambda x, out: cosh(x),), public="sinh", numpy=np.sinh, expression=True)
+cosh = Primitive("cosh", num.cosh, ("x",), partials=(lambda x, out: sinh(x),), public="cosh", numpy=np.cosh, expression=True)
+sigmoid = Primitive("sigmoid", num.sigmoid, ("x",), partials=(lambda x, out: out * sigmoid(neg(x)),), public="sigmoid", expression=True)  # s(x) s(-x) = s(1 - s) without cancellation
+relu = Primitive("relu", num.relu, ("x",), partials=(lambda x, out: indicator(primal(x) > 0),), public="relu", expression=True)
+absolute = Primitive("abs", num.absolute, ("x",), partials=(lambda x, out: num.as_float_array(np.sign(primal(x))),), public="abs", numpy=np.absolute, expression=True)
 maximum = Primitive(
     "maximum", num.maximum, ("x", "y"),
     partials=(
         lambda x, y, out: indicator(primal(x) > primal(y)) + 0.5 * indicator(primal(x) == primal(y)),
         lambda x, y, out: indicator(primal(y) > primal(x)) + 0.5 * indicator(primal(x) == primal(y)),
     ),
+    public="maximum", numpy=np.maximum,
 )
 minimum = Primitive(
     "minimum", num.minimum, ("x", "y"),
@@ -113,6 +116,7 @@ minimum = Primitive(
         lambda x, y, out: indicator(primal(x) < primal(y)) + 0.5 * indicator(primal(x) == primal(y)),
         lambda x, y, out: indicator(primal(y) < primal(x)) + 0.5 * indicator(primal(x) == primal(y)),
     ),
+    public="minimum", numpy=np.minimum,
 )
 where = Primitive(
     "where", lambda c, x, y: num.as_float_array(np.where(c, x, y)), ("condition", "x", "y"),
@@ -275,12 +279,5 @@ tensordot = Primitive(
     jvp=_tensordot_jvp, vjp=(_tensordot_vjp_a, _tensordot_vjp_b),
 )
 
-#: Every primitive of the table, by name (documentation, tests and the explain tool read it).
-PRIMITIVES: dict[str, Primitive] = {
-    p.name: p
-    for p in (
-        add, sub, mul, neg, div, power, sin, cos, tan, exp, log, log1p, sqrt, tanh, sech2, sinh, cosh, sigmoid,
-        relu, absolute, maximum, minimum, where, sum_, broadcast_to, reshape, transpose, getitem,
-        index_add, concatenate, stack, tensordot,
-    )
-}
+#: Every primitive of the table, by name, in declaration order (derived: nothing to keep in step).
+PRIMITIVES: dict[str, Primitive] = {p.name: p for p in list(globals().values()) if isinstance(p, Primitive)}

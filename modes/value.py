@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from modes import ops, rules
+from modes import ops, registry, rules
 from modes.core import Traced, primal, shape_of
 
 _DROP = (
@@ -28,44 +28,14 @@ def _compare(ufunc: np.ufunc, a: Any, b: Any) -> Any:
     return bool(r) if isinstance(r, np.bool_) else r
 
 
-_UFUNCS: dict[Any, Any] = {
-    np.add: rules.add,
-    np.subtract: rules.sub,
-    np.multiply: rules.mul,
-    np.divide: rules.div,
-    np.negative: rules.neg,
-    np.power: rules.power,
-    np.sin: rules.sin,
-    np.cos: rules.cos,
-    np.tan: rules.tan,
-    np.exp: rules.exp,
-    np.log: rules.log,
-    np.log1p: rules.log1p,
-    np.sqrt: rules.sqrt,
-    np.tanh: rules.tanh,
-    np.sinh: rules.sinh,
-    np.cosh: rules.cosh,
-    np.absolute: rules.absolute,
-    np.maximum: rules.maximum,
-    np.minimum: rules.minimum,
-    np.matmul: ops.matmul,
-    np.square: ops.square,
-    np.positive: lambda x: x,
+#: Comparisons act on primal values and return plain booleans (no derivative flows through them).
+_COMPARISONS: dict[Any, Any] = {
+    u: (lambda a, b, _u=u: _compare(_u, a, b))
+    for u in (np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal)
 }
-for _u in (np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal):
-    _UFUNCS[_u] = lambda a, b, _u=_u: _compare(_u, a, b)
 
-_FUNCTIONS: dict[Any, Any] = {
-    np.sum: ops.sum,
-    np.mean: ops.mean,
-    np.dot: ops.dot,
-    np.reshape: ops.reshape,
-    np.transpose: ops.transpose,
-    np.concatenate: ops.concatenate,
-    np.stack: ops.stack,
-    np.where: ops.where,
-    np.tensordot: ops.tensordot,
-    np.broadcast_to: ops.broadcast_to,
+#: Queries of an engine value's structure (no derivative involved).
+_QUERIES: dict[Any, Any] = {
     np.shape: shape_of,
     np.ndim: lambda x: len(shape_of(x)),
     np.size: lambda x: int(np.prod(shape_of(x))),
@@ -214,21 +184,23 @@ class EngineValue(Traced):
 
     # -- NumPy dispatch (NEP 13 and NEP 18) -----------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        fn = _UFUNCS.get(ufunc)
+        fn = registry.UFUNCS.get(ufunc) or _COMPARISONS.get(ufunc)
         if method != "__call__" or kwargs or fn is None:
             what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
             extra = " with keyword arguments" if kwargs and fn is not None else ""
             raise TypeError(
                 f"{what}{extra} is not supported on engine values; supported ufuncs: "
-                + ", ".join(sorted(u.__name__ for u in _UFUNCS))
+                + ", ".join(sorted(u.__name__ for u in (*registry.UFUNCS, *_COMPARISONS)))
             )
         return fn(*inputs)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        fn = _FUNCTIONS.get(func)
+        fn = registry.FUNCTIONS.get(func) or _QUERIES.get(func)
         if fn is None:
             raise TypeError(
-                f"numpy.{func.__name__} is not supported on engine values; use modes.ops "
-                "(supported NumPy functions: " + ", ".join(sorted(f.__name__ for f in _FUNCTIONS)) + ")"
+                f"{registry.numpy_name(func)} is not supported on engine values; use modes.ops "
+                "(supported NumPy functions: "
+                + ", ".join(sorted(f.__name__ for f in (*registry.FUNCTIONS, *_QUERIES)))
+                + ")"
             )
         return fn(*args, **kwargs)
