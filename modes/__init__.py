@@ -15,7 +15,7 @@ from modes.check import CheckReport, GradientCheckError, check_grads, finite_dif
 from modes.core import MissingRuleError, MixedTraceError, ModesError, Primitive, primal
 from modes.explain import Explanation, explain
 from modes.expression import ExpressionError
-from modes.forward import CHUNK_THRESHOLD, choose_chunk
+from modes.forward import CHUNK_THRESHOLD, choose_chunk, tangent
 from modes.hessian import hessian, hvp
 from modes.reverse import Recording, Tape, record
 from modes.rules import PRIMITIVES
@@ -51,6 +51,7 @@ __all__ = [
     "ops",
     "primal",
     "record",
+    "tangent",
     "value_and_grad",
     "vjp",
 ]

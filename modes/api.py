@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from modes import forward, reverse, stats
-from modes.core import shape_of
-from modes.inputs import Inputs, parse_direction, parse_inputs
+from modes.inputs import Inputs, parse_direction, parse_inputs, require_scalar
 
 MODES = ("forward", "reverse")
 
@@ -33,17 +32,21 @@ def _check_callable(f: Any) -> None:
         raise TypeError(f"argument 'f' must be callable, got {type(f).__name__}")
 
 
-def _jacobian(f: Callable[[Any], Any], inputs: Inputs, mode: str, chunk: int | None) -> tuple[Any, Any]:
+def _counted(mode: str, driver: Callable[..., tuple], *args: Any) -> tuple[Any, Any]:
+    """Run an engine driver; inside ``modes.counting()`` add what it did. Returns (value, result)."""
     collector = stats.active()
-    baseline = stats.begin() if collector is not None else -1
-    tape = None
+    if collector is None:
+        return driver(*args)[:2]
+    baseline = stats.begin()
+    value, result, counts, *tape = driver(*args)
+    stats.end(collector, baseline, mode, counts, tape[0] if tape else None)
+    return value, result
+
+
+def _jacobian(f: Callable[[Any], Any], inputs: Inputs, mode: str, chunk: int | None) -> tuple[Any, Any]:
     if mode == "forward":
-        value, J, counts = forward.jacobian(f, inputs, chunk)
-    else:
-        value, J, counts, tape = reverse.jacobian(f, inputs)
-    if collector is not None:
-        stats.end(collector, baseline, mode, counts, tape)
-    return value, J
+        return _counted(mode, forward.jacobian, f, inputs, chunk)
+    return _counted(mode, reverse.jacobian, f, inputs)
 
 
 def value_and_grad(
@@ -54,37 +57,10 @@ def value_and_grad(
     _check_mode(mode, chunk)
     inputs = parse_inputs(x)
     if mode == "reverse":
-        return _reverse_value_and_grad(f, inputs)
+        return _counted(mode, reverse.value_and_grad, f, inputs)
     value, J = _jacobian(f, inputs, mode, chunk)
-    _require_scalar(value)
+    require_scalar(value)
     return value, J
-
-
-def _require_scalar(value: Any) -> None:
-    s = shape_of(value)
-    if s != ():
-        raise ValueError(
-            f"grad needs f to return a scalar, but f returned an array of shape {s}; "
-            "use modes.jacobian(f, x) for vector-valued functions"
-        )
-
-
-def _reverse_value_and_grad(f: Callable[[Any], Any], inputs: Inputs) -> tuple[Any, Any]:
-    collector = stats.active()
-    baseline = stats.begin() if collector is not None else -1
-    rec = reverse._record(f, inputs)
-    _require_scalar(rec.value)
-    g = rec.backward(1.0)
-    if collector is not None:
-        counts = {
-            "passes": 1,
-            "sweeps": rec.tape.sweeps,
-            "ops": rec.tape.ops,
-            "updates": rec.tape.updates,
-            "tape_length": len(rec.tape),
-        }
-        stats.end(collector, baseline, "reverse", counts, rec.tape)
-    return rec.value, g
 
 
 def grad(f: Callable[[Any], Any], x: Any, *, mode: str = "reverse", chunk: int | None = None) -> Any:
@@ -120,12 +96,7 @@ def jvp(f: Callable[[Any], Any], x: Any, v: Any) -> tuple[Any, Any]:
     _check_callable(f)
     inputs = parse_inputs(x)
     direction = _direction(v, inputs, "v")
-    collector = stats.active()
-    baseline = stats.begin() if collector is not None else -1
-    value, t, counts = forward.jvp(f, inputs, direction)
-    if collector is not None:
-        stats.end(collector, baseline, "forward", counts)
-    return value, t
+    return _counted("forward", forward.jvp, f, inputs, direction)
 
 
 def vjp(f: Callable[[Any], Any], x: Any, u: Any) -> tuple[Any, Any]:
@@ -134,9 +105,4 @@ def vjp(f: Callable[[Any], Any], x: Any, u: Any) -> tuple[Any, Any]:
     inputs = parse_inputs(x)
     if u is None:
         raise TypeError("argument 'u' must be numeric, got NoneType")
-    collector = stats.active()
-    baseline = stats.begin() if collector is not None else -1
-    value, g, counts, tape = reverse.vjp(f, inputs, u)
-    if collector is not None:
-        stats.end(collector, baseline, "reverse", counts, tape)
-    return value, g
+    return _counted("reverse", reverse.vjp, f, inputs, u)

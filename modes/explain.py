@@ -40,8 +40,8 @@ import numpy as np
 from modes import api, stats
 from modes.core import ModesError, primal
 from modes.expression import Expression, ExpressionError, Node, is_variable_name, parse
-from modes.forward import Dual
-from modes.reverse import Var, record
+from modes.forward import tangent
+from modes.reverse import record
 
 #: The article's example and the point where it is evaluated.
 DEFAULT_EXPRESSION = "(a + b) * (b + c)"
@@ -302,9 +302,11 @@ def _prefix(inputs: tuple[str, ...]) -> str:
     return "node"
 
 
-def _operand(r: Any, names: dict[int, str]) -> str:
-    if isinstance(r, Var):
-        return names[r.index]
+def _operand(r: Any, rec: Any, names: dict[int, str]) -> str:
+    try:
+        return names[rec.index_of(r)]
+    except ValueError:
+        pass
     text = fmt(float(primal(r)))
     return f"({text})" if text.startswith("-") else text
 
@@ -336,24 +338,25 @@ def explain(
 
 
 def _explain(expr: Expression, names: tuple[str, ...], x: list[float], with_counts: bool) -> Explanation:
-    # 1. record with the reverse engine, remembering which expression node made each tape entry
-    made: dict[int, tuple[Node, tuple[Any, ...]]] = {}
+    # 1. record with the reverse engine, remembering which expression node made each engine value
+    made: list[tuple[Node, Any, tuple[Any, ...]]] = []
 
     def attribute(node: Node, r: Any, args: tuple[Any, ...]) -> None:
-        if isinstance(r, Var) and r.index not in made:
-            made[r.index] = (node, args)
+        made.append((node, r, args))
 
     rec = record(lambda v: expr.evaluate(dict(zip(names, v)), attribute), x)
-    tape = rec.tape
-    out_index = rec.out.index if isinstance(rec.out, Var) and rec.out._trace is tape else None
+    source_of: dict[int, tuple[Node, tuple[Any, ...]]] = {}
+    for node, r, args in made:
+        try:
+            source_of.setdefault(rec.index_of(r), (node, args))
+        except ValueError:  # a constant: no tape entry
+            continue
+    out_index = rec.output_node
     value = float(primal(rec.value))
+    tape_nodes = rec.nodes()
 
     # 2. one backward sweep from the output, keeping every node's adjoint
-    everything = list(range(len(tape.entries)))
-    if out_index is not None:
-        adjoints = tape.backward(out_index, 1.0, everything, keep_all=True)
-    else:
-        adjoints = [None] * len(everything)
+    adjoints = rec.adjoints()
 
     # 3. one forward pass per seeded input, keeping every expression node's dual number
     tangents: dict[str, dict[int, Any]] = {}
@@ -366,7 +369,8 @@ def _explain(expr: Expression, names: tuple[str, ...], x: list[float], with_coun
     prefix = _prefix(names)
     node_names: dict[int, str] = {}
     counter = 0
-    for k in everything:
+    for entry in tape_nodes:
+        k = entry.index
         if k in input_of:
             node_names[k] = input_of[k]
         else:
@@ -374,10 +378,9 @@ def _explain(expr: Expression, names: tuple[str, ...], x: list[float], with_coun
             node_names[k] = f"{prefix}{counter}"
 
     records = []
-    for k in everything:
-        entry = tape.node(k)  # (index, primitive, parents, partials, value)
-        adj = adjoints[k]
-        adjoint = 0.0 if adj is None else float(primal(adj))
+    for entry in tape_nodes:
+        k = entry.index
+        adjoint = float(primal(adjoints[k]))
         if entry.primitive is None:
             seed_tangents = {s: (1.0 if s == input_of[k] else 0.0) for s in names}
             records.append(
@@ -390,7 +393,7 @@ def _explain(expr: Expression, names: tuple[str, ...], x: list[float], with_coun
                     (),
                     (),
                     (),
-                    float(tape.values[k]),
+                    float(entry.value),
                     adjoint,
                     seed_tangents,
                     k == out_index,
@@ -399,11 +402,11 @@ def _explain(expr: Expression, names: tuple[str, ...], x: list[float], with_coun
             continue
         prim, parents = entry.primitive, entry.parents
         partials = tuple(float(primal(d)) for d in entry.partials)
-        source = made.get(k)
+        source = source_of.get(k)
         if source is not None:
             node, args = source
             op = node.name if node.kind == "call" else node.op
-            operands = tuple(_operand(a, node_names) for a in args)
+            operands = tuple(_operand(a, rec, node_names) for a in args)
             seed_tangents = {s: _tangent(tangents[s].get(id(node))) for s in names}
         else:  # a tape entry no expression node returned (a derived function's inner step)
             op, operands = prim.name, tuple(node_names[p] for p in parents)
@@ -418,7 +421,7 @@ def _explain(expr: Expression, names: tuple[str, ...], x: list[float], with_coun
                 operands,
                 tuple(node_names[p] for p in parents),
                 partials,
-                float(primal(tape.values[k])),
+                float(primal(entry.value)),
                 adjoint,
                 seed_tangents,
                 k == out_index,
@@ -463,9 +466,10 @@ def _seed_passes(
 
 
 def _tangent(r: Any) -> float | None:
-    if isinstance(r, Dual):
-        return float(primal(r.tangent))
-    return None if r is None else 0.0
+    if r is None:
+        return None
+    t = tangent(r)
+    return 0.0 if t is None else float(primal(t))
 
 
 def _counts(expr: Expression, names: tuple[str, ...], x: list[float]) -> dict[str, Any]:

@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from modes import ops
 from modes.chain import expand_partial, scale
 from modes.core import Primitive, Trace, Traced, shape_of
 from modes.inputs import Inputs, as_plain, normalize_output
-from modes.rules import broadcast_to
+from modes.rules import broadcast_to, concatenate, reshape
 from modes.value import EngineValue
 
 #: ForwardDiff.jl's default: chunks of at most this many directions.
@@ -138,6 +137,15 @@ class ForwardTrace(Trace):
         return Dual(out, t, self)
 
 
+def tangent(v: Any) -> Any:
+    """The tangent a forward-mode value carries (its directional derivative), ``None`` for others.
+
+    For reading inside the function being differentiated (the explain tool shows every node's
+    tangent in each seeded pass); ``modes.primal(v)`` reads the value.
+    """
+    return v.tangent if isinstance(v, Dual) else None
+
+
 def choose_chunk(n: int, chunk: int | None = None) -> int:
     """Directions per pass: ForwardDiff.jl's rule by default, else ``chunk`` clamped to ``n``.
 
@@ -189,8 +197,8 @@ def _split(out: Any, trace: ForwardTrace, chunk_shape: tuple[int, ...]) -> tuple
 def _join(blocks: list[Any], out_shape: tuple[int, ...], x_shape: tuple[int, ...]) -> Any:
     """Concatenate the passes' Jacobian columns and shape them ``out_shape + x_shape``."""
     if any(isinstance(b, Traced) for b in blocks):
-        J = blocks[0] if len(blocks) == 1 else ops.concatenate(blocks, axis=len(out_shape))
-        return ops.reshape(J, out_shape + x_shape)
+        J = blocks[0] if len(blocks) == 1 else concatenate(*blocks, axis=len(out_shape))
+        return reshape(J, shape=out_shape + x_shape)
     J = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=len(out_shape))
     J = np.array(J, dtype=float).reshape(out_shape + x_shape)
     return float(J) if J.ndim == 0 else J
@@ -218,7 +226,11 @@ def jacobian(
             value = v
         out_shape = shape_of(v)
         if not cdim:
-            t = ops.reshape(t, out_shape + (1,)) if isinstance(t, Traced) else np.reshape(t, out_shape + (1,))
+            t = (
+                reshape(t, shape=out_shape + (1,))
+                if isinstance(t, Traced)
+                else np.reshape(t, (*out_shape, 1))
+            )
         blocks.append(t)
         counts["passes"] += 1
         counts["ops"] += trace.ops

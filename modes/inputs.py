@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from modes import ops
+from modes import rules
 from modes.core import Traced, primal, shape_of
 
 
@@ -88,7 +88,7 @@ def normalize_output(y: Any) -> Any:
     if isinstance(y, (list, tuple)):
         if not y:
             raise TypeError("f returned an empty sequence")
-        return ops.stack([normalize_output(v) for v in y])
+        return rules.stack(*[normalize_output(v) for v in y], axis=0)
     if isinstance(y, Traced):
         return y
     if _is_real(y):
@@ -98,6 +98,16 @@ def normalize_output(y: Any) -> Any:
     raise TypeError(
         f"f must return a number, an array or an engine value (or a list of them), got {type(y).__name__}"
     )
+
+
+def require_scalar(value: Any) -> None:
+    """Refuse a non-scalar output where a gradient was asked for, saying what to use instead."""
+    s = shape_of(value)
+    if s != ():
+        raise ValueError(
+            f"grad needs f to return a scalar, but f returned an array of shape {s}; "
+            "use modes.jacobian(f, x) for vector-valued functions"
+        )
 
 
 def as_plain(value: Any) -> Any:

@@ -19,11 +19,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from modes import ops
 from modes.chain import scale
 from modes.core import Primitive, Trace, Traced, shape_of
-from modes.inputs import Inputs, as_plain, normalize_output, parse_direction, parse_inputs
-from modes.rules import sum_to
+from modes.inputs import Inputs, as_plain, normalize_output, parse_direction, parse_inputs, require_scalar
+from modes.rules import reshape, stack, sum_to
 from modes.value import EngineValue
 
 
@@ -192,12 +191,14 @@ class Tape(Trace):
         self.values.append(out)
         return Var(out, len(entries) - 1, self)
 
-    def backward(self, out_index: int, seed: Any, wanted: list[int], keep_all: bool = False) -> list[Any]:
+    def backward(self, out_index: int, seed: Any, wanted: list[int] | None) -> list[Any]:
         """Sweep from node ``out_index`` with adjoint ``seed``; return the adjoints of ``wanted``.
 
         Nodes never reached keep adjoint ``None`` (the caller reads that as zero). Intermediate
-        adjoints are dropped once used unless ``keep_all`` (the explain tool shows them all).
+        adjoints are dropped once used, unless ``wanted`` is ``None``: then every node's adjoint is
+        kept and returned (:meth:`Recording.adjoints`).
         """
+        keep_all = wanted is None
         entries = self.entries
         adj: list[Any] = [None] * len(entries)
         adj[out_index] = seed
@@ -276,7 +277,7 @@ class Tape(Trace):
                     adj[p] = a + c
         self.updates += updates
         self.sweeps += 1
-        return [adj[i] for i in wanted]
+        return adj if wanted is None else [adj[i] for i in wanted]
 
     def node(self, k: int) -> Node:
         """Node ``k`` in readable form: its primitive (None for an input), parents, partials."""
@@ -331,7 +332,9 @@ class Tape(Trace):
 class Recording:
     """``f`` recorded at one point: its value, its tape, and backward sweeps over that tape.
 
-    Recording and sweeping are separate calls so that they can be timed separately.
+    Recording and sweeping are separate calls so that they can be timed separately. The nodes
+    and every node's adjoint are readable (:meth:`nodes`, :meth:`adjoints`): that is how the
+    explain tool draws the article's picture, and how a lecture can show a tape.
     """
 
     def __init__(self, tape: Tape, inputs: Inputs, input_nodes: list[int], out: Any) -> None:
@@ -349,31 +352,78 @@ class Recording:
     def out_shape(self) -> tuple[int, ...]:
         return shape_of(self.value)
 
-    def backward(self, seed: Any = None) -> Any:
-        """``seed^T J`` shaped like ``x`` (seed defaults to 1 for a scalar output)."""
+    @property
+    def output_node(self) -> int | None:
+        """The tape position of f's output, or ``None`` when f does not depend on its input."""
+        return self.out.index if self._depends else None
+
+    def nodes(self) -> list[Node]:
+        """Every tape entry in execution order, readable: primitive, parents, local partials, value."""
+        return [self.tape.node(k) for k in range(len(self.tape))]
+
+    def index_of(self, v: Any) -> int:
+        """The tape position of ``v``, an engine value made while ``f`` was recorded."""
+        if not (isinstance(v, Var) and v._trace is self.tape):
+            raise ValueError(f"{v!r} is not a value of this recording")
+        return v.index
+
+    def adjoints(self, seed: Any = None) -> list[Any]:
+        """Every node's adjoint ``d(seed . f)/d(node)`` after one backward sweep, by tape position.
+
+        A node the sweep never reaches has adjoint 0 (an array of zeros for an array node).
+        """
+        seed = self._seed(seed)
+        n = len(self.tape)
+        adj = self.tape.backward(self.out.index, seed, None) if self._depends else [None] * n
+        values = self.tape.values
+        return [
+            (np.zeros(shape_of(values[k])) if shape_of(values[k]) else 0.0) if a is None else a
+            for k, a in enumerate(adj)
+        ]
+
+    def _seed(self, seed: Any) -> Any:
         out_shape = self.out_shape
         if seed is None:
             if out_shape != ():
                 raise ValueError(
                     f"backward() needs a seed for an output of shape {out_shape} (or use modes.jacobian)"
                 )
-            seed = 1.0
-        else:
-            seed = parse_direction(seed, out_shape, "u")
-            if isinstance(seed, list):
-                seed = ops.stack(seed)
+            return 1.0
+        seed = parse_direction(seed, out_shape, "u")
+        return stack(*seed, axis=0) if isinstance(seed, list) else seed
+
+    def backward(self, seed: Any = None) -> Any:
+        """``seed^T J`` shaped like ``x`` (seed defaults to 1 for a scalar output)."""
+        seed = self._seed(seed)
         if self._depends:
             adjs = self.tape.backward(self.out.index, seed, self.input_nodes)
         else:
             adjs = [None] * len(self.input_nodes)
         return _gather(adjs, self.inputs)
 
+    def counts(self) -> dict[str, int]:
+        """What this recording and its sweeps did so far (``modes.counting`` reads it)."""
+        tape = self.tape
+        return {
+            "passes": 1,
+            "sweeps": tape.sweeps,
+            "ops": tape.ops,
+            "updates": tape.updates,
+            "tape_length": len(tape),
+        }
+
+    def __str__(self) -> str:
+        return self.tape.format()
+
+    def __repr__(self) -> str:
+        return f"<Recording: {len(self.tape)} tape entries, value {self.value!r}>"
+
 
 def _gather(adjs: list[Any], inputs: Inputs) -> Any:
     """Input adjoints as the user's gradient: float, 1-D array or array shaped like x (fresh)."""
     if inputs.kind == "list":
         if any(isinstance(a, Traced) for a in adjs):
-            return ops.stack([0.0 if a is None else a for a in adjs])
+            return stack(*[0.0 if a is None else a for a in adjs], axis=0)
         return np.array([0.0 if a is None else a for a in adjs], dtype=float)
     a = adjs[0]
     if isinstance(a, Traced):
@@ -387,11 +437,11 @@ def _gather(adjs: list[Any], inputs: Inputs) -> Any:
 
 def record(f: Callable[[Any], Any], x: Any) -> Recording:
     """Run ``f`` at ``x`` once, recording its tape; sweep it with ``Recording.backward``."""
-    inputs = parse_inputs(x)
-    return _record(f, inputs)
+    return record_inputs(f, parse_inputs(x))
 
 
-def _record(f: Callable[[Any], Any], inputs: Inputs) -> Recording:
+def record_inputs(f: Callable[[Any], Any], inputs: Inputs) -> Recording:
+    """:func:`record` for an already validated ``x`` (:func:`modes.inputs.parse_inputs`)."""
     tape = Tape()
     try:
         if inputs.kind == "list":
@@ -406,9 +456,17 @@ def _record(f: Callable[[Any], Any], inputs: Inputs) -> Recording:
     return Recording(tape, inputs, nodes, out)
 
 
+def value_and_grad(f: Callable[[Any], Any], inputs: Inputs) -> tuple[Any, Any, dict[str, int], Tape]:
+    """Value and gradient of a scalar ``f``: one recording, one sweep."""
+    rec = record_inputs(f, inputs)
+    require_scalar(rec.value)
+    g = rec.backward(1.0)
+    return rec.value, g, rec.counts(), rec.tape
+
+
 def jacobian(f: Callable[[Any], Any], inputs: Inputs) -> tuple[Any, Any, dict[str, int], Tape]:
     """Value and Jacobian (``out.shape + x.shape``): one recording, one sweep per output entry."""
-    rec = _record(f, inputs)
+    rec = record_inputs(f, inputs)
     out_shape = rec.out_shape
     m = int(np.prod(out_shape)) if out_shape else 1
     if m == 1 and not out_shape:
@@ -420,28 +478,14 @@ def jacobian(f: Callable[[Any], Any], inputs: Inputs) -> tuple[Any, Any, dict[st
             seed[j] = 1.0
             rows.append(rec.backward(seed.reshape(out_shape)))
         if any(isinstance(r, Traced) for r in rows):
-            J = ops.reshape(ops.stack(rows), out_shape + inputs.shape)
+            J = reshape(stack(*rows, axis=0), shape=out_shape + inputs.shape)
         else:
             J = np.array(rows, dtype=float).reshape(out_shape + inputs.shape)
-    counts = {
-        "passes": 1,
-        "sweeps": rec.tape.sweeps,
-        "ops": rec.tape.ops,
-        "updates": rec.tape.updates,
-        "tape_length": len(rec.tape),
-    }
-    return rec.value, J, counts, rec.tape
+    return rec.value, J, rec.counts(), rec.tape
 
 
 def vjp(f: Callable[[Any], Any], inputs: Inputs, u: Any) -> tuple[Any, Any, dict[str, int], Tape]:
     """Value of ``f`` and ``u^T J`` (shaped like ``x``) from one recording and one sweep."""
-    rec = _record(f, inputs)
+    rec = record_inputs(f, inputs)
     g = rec.backward(u)
-    counts = {
-        "passes": 1,
-        "sweeps": rec.tape.sweeps,
-        "ops": rec.tape.ops,
-        "updates": rec.tape.updates,
-        "tape_length": len(rec.tape),
-    }
-    return rec.value, g, counts, rec.tape
+    return rec.value, g, rec.counts(), rec.tape
