@@ -171,6 +171,27 @@ def shape_of(x: Any) -> tuple[int, ...]:
     return np.shape(x)
 
 
+def refuse_complex(prim: Primitive, out: Any) -> None:
+    """Raise ``TypeError`` if ``prim`` produced a complex value for an engine value.
+
+    The engines differentiate real functions only: a complex intermediate (a constant such as
+    ``1j`` or ``np.emath.sqrt(-4.0)``) would otherwise lose its imaginary part silently when the
+    result is read as a float. Engines call this only on results that are not Python floats.
+    """
+    t = type(out)
+    if t is np.ndarray:
+        if out.dtype.kind != "c":
+            return
+    elif t is not complex and not isinstance(out, np.complexfloating):
+        return
+    raise TypeError(
+        f"primitive '{prim.name}' produced a complex value: complex differentiation is not "
+        "supported (the engines differentiate real functions in float64). A complex constant "
+        "such as 1j or np.emath.sqrt(-4.0) met an engine value; keep the computation real "
+        "(e.g. carry the real and imaginary parts as two real numbers)"
+    )
+
+
 class PerArgument:
     """Rule entries of a primitive that takes any number of arguments (concatenate, stack).
 

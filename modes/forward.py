@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from modes.chain import expand_partial, scale
-from modes.core import Primitive, Trace, Traced, shape_of
+from modes.core import Primitive, Trace, Traced, refuse_complex, shape_of
 from modes.inputs import Inputs, as_plain, normalize_output
 from modes.rules import broadcast_to, concatenate, reshape
 from modes.value import EngineValue
@@ -63,6 +63,8 @@ class ForwardTrace(Trace):
                 elif not tr.active:
                     raise tr.stale()
         out = prim(*primals, **params)
+        if type(out) is not float:
+            refuse_complex(prim, out)
         self.ops += 1
         partials = prim.partials
         cdim = self.cdim
@@ -150,16 +152,17 @@ def choose_chunk(n: int, chunk: int | None = None) -> int:
     """Directions per pass: ForwardDiff.jl's rule by default, else ``chunk`` clamped to ``n``.
 
     Default: at most :data:`CHUNK_THRESHOLD`, the fewest passes, then the least leftover
-    (``n = 30`` gives 10, not 12: three full passes instead of 12 + 12 + 6).
+    (``n = 30`` gives 10, not 12: three full passes instead of 12 + 12 + 6). Never less than 1,
+    also for ``n = 0`` (an empty input still takes one pass to compute the value).
     """
     if chunk is None:
         if n <= CHUNK_THRESHOLD:
-            return n
+            return max(n, 1)
         passes = -(-n // CHUNK_THRESHOLD)
         return -(-n // passes)
     if isinstance(chunk, (bool, np.bool_)) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
         raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
-    return min(int(chunk), n)
+    return max(min(int(chunk), n), 1)
 
 
 def _seed(inputs: Inputs, start: int, width: int, cdim: int, trace: ForwardTrace) -> Any:
@@ -207,14 +210,18 @@ def _join(blocks: list[Any], out_shape: tuple[int, ...], x_shape: tuple[int, ...
 def jacobian(
     f: Callable[[Any], Any], inputs: Inputs, chunk: int | None = None
 ) -> tuple[Any, Any, dict[str, int]]:
-    """Value and full Jacobian (``out.shape + x.shape``) of ``f`` in ``ceil(n / chunk)`` passes."""
+    """Value and full Jacobian (``out.shape + x.shape``) of ``f`` in ``ceil(n / chunk)`` passes.
+
+    An empty ``x`` (``n = 0``) takes one pass with a chunk of zero directions: it computes the
+    value and an empty Jacobian, as reverse mode does.
+    """
     n = inputs.n
     c = choose_chunk(n, chunk)
-    cdim = 0 if c == 1 else 1
+    cdim = 0 if c == 1 and n else 1
     blocks: list[Any] = []
     value: Any = None
     counts = {"passes": 0, "ops": 0, "updates": 0}
-    for start in range(0, n, c):
+    for start in range(0, n, c) if n else (0,):
         width = min(c, n - start)
         trace = ForwardTrace(cdim)
         try:

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from modes.chain import scale
-from modes.core import Primitive, Trace, Traced, shape_of
+from modes.core import Primitive, Trace, Traced, refuse_complex, shape_of
 from modes.inputs import Inputs, as_plain, normalize_output, parse_direction, parse_inputs, require_scalar
 from modes.rules import reshape, stack, sum_to
 from modes.value import EngineValue
@@ -119,6 +119,8 @@ class Tape(Trace):
                 nested = True
             primals.append(a)
         out = prim(*primals, **params) if nested else prim.impl(*primals, **params)
+        if type(out) is not float:
+            refuse_complex(prim, out)
         partials = prim.partials
         if partials is not None:
             ds = []
