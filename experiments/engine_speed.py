@@ -1,15 +1,25 @@
-"""The engines' speed figures (issue 2), measured in one process: ``python -m experiments.engine_speed``.
+"""The engines' speed figures (issues 2, 13 and 14), in one process: ``python -m experiments.engine_speed``.
 
-Ratios, not absolute times: reverse-gradient time / plain-function time for scalar Rosenbrock
-(n = 1000, a Python loop over floats) and for an MLP loss with about 10^4 parameters on a batch
-of 256 rows (plain NumPy), and forward(chunk=1) / reverse at n = 1000. Medians of interleaved
-``timeit`` samples (gc collected before each, off while timing), BLAS pinned to one thread.
+Ratios, not absolute times: every figure is a ratio of medians of interleaved ``timeit`` samples
+(gc collected before each, off while timing), BLAS pinned to one thread, taken in one run.
+
+The first block is issue 2's: reverse-gradient time / plain-function time for scalar Rosenbrock
+(n = 1000, a Python loop over floats), forward(chunk=1) / reverse at n = 1000, and an MLP loss
+with about 10^4 parameters on a batch of 256 rows (plain NumPy).
+
+The second block is issue 14's table, each engine figure beside a reference measured in the same
+process: a minimal hand-written tape (a list of tuples and a backwards loop: the least a tape can
+do in Python) and a micrograd-style engine (Karpathy's closures and topological sort), both
+defined below, on a chain of multiply/add and on the article's example; grad / plain ratios of
+scalar and array Rosenbrock and of the MLP at batch 16 and 256; tape bytes per recorded op; the
+default forward chunk against the best chunk of a sweep; and vector-mode reverse on ``tall``.
 """
 
 from __future__ import annotations
 
 import gc
 import statistics
+import sys
 import time
 import timeit
 from collections.abc import Callable
@@ -19,7 +29,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import modes
-from experiments.problems import rosenbrock
+from experiments.problems import CATALOGUE, article, rosenbrock, rosenbrock_array
 from modes import ops
 
 
@@ -53,7 +63,256 @@ def mlp_problem(d: int = 64, h: int = 150, batch: int = 256, seed: int = 1) -> t
     return loss, loss_np, rng.normal(size=cut[2] + 1) * 0.1
 
 
+# ------------------------------------------------------------------- references (issue 14)
+
+
+def chain(v: list) -> Any:
+    """A chain of multiply/add, ``y = y * t + t`` over the inputs: 2 (len(v) - 1) operations."""
+    y = v[0]
+    for t in v[1:]:
+        y = y * t + t
+    return y
+
+
+class MinimalVar:
+    """The least a Python tape can do: a value, its tape position, and one tuple per operation."""
+
+    __slots__ = ("value", "index", "tape")
+
+    def __init__(self, value: float, index: int, tape: list) -> None:
+        self.value = value
+        self.index = index
+        self.tape = tape
+
+    def __add__(self, o: MinimalVar) -> MinimalVar:
+        tape = self.tape
+        tape.append((self.index, 1.0, o.index, 1.0))
+        return MinimalVar(self.value + o.value, len(tape) - 1, tape)
+
+    def __mul__(self, o: MinimalVar) -> MinimalVar:
+        tape = self.tape
+        tape.append((self.index, o.value, o.index, self.value))
+        return MinimalVar(self.value * o.value, len(tape) - 1, tape)
+
+
+def minimal_grad(f: Callable[[list], MinimalVar], x: list[float]) -> list[float]:
+    """Gradient by the minimal tape: record ``f``, then one backwards loop over the tuples."""
+    tape: list = [None] * len(x)
+    out = f([MinimalVar(v, i, tape) for i, v in enumerate(x)])
+    adj = [0.0] * len(tape)
+    adj[out.index] = 1.0
+    for k in range(out.index, len(x) - 1, -1):
+        i, di, j, dj = tape[k]
+        g = adj[k]
+        adj[i] += di * g
+        adj[j] += dj * g
+    return adj[: len(x)]
+
+
+class MicroValue:
+    """micrograd's ``Value`` (Karpathy, MIT licence): a node holding a closure for its backward step."""
+
+    def __init__(self, data: float, _children: tuple = (), _op: str = "") -> None:
+        self.data = data
+        self.grad = 0.0
+        self._backward: Callable[[], None] = lambda: None
+        self._prev = set(_children)
+        self._op = _op
+
+    def __add__(self, other: Any) -> MicroValue:
+        other = other if isinstance(other, MicroValue) else MicroValue(other)
+        out = MicroValue(self.data + other.data, (self, other), "+")
+
+        def _backward() -> None:
+            self.grad += out.grad
+            other.grad += out.grad
+
+        out._backward = _backward
+        return out
+
+    def __mul__(self, other: Any) -> MicroValue:
+        other = other if isinstance(other, MicroValue) else MicroValue(other)
+        out = MicroValue(self.data * other.data, (self, other), "*")
+
+        def _backward() -> None:
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+
+        out._backward = _backward
+        return out
+
+    def backward(self) -> None:
+        topo: list[MicroValue] = []
+        visited: set[MicroValue] = set()
+
+        def build_topo(v: MicroValue) -> None:
+            if v not in visited:
+                visited.add(v)
+                for child in v._prev:
+                    build_topo(child)
+                topo.append(v)
+
+        build_topo(self)
+        self.grad = 1.0
+        for v in reversed(topo):
+            v._backward()
+
+
+def micrograd_grad(f: Callable[[list], MicroValue], x: list[float]) -> list[float]:
+    """micrograd's build + backward of ``f`` at ``x``: the gradient as a list."""
+    vs = [MicroValue(v) for v in x]
+    f(vs).backward()
+    return [v.grad for v in vs]
+
+
+# ------------------------------------------------------------------------- issue 14 rows
+
+CHAIN_STEPS = 300  # 598 operations: micrograd's recursive sort stays under Python's depth limit
+
+
+def _chain_rows(rows: list[tuple[str, str, str]]) -> None:
+    x = [float(v) for v in np.random.default_rng(2).uniform(0.9, 1.0, CHAIN_STEPS)]
+    ref = minimal_grad(chain, x)
+    for got in (modes.grad(chain, x), micrograd_grad(chain, x)):
+        np.testing.assert_allclose(got, ref, rtol=1e-12)
+    n_ops = 2 * (CHAIN_STEPS - 1)
+    med = interleaved(
+        {
+            "ours": lambda: modes.grad(chain, x),
+            "minimal": lambda: minimal_grad(chain, x),
+            "micrograd": lambda: micrograd_grad(chain, x),
+        },
+        15,
+    )
+    ns = {k: v / n_ops * 1e9 for k, v in med.items()}
+    rows.append(
+        (
+            "scalar chain, record + sweep, ns per op",
+            f"{ns['ours']:.0f}",
+            f"minimal tape {ns['minimal']:.0f} (ours / minimal {med['ours'] / med['minimal']:.2f}); "
+            f"micrograd {ns['micrograd']:.0f} (micrograd / ours {med['micrograd'] / med['ours']:.2f})",
+        )
+    )
+    a = [-1.0, 3.0, 4.0]
+    med = interleaved(
+        {"ours": lambda: modes.grad(article, a), "micrograd": lambda: micrograd_grad(article, a)}, 15
+    )
+    rows.append(
+        (
+            "article example, one modes.grad call",
+            f"{med['ours'] * 1e6:.1f} us",
+            f"micrograd build + backward {med['micrograd'] * 1e6:.1f} us "
+            f"(ours / micrograd {med['ours'] / med['micrograd']:.2f})",
+        )
+    )
+
+
+def _ratio_rows(rows: list[tuple[str, str, str]], rosenbrock_ratio: float) -> None:
+    rows.append(
+        ("scalar Rosenbrock n = 1000, reverse grad / plain f", f"{rosenbrock_ratio:.1f}", "target 30")
+    )
+    xa = np.random.default_rng(0).uniform(-1.5, 1.5, 1000)
+    med = interleaved(
+        {"plain": lambda: rosenbrock_array(xa), "grad": lambda: modes.grad(rosenbrock_array, xa)}, 21
+    )
+    rows.append(
+        ("array Rosenbrock n = 1000, grad / NumPy f", f"{med['grad'] / med['plain']:.1f}", "target 5")
+    )
+    for (d, h, batch), target in (((8, 100, 16), "4"), ((64, 150, 256), "2.5")):
+        loss, loss_np, p = mlp_problem(d=d, h=h, batch=batch)
+        med = interleaved(
+            {"plain": lambda f=loss_np, p=p: f(p), "grad": lambda f=loss, p=p: modes.grad(f, p)}, 21
+        )
+        rows.append(
+            (
+                f"MLP loss, batch {batch}, n = {p.size}, grad / NumPy f",
+                f"{med['grad'] / med['plain']:.2f}",
+                f"target {target}",
+            )
+        )
+
+
+def _memory_row(rows: list[tuple[str, str, str]]) -> None:
+    x = [float(v) for v in np.random.default_rng(0).uniform(-1.5, 1.5, 10_000)]
+    gc.collect()
+    with modes.counting() as s:
+        modes.grad(rosenbrock, x)
+    rows.append(
+        (
+            f"tape memory, scalar Rosenbrock n = 10^4 ({s.ops} ops), tracemalloc peak / op",
+            f"{s.peak_bytes / s.ops:.0f} bytes",
+            f"peak {s.peak_bytes / 2**20:.1f} MiB; target 150",
+        )
+    )
+
+
+def _chunk_sweep(f: Any, x: Any, chunks: list[int]) -> tuple[int, dict[int, float]]:
+    default = modes.forward.choose_chunk(len(x))
+    cs = sorted(set(chunks) | {default})
+    med = interleaved({c: (lambda c=c: modes.grad(f, x, mode="forward", chunk=c)) for c in cs}, 3)
+    return default, med
+
+
+def _chunk_rows(rows: list[tuple[str, str, str]]) -> None:
+    xl = [float(v) for v in np.random.default_rng(0).uniform(-1.5, 1.5, 100)]
+    xa = np.random.default_rng(0).uniform(-1.5, 1.5, 1000)
+    for label, f, x, chunks in (
+        ("list Rosenbrock n = 100", rosenbrock, xl, [1, 4, 12, 25, 50, 100]),
+        ("array Rosenbrock n = 1000", rosenbrock_array, xa, [1, 12, 50, 100, 250, 500, 1000]),
+    ):
+        default, med = _chunk_sweep(f, x, chunks)
+        best = min(med, key=med.__getitem__)
+        sweep = ", ".join(f"{c}: {med[c] * 1e3:.3g}" for c in sorted(med))
+        rows.append(
+            (
+                f"forward chunk, {label}: default / best",
+                f"{med[default] / med[best]:.2f}",
+                f"default c = {default}, best c = {best}; ms by c: {sweep}",
+            )
+        )
+
+
+def _vector_reverse_row(rows: list[tuple[str, str, str]]) -> None:
+    inst = CATALOGUE["tall"].build(128, seed=0, outputs=128)
+    f, x = inst.f, inst.x
+    np.testing.assert_allclose(modes.jacobian(f, x, mode="reverse"), inst.reference, rtol=1e-10, atol=1e-12)
+    try:
+        modes.jacobian(f, x, mode="reverse", chunk=1)
+    except ValueError:
+        rows.append(("vector reverse, tall m = n = 128: single sweeps / chunked", "n/a", "no reverse chunk"))
+        return
+    med = interleaved(
+        {
+            "single": lambda: modes.jacobian(f, x, mode="reverse", chunk=1),
+            "vector": lambda: modes.jacobian(f, x, mode="reverse"),
+        },
+        9,
+    )
+    rows.append(
+        (
+            "vector reverse, tall m = n = 128: 128 single sweeps / default chunk",
+            f"{med['single'] / med['vector']:.1f}",
+            "target 5",
+        )
+    )
+
+
+def issue14(rosenbrock_ratio: float) -> None:
+    """Print issue 14's table: each figure with the reference it is compared with."""
+    rows: list[tuple[str, str, str]] = []
+    _chain_rows(rows)
+    _ratio_rows(rows, rosenbrock_ratio)
+    _memory_row(rows)
+    _chunk_rows(rows)
+    _vector_reverse_row(rows)
+    print("issue 14 figures (ours | reference or target)")
+    width = max(len(r[0]) for r in rows)
+    for name, ours, ref in rows:
+        print(f"  {name:<{width}}  {ours:>10}  | {ref}")
+
+
 def main() -> None:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
     with threadpool_limits(1):
         x = [float(v) for v in np.random.default_rng(0).uniform(-1.5, 1.5, 1000)]
         rec = modes.record(rosenbrock, x)
@@ -67,8 +326,9 @@ def main() -> None:
             15,
         )
         n_ops = rec.tape.ops
+        rosenbrock_ratio = med["reverse"] / med["plain"]
         print(f"scalar Rosenbrock, n = 1000 ({n_ops} recorded ops)")
-        print(f"  reverse / plain = {med['reverse'] / med['plain']:.1f}")
+        print(f"  reverse / plain = {rosenbrock_ratio:.1f}")
         per_op = {k: v / n_ops * 1e9 for k, v in med.items()}
         print(
             f"  per op: plain {per_op['plain']:.0f} ns, record {per_op['record']:.0f} ns, "
@@ -86,6 +346,7 @@ def main() -> None:
         med = interleaved({"plain": lambda: loss_np(p), "reverse": lambda: modes.grad(loss, p)}, 21)
         ratio = med["reverse"] / med["plain"]
         print(f"MLP loss, {p.size} parameters, batch 256: reverse / plain NumPy = {ratio:.2f}")
+        issue14(rosenbrock_ratio)
 
 
 if __name__ == "__main__":
