@@ -18,7 +18,11 @@ _MATH_ERRORS = (ValueError, OverflowError, ZeroDivisionError)
 
 
 def unary(math_fn: Callable[[float], float], np_fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """A one-argument kernel: ``math_fn`` for Python floats, ``np_fn`` otherwise or on error."""
+    """A one-argument kernel: ``math_fn`` for Python floats, ``np_fn`` otherwise or on error.
+
+    ``kernel.scalar`` is ``math_fn``: the float path, which raises where NumPy would warn (the
+    compiled replay of ``modes/replay.py`` calls it directly and falls back to the kernel then).
+    """
 
     def kernel(x: Any) -> Any:
         if type(x) is float:
@@ -29,11 +33,12 @@ def unary(math_fn: Callable[[float], float], np_fn: Callable[[Any], Any]) -> Cal
         return np_fn(x)
 
     kernel.__name__ = np_fn.__name__
+    kernel.scalar = math_fn  # type: ignore[attr-defined]
     return kernel
 
 
 def binary(py_fn: Callable[[Any, Any], Any], np_fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """A two-argument kernel: ``py_fn`` when both are Python scalars, ``np_fn`` otherwise."""
+    """A two-argument kernel: ``py_fn`` (``kernel.scalar``) for two Python scalars, else ``np_fn``."""
 
     def kernel(x: Any, y: Any) -> Any:
         tx, ty = type(x), type(y)
@@ -45,6 +50,7 @@ def binary(py_fn: Callable[[Any, Any], Any], np_fn: Callable[[Any, Any], Any]) -
         return np_fn(x, y)
 
     kernel.__name__ = np_fn.__name__
+    kernel.scalar = py_fn  # type: ignore[attr-defined]
     return kernel
 
 

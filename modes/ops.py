@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from modes import registry, rules
+from modes import guard, registry, rules
 from modes.core import Traced, primal, shape_of
+from modes.guard import OBSERVERS
 from modes.registry import public
 
 
@@ -50,8 +51,21 @@ def where(condition: Any, x: Any, y: Any) -> Any:
     """``x`` where ``condition`` holds, else ``y``; the condition is read on primal values."""
     c = primal(condition)
     if not isinstance(c, (bool, np.bool_)):
-        c = np.asarray(c, dtype=bool)
+        c = _truth(c)
+        if OBSERVERS and isinstance(condition, Traced):
+            guard.derived(condition, c, _truth)  # used here only: a replay recomputes it
     return rules.where(c, x, y)
+
+
+def _truth(c: Any) -> np.ndarray:
+    return np.asarray(c, dtype=bool)
+
+
+def _shift(x: Any, axes: tuple[int, ...]) -> Any:
+    """logsumexp's shift: the max over ``axes`` (kept), 0 where it is not finite; a constant."""
+    m = np.max(x, axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    return float(m) if m.ndim == 0 else m
 
 
 @public(numpy=np.sum)
@@ -154,10 +168,9 @@ def logsumexp(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = 
     """``log(sum(exp(x)))`` computed stably (derived: shift by the max, a constant)."""
     x = _value(x)
     axes = _axes(axis, _ndim(x))
-    m = np.max(primal(x), axis=axes, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    if m.ndim == 0:
-        m = float(m)
+    m = _shift(primal(x), axes)
+    if OBSERVERS and isinstance(x, Traced):
+        guard.derived(x, m, lambda v: _shift(v, axes))  # used here only: a replay recomputes it
     s = rules.sum_(rules.exp(rules.sub(x, m)), axes=axes, keepdims=True)
     out = rules.add(rules.log(s), m)
     if not keepdims:

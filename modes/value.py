@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from modes import ops, registry, rules
+from modes import guard, ops, registry, rules
 from modes.core import Traced, primal, shape_of
+from modes.guard import OBSERVERS
 
 _DROP = (
     "{}() would drop the derivative of this engine value; read its value explicitly with "
@@ -25,7 +26,10 @@ _DROP = (
 
 def _compare(ufunc: np.ufunc, a: Any, b: Any) -> Any:
     r = ufunc(primal(a), primal(b))
-    return bool(r) if isinstance(r, np.bool_) else r
+    r = bool(r) if isinstance(r, np.bool_) else r
+    if OBSERVERS:  # a modes.compile recording is running: its branch guard notes the outcome
+        guard.compared(ufunc, a, b, r)
+    return r
 
 
 #: Comparisons act on primal values and return plain booleans (no derivative flows through them).
@@ -117,7 +121,10 @@ class EngineValue(Traced):
     __hash__ = object.__hash__
 
     def __bool__(self) -> bool:
-        return bool(primal(self))
+        r = bool(primal(self))
+        if OBSERVERS:
+            guard.truth(self, r)
+        return r
 
     # -- conversions that would lose the derivative --------------------------------------------
     def __float__(self) -> float:
