@@ -14,6 +14,7 @@ Write a function once with Python operators and :mod:`modes.ops`; differentiate 
 from modes import ops
 from modes.api import grad, jacobian, jvp, value_and_grad, vjp
 from modes.check import CheckReport, GradientCheckError, check_grads, finite_difference_jacobian, step_sweep
+from modes.checkpoint import CheckpointError, checkpoint, loop
 from modes.core import MissingRuleError, MixedTraceError, ModesError, Primitive
 from modes.explain import Explanation, explain
 from modes.expression import ExpressionError
@@ -32,6 +33,9 @@ __all__ = [
     "ExpressionError",
     "explain",
     "CheckReport",
+    "CheckpointError",
+    "checkpoint",
+    "loop",
     "GradientCheckError",
     "Primitive",
     "check_grads",

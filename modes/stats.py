@@ -27,7 +27,11 @@ class Stats:
     * ``adjoint_updates``: local-partial x adjoint products in the backward sweeps;
     * ``sweeps``: backward sweeps (one per Jacobian row in reverse mode);
     * ``tape_length``: entries on the tape (inputs included), ``tape_bytes`` their estimated size;
-    * ``peak_bytes``: peak memory allocated during the computation (tracemalloc).
+    * ``peak_bytes``: peak memory allocated during the computation (tracemalloc);
+    * ``step_evaluations``: steps of ``modes.loop`` and calls of ``modes.checkpoint`` functions
+      evaluated, the first forward pass included; ``recomputed_steps``: those evaluated again
+      during backward sweeps (revolve's count); ``recomputed_ops``: primitive evaluations recorded
+      while recomputing (``modes/checkpoint.py``).
     Counts are per graph node, not per array element.
     """
 
@@ -41,6 +45,9 @@ class Stats:
     tape_bytes: int = 0
     peak_bytes: int = 0
     modes: list[str] = field(default_factory=list)
+    step_evaluations: int = 0
+    recomputed_steps: int = 0
+    recomputed_ops: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
