@@ -477,20 +477,28 @@ def _generate(p: Program) -> Callable[[Any, float], Any] | None:
     for k, _prim, specs, _ in reversed(p.instructions):
         if k in live:
             live.update(s[1] for s in specs if s[0] == NODE)
-    written: set[int] = {out}
-    body.append(f"g{out} = seed")
+    # adj[k]: the expression holding node k's adjoint so far; a partial of 1 passes it on unchanged
+    # (no statement), and every later contribution is one "a + d * g" as in the engine's sweep
+    adj: dict[int, str] = {out: "seed"}
     for k, prim, specs, _ in reversed(p.instructions):
         if k not in live:
             continue
+        gk = adj[k]
         for i, s in enumerate(specs):
             if s[0] != NODE:
                 continue
             par = s[1]
             d = _partial_code(em, prim, i, operands[k], f"v{k}")
-            term = f"g{k}" if d == "(1.0)" else f"{d} * g{k}"
-            body.append(f"g{par} = {term}" if par not in written else f"g{par} += {term}")
-            written.add(par)
-    grads = ", ".join(f"g{k}" if k in written else "0.0" for k in p.input_nodes)
+            term = gk if d == "(1.0)" else f"{d} * {gk}"
+            if par in adj:
+                body.append(f"g{par} = {adj[par]} + {term}")
+            elif term == gk:
+                adj[par] = gk
+                continue
+            else:
+                body.append(f"g{par} = {term}")
+            adj[par] = f"g{par}"
+    grads = ", ".join(adj.get(k, "0.0") for k in p.input_nodes)
     body.append(f"return v{out}, [{grads}]")
     src = ["def replay(x, seed):", "    try:"]
     src.extend(f"        {line}" for line in body)
