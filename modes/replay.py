@@ -662,6 +662,10 @@ class Compiled:
         """The gradient of the scalar ``f`` at ``x``, by replaying the recorded tape."""
         return self.value_and_grad(x)[1]
 
+    def jacobian(self, x: Any) -> Any:
+        """The Jacobian (``f(x).shape + x.shape``): the replayed tape swept once per output entry."""
+        return self._replay(x, lambda p, inputs: _counted("reverse", reverse.jacobian, p, inputs))[1]
+
     def vjp(self, x: Any, u: Any) -> tuple[Any, Any]:
         """``(f(x), u^T J)``, shaped like ``x``: the replayed tape swept backwards from ``u``."""
         if u is None:

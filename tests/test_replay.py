@@ -137,6 +137,7 @@ def test_jvp_and_vjp_equal_analytic_jacobian_products():
         np.testing.assert_allclose(jv, J @ v, rtol=1e-13)
         _, uj = c.vjp(list(p), u)
         np.testing.assert_allclose(uj, u @ J, rtol=1e-13)
+        np.testing.assert_allclose(c.jacobian(list(p)), J, rtol=1e-13)
         np.testing.assert_array_equal(jv, modes.jvp(_vector_f, list(p), v)[1])
         np.testing.assert_array_equal(uj, modes.vjp(_vector_f, list(p), u)[1])
     assert c.recordings == 1
