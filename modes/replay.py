@@ -30,9 +30,10 @@ drawn inside ``f``, and ``v.value`` read directly (use ``modes.primal``, which i
 
 Nesting: replaying at engine values (``modes.grad(lambda x: c.grad(x) @ w, x)``) works: the
 sequence's primitives are recorded by the enclosing differentiation. Compiling at engine values,
-or a ``f`` that itself differentiates, is refused with a clear error: the rule table decides
-some partials on primal values (``abs``, ``maximum``, ``relu``, ``pow``), and a derivative taken
-inside ``f`` would freeze those decisions into the tape.
+or a ``f`` that opens a trace of its own (``modes.grad``, ``checkpoint``, ``loop``, a replay), is
+refused with a clear error: the rule table decides some partials on primal values (``abs``,
+``maximum``, ``relu``, ``pow``), and a derivative taken inside ``f`` would freeze those decisions
+into the tape (checkpointed steps might be safe to replay, but are refused with the rest).
 """
 
 from __future__ import annotations
@@ -570,10 +571,11 @@ class Compiled:
             tape.close()
         if _level_now() != tape.level + 1:
             raise ModesError(
-                "modes.compile cannot replay a derivative taken inside f (modes.grad, jvp, hessian or a "
-                "compiled replay ran while f was recorded): the rule table decides some partials (abs, "
-                "maximum, relu, pow) on primal values, which a replay would freeze. Compile a function "
-                "that does not differentiate, and differentiate its replay instead"
+                "modes.compile cannot replay a differentiation run inside f (modes.grad, jvp, hessian, "
+                "checkpoint, loop or a compiled replay opened its own trace while f was recorded): the "
+                "rule table decides some partials (abs, maximum, relu, pow) on primal values, which a "
+                "replay would freeze. Compile a function that does not differentiate, and differentiate "
+                "its replay instead"
             )
         self.recordings += 1
         return Program(tape, Recording(tape, inputs, nodes, out))

@@ -345,8 +345,10 @@ def test_grad_of_a_replay_works_like_nested_grad():
 def test_compile_inside_a_differentiation_or_around_one_is_refused_clearly():
     with pytest.raises(modes.ModesError, match="records at plain numbers"):
         modes.grad(lambda x: modes.compile(rosenbrock_array, x).value_and_grad(np.zeros(3))[0], np.ones(3))
-    with pytest.raises(modes.ModesError, match="cannot replay a derivative taken inside f"):
+    with pytest.raises(modes.ModesError, match="cannot replay a differentiation run inside f"):
         modes.compile(lambda x: ops.sum(modes.grad(rosenbrock_array, x)), np.ones(3))
+    with pytest.raises(modes.ModesError, match="cannot replay a differentiation run inside f"):
+        modes.compile(lambda x: ops.sum(modes.loop(lambda c, t: ops.sin(c), x, 3, snapshots=1)), np.ones(2))
     y = None
 
     def capture(x):
