@@ -272,3 +272,25 @@ def test_ba_zero_rotation_branch(ba_test, which):
     fd = _ba_fd_jacobian(data, x)
     scale = np.maximum(1.0, np.abs(Jr))
     assert np.max(np.abs(fd - Jr) / scale) <= 1e-6
+
+
+def test_adbench_objectives_replay_and_the_zero_rotation_branch_is_guarded(gmm_test, ba_test):
+    """Compiled at one point, replayed at another: equal to a fresh recording; no value is read
+    behind the guard's back (shape queries, the zero-rotation test is a comparison)."""
+    rng = np.random.default_rng(3)
+    x = gmm_params(gmm_test)
+    g = lambda p: gmm_objective(p, gmm_test)
+    c = modes.compile(g, x)
+    y = x + 0.01 * rng.normal(size=x.size)
+    np.testing.assert_array_equal(c.grad(y), modes.grad(g, y))
+    data = _ba_with_rotations(ba_test, np.zeros((ba_test.n, 3)))
+    f = lambda p: ba_residuals(p, data)
+    x0 = ba_params(data)
+    cb = modes.compile(f, x0)
+    moved = x0 + 0.01 * (np.arange(x0.size) % 7 >= 3)  # moves points and focal lengths, not rotations
+    moved[: 11 * data.n].reshape(data.n, 11)[:, :3] = 0.0
+    np.testing.assert_array_equal(cb.jacobian(moved), modes.jacobian(f, moved))
+    rotated = x0.copy()
+    rotated[0] = 0.1  # camera 0 leaves the r == 0 branch
+    with pytest.raises(modes.BranchChangedError, match=r"comparison `%\d+ == 0` .* differs at this x in"):
+        cb.jacobian(rotated)
