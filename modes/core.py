@@ -29,6 +29,10 @@ class MissingRuleError(ModesError, NotImplementedError):
     """A primitive was differentiated with respect to an argument it has no rule for."""
 
 
+class DerivativeDropError(ModesError, TypeError):
+    """An engine value was converted to a plain number (``float(v)``), which would drop its derivative."""
+
+
 class MixedTraceError(ModesError, ValueError):
     """Engine values from a finished (or foreign) recording were used in another one."""
 
@@ -171,17 +175,24 @@ def shape_of(x: Any) -> tuple[int, ...]:
     return np.shape(x)
 
 
-def refuse_complex(prim: Primitive, out: Any) -> None:
-    """Raise ``TypeError`` if ``prim`` produced a complex value for an engine value.
+def check_value(prim: Primitive, out: Any) -> None:
+    """Refuse a result an engine value may not hold: a complex number or a NumPy masked array.
 
     The engines differentiate real functions only: a complex intermediate (a constant such as
     ``1j`` or ``np.emath.sqrt(-4.0)``) would otherwise lose its imaginary part silently when the
-    result is read as a float. Engines call this only on results that are not Python floats.
+    result is read as a float, and a masked array's mask would be dropped from the derivative.
+    Engines call this only on results that are not Python floats (off the scalar fast path).
     """
     t = type(out)
     if t is np.ndarray:
         if out.dtype.kind != "c":
             return
+    elif isinstance(out, np.ma.MaskedArray):
+        raise TypeError(
+            f"primitive '{prim.name}' met a NumPy masked array: masked arrays are not supported "
+            "(their mask would be dropped from the derivative); pass plain arrays, and select "
+            "entries with ops.where(mask, ...) or indexing instead"
+        )
     elif t is not complex and not isinstance(out, np.complexfloating):
         return
     raise TypeError(

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from modes.chain import expand_partial, scale
-from modes.core import Primitive, Trace, Traced, refuse_complex, shape_of
-from modes.inputs import Inputs, as_plain, normalize_output
+from modes.core import Primitive, Trace, Traced, check_value, shape_of
+from modes.inputs import Inputs, as_plain, call
 from modes.rules import broadcast_to, concatenate, reshape
 from modes.value import EngineValue
 
@@ -64,7 +64,7 @@ class ForwardTrace(Trace):
                     raise tr.stale()
         out = prim(*primals, **params)
         if type(out) is not float:
-            refuse_complex(prim, out)
+            check_value(prim, out)
         self.ops += 1
         partials = prim.partials
         cdim = self.cdim
@@ -225,7 +225,7 @@ def jacobian(
         width = min(c, n - start)
         trace = ForwardTrace(cdim)
         try:
-            out = normalize_output(f(_seed(inputs, start, width, cdim, trace)))
+            out = call(f, _seed(inputs, start, width, cdim, trace))
             v, t = _split(out, trace, (width,) if cdim else ())
         finally:
             trace.close()
@@ -253,7 +253,7 @@ def jvp(f: Callable[[Any], Any], inputs: Inputs, v: Any) -> tuple[Any, Any, dict
             arg: Any = [Dual(x, t, trace) for x, t in zip(inputs.items, v)]
         else:
             arg = Dual(inputs.items, v, trace)
-        out = normalize_output(f(arg))
+        out = call(f, arg)
         value, t = _split(out, trace, ())
     finally:
         trace.close()

@@ -21,12 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from modes import ops
 from modes.api import grad, jacobian, jvp, vjp
-from modes.core import Traced, shape_of
-from modes.inputs import parse_inputs
+from modes.core import shape_of
+from modes.inputs import parse_direction, parse_inputs
 
 ORDERS = ("forward-over-reverse", "reverse-over-forward", "reverse-over-reverse", "forward-over-forward")
 
@@ -50,8 +48,8 @@ def hvp(f: Callable[[Any], Any], x: Any, v: Any, *, order: str = "forward-over-r
     """
     _check_order(order)
     inputs = parse_inputs(x)
-    if inputs.kind == "list":
-        v = np.asarray(v, dtype=float) if not any(isinstance(e, Traced) for e in v) else v
+    # validated once, the same way for every order (shape x.shape; engine values when nested)
+    v = parse_direction(v, inputs.shape, "v")
     if order == "forward-over-reverse":
         return jvp(lambda z: grad(f, z, mode="reverse"), x, v)[1]
     if order == "forward-over-forward":

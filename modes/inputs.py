@@ -9,13 +9,14 @@ differentiation are accepted too: that is how derivatives nest.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from modes import rules
-from modes.core import Traced, primal, shape_of
+from modes.core import DerivativeDropError, Traced, primal, shape_of
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,34 @@ def _is_real(v: Any) -> bool:
     return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
 
 
+def _float(v: Any, name: str) -> float:
+    """``float(v)`` for a real number, naming ``name`` when an integer is too large for float64."""
+    try:
+        return float(v)
+    except OverflowError:
+        raise ValueError(
+            f"argument '{name}' is an integer too large for a float64 (about 2**{int(v).bit_length()}); "
+            "the engines compute in float64"
+        ) from None
+
+
+def _masked(name: str) -> str:
+    return (
+        f"argument '{name}' is a NumPy masked array: masked arrays are not supported (their mask "
+        "would be dropped from the derivative); pass x.filled(...) or the unmasked entries "
+        "x.compressed(), or select entries inside f with ops.where(mask, ...)"
+    )
+
+
 def parse_inputs(x: Any, name: str = "x") -> Inputs:
     """Validate ``x`` and promote it to float64; raise ``TypeError`` naming ``name`` otherwise."""
     if isinstance(x, Traced):
         s = shape_of(x)
         return Inputs("array" if s else "scalar", s, x, True)
     if _is_real(x):
-        return Inputs("scalar", (), float(x), False)
+        return Inputs("scalar", (), _float(x, name), False)
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(_masked(name))
     if isinstance(x, np.ndarray):
         if x.dtype == object:
             items = list(x.reshape(-1))
@@ -65,7 +87,7 @@ def parse_inputs(x: Any, name: str = "x") -> Inputs:
                 items.append(v)
                 nested = True
             elif _is_real(v):
-                items.append(float(v))
+                items.append(_float(v, f"{name}[{i}]"))
             elif isinstance(v, np.ndarray) and v.ndim == 0 and _is_real(v.item()):
                 items.append(float(v))
             else:
@@ -83,6 +105,28 @@ def parse_inputs(x: Any, name: str = "x") -> Inputs:
     )
 
 
+_STORED = (
+    "f stored an engine value into a NumPy array (buf[i] = v), which would drop its derivative: "
+    "build arrays from engine values with ops.stack([...]) or ops.concatenate([...]) instead"
+)
+
+
+def call(f: Callable[[Any], Any], arg: Any) -> Any:
+    """``f(arg)`` normalised (:func:`normalize_output`), naming the fix for ``buf[i] = v`` inside f.
+
+    NumPy reports ``buf[i] = v`` as "setting an array element with a sequence" and chains the
+    engine value's refusal of ``float(v)`` as its cause; that pair is translated here, once per
+    call of f, so no operation pays for it.
+    """
+    try:
+        y = f(arg)
+    except ValueError as e:
+        if isinstance(e.__cause__, DerivativeDropError):
+            raise DerivativeDropError(_STORED) from e
+        raise
+    return normalize_output(y)
+
+
 def normalize_output(y: Any) -> Any:
     """Turn what ``f`` returned into one value (a list or tuple of scalars is stacked)."""
     if isinstance(y, (list, tuple)):
@@ -95,6 +139,19 @@ def normalize_output(y: Any) -> Any:
         return float(y)
     if isinstance(y, np.ndarray) and np.issubdtype(y.dtype, np.number) and not np.iscomplexobj(y):
         return y.astype(np.float64) if y.ndim else float(y)
+    kind = getattr(y, "dtype", None)
+    kind = kind.kind if isinstance(kind, np.dtype) else {bool: "b", complex: "c"}.get(type(y))
+    if kind == "b":
+        raise TypeError(
+            "f returned a boolean value (a comparison?): comparisons of engine values act on their "
+            "values and carry no derivative; return numbers (ops.where(condition, a, b) selects "
+            "between values differentiably)"
+        )
+    if kind == "c":
+        raise TypeError(
+            "f returned a complex value: complex differentiation is not supported (the engines "
+            "differentiate real functions in float64)"
+        )
     raise TypeError(
         f"f must return a number, an array or an engine value (or a list of them), got {type(y).__name__}"
     )
@@ -136,10 +193,14 @@ def parse_direction(v: Any, shape: tuple[int, ...], name: str) -> Any:
     else:
         if isinstance(v, (str, bytes)) or v is None:
             raise TypeError(f"argument '{name}' must be numeric, got {type(v).__name__}")
+        if isinstance(v, np.ma.MaskedArray):
+            raise TypeError(_masked(name))
         try:
             arr = np.asarray(v)
         except ValueError:
             raise TypeError(f"argument '{name}' must be numeric (ragged nested lists are not)") from None
+        if arr.ndim == 0 and _is_real(v):
+            arr = np.asarray(_float(v, name))
         if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
             raise TypeError(
                 f"argument '{name}' must hold real numbers, got {type(v).__name__} of dtype {arr.dtype}"

@@ -62,7 +62,7 @@ def _truth(c: Any) -> np.ndarray:
 
 
 def _shift(x: Any, axes: tuple[int, ...]) -> Any:
-    """logsumexp's shift: the max over ``axes`` (kept), 0 where it is not finite; a constant."""
+    """logsumexp and softmax's shift: the max over ``axes`` (kept), 0 where it is not finite; a constant."""
     m = np.max(x, axis=axes, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
     return float(m) if m.ndim == 0 else m
@@ -180,9 +180,20 @@ def logsumexp(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = 
 
 @public()
 def softmax(x: Any, axis: int = -1) -> Any:
-    """``exp(x) / sum(exp(x))`` along ``axis`` (derived: ``exp(x - logsumexp(x))``)."""
+    """``exp(x) / sum(exp(x))`` along ``axis``, max-shifted: ``e = exp(x - max(x))``, ``e / sum(e)``.
+
+    The shift is a constant (the max of the primal values), so it changes no derivative; the
+    shifted exponentials lie in (0, 1] and their sum in [1, n], so the quotient keeps full
+    relative accuracy at any magnitude (``exp(x - logsumexp(x))`` loses it where ``x`` is so
+    large that ``logsumexp(x) - x`` is below the spacing of floats there, e.g. ``x ~ 1e16``).
+    """
     x = _value(x)
-    return rules.exp(rules.sub(x, logsumexp(x, axis=axis, keepdims=True)))
+    axes = _axes(axis, _ndim(x))
+    m = _shift(primal(x), axes)
+    if OBSERVERS and isinstance(x, Traced):
+        guard.derived(x, m, lambda v: _shift(v, axes))  # used here only: a replay recomputes it
+    e = rules.exp(rules.sub(x, m))
+    return rules.div(e, rules.sum_(e, axes=axes, keepdims=True))
 
 
 square = public("square", numpy=np.square, expression=True)(rules.square)

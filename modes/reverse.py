@@ -20,8 +20,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from modes.chain import scale
-from modes.core import Primitive, Trace, Traced, refuse_complex, shape_of
-from modes.inputs import Inputs, as_plain, normalize_output, parse_direction, parse_inputs, require_scalar
+from modes.core import Primitive, Trace, Traced, check_value, shape_of
+from modes.inputs import Inputs, as_plain, call, parse_direction, parse_inputs, require_scalar
 from modes.rules import reshape, stack, sum_to
 from modes.value import EngineValue
 
@@ -120,7 +120,7 @@ class Tape(Trace):
             primals.append(a)
         out = prim(*primals, **params) if nested else prim.impl(*primals, **params)
         if type(out) is not float:
-            refuse_complex(prim, out)
+            check_value(prim, out)
         partials = prim.partials
         if partials is not None:
             ds = []
@@ -452,7 +452,7 @@ def record_inputs(f: Callable[[Any], Any], inputs: Inputs) -> Recording:
         else:
             arg = tape.input(inputs.items)
             nodes = [arg.index]
-        out = normalize_output(f(arg))
+        out = call(f, arg)
     finally:
         tape.close()
     return Recording(tape, inputs, nodes, out)

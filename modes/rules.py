@@ -19,7 +19,8 @@ differentiable themselves: that is what makes nested derivatives (Hessians) work
 
 Conventions at non-differentiable points, shared by both engines and every chunk size:
 ``abs'(0) = 0`` (sign), ``relu'(0) = 0``, ties in ``maximum``/``minimum`` split ``0.5 / 0.5``,
-``where`` passes the derivative of the branch it selected, ``d/dy x**y = 0`` where ``x**y == 0``.
+``where`` passes the derivative of the branch it selected; ``pow`` at 0 takes the limits users
+expect: ``d/dx x**0 = 0`` for every x (also 0), ``d/dy x**y = 0`` where ``x == 0`` or ``x**y == 0``.
 """
 
 from __future__ import annotations
@@ -78,12 +79,27 @@ div = Primitive(
     partials=(lambda x, y, out: div(1.0, y), lambda x, y, out: neg(div(out, y))),
     public="divide", numpy=np.divide,
 )
+def _pow_dx(x: Any, y: Any, out: Any) -> Any:
+    """``d/dx x**y = y * x**(y-1)``, and 0 where ``y == 0`` (``x**0`` is 1 for every x, also x = 0)."""
+    if type(y) is float or type(y) is int:  # a plain exponent (x ** 2): one comparison
+        return y * power(x, y - 1.0) if y != 0 else 0.0
+    at = np.logical_and(np.equal(primal(y), 0.0), np.equal(primal(x), 0.0))
+    if not np.any(at):
+        return y * power(x, y - 1)
+    # y * 0**(-1) would be 0 * inf: take x = 1 there (inner where) and the limit 0 (outer)
+    return where(at, 0.0, y * power(where(at, 1.0, x), y - 1))
+
+
+def _pow_dy(x: Any, y: Any, out: Any) -> Any:
+    """``d/dy x**y = x**y * log(x)``, and 0 where ``x == 0`` (0**y is constant in y on each side
+    of 0; JAX's choice) or where ``x**y == 0``."""
+    flat = np.logical_or(np.equal(primal(out), 0.0), np.equal(primal(x), 0.0))
+    return out * log(where(bool(flat) if flat.ndim == 0 else flat, 1.0, x))
+
+
 power = Primitive(
     "pow", num.power, ("x", "y"),
-    partials=(
-        lambda x, y, out: y * power(x, y - 1),
-        lambda x, y, out: out * log(where(primal(out) == 0, 1.0, x)),  # 0 where x**y == 0, silently
-    ),
+    partials=(_pow_dx, _pow_dy),
     public="power", numpy=np.power,
 )
 sin = Primitive("sin", num.sin, ("x",), partials=(lambda x, out: cos(x),), public="sin", numpy=np.sin, expression=True)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from modes import guard, ops, registry, rules
-from modes.core import Traced, primal, shape_of
+from modes.core import DerivativeDropError, Traced, primal, shape_of
 from modes.guard import OBSERVERS
 
 _DROP = (
@@ -46,12 +46,19 @@ _QUERIES: dict[Any, Any] = {
 }
 
 
+_MODULUS = (
+    "pow(x, y, mod) is not supported on engine values: modular exponentiation is integer "
+    "arithmetic and has no derivative; write x ** y"
+)
+
+
 def _operator(prim: Any, reflected: bool) -> Any:
     """A binary operator method for engine values.
 
     The other operand is classified once, here: a plain float or int, or a value of the same
     trace, goes to the trace's scalar fast path ``binary(prim, a, b)`` (which may then assume
     exactly that); anything else (arrays, nesting, other engines) is routed by the primitive.
+    ``__pow__`` also takes Python's third ``pow`` argument, only to refuse it by name.
     """
 
     def op(self: Any, o: Any) -> Any:
@@ -62,8 +69,19 @@ def _operator(prim: Any, reflected: bool) -> Any:
             return prim(o, self) if reflected else prim(self, o)
         return self._trace.binary(prim, o, self) if reflected else self._trace.binary(prim, self, o)
 
-    op.__name__ = f"__{'r' if reflected else ''}{prim.name}__"
-    return op
+    def pow_op(self: Any, o: Any, mod: Any = None) -> Any:
+        if mod is not None:
+            raise TypeError(_MODULUS)
+        t = type(o)
+        if t is int:
+            o = float(o)
+        elif not (t is float or (t is type(self) and o._trace is self._trace)):
+            return prim(self, o)
+        return self._trace.binary(prim, self, o)
+
+    fn = pow_op if prim is rules.power and not reflected else op
+    fn.__name__ = f"__{'r' if reflected else ''}{prim.name}__"
+    return fn
 
 
 class EngineValue(Traced):
@@ -128,13 +146,27 @@ class EngineValue(Traced):
 
     # -- conversions that would lose the derivative --------------------------------------------
     def __float__(self) -> float:
-        raise TypeError(_DROP.format("float"))
+        # also what NumPy calls for ``buf[i] = v``; the engines' drivers name that case (inputs.call)
+        raise DerivativeDropError(_DROP.format("float"))
 
     def __int__(self) -> int:
-        raise TypeError(_DROP.format("int"))
+        raise DerivativeDropError(_DROP.format("int"))
 
     def __complex__(self) -> complex:
-        raise TypeError(_DROP.format("complex"))
+        raise DerivativeDropError(_DROP.format("complex"))
+
+    def __round__(self, ndigits: Any = None) -> Any:
+        raise DerivativeDropError(
+            _DROP.format("round") + "; round(modes.primal(v)) gives the rounded value as a constant"
+        )
+
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return str(self)
+        raise TypeError(
+            f"the format spec {spec!r} is for plain numbers, and an engine value carries a derivative "
+            f"too: format its value, f'{{modes.primal(v):{spec}}}'"
+        )
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise TypeError(
@@ -176,6 +208,13 @@ class EngineValue(Traced):
         if type(idx) is int:
             return rules.getitem(self, idx=idx)
         return ops.getitem(self, idx)
+
+    def __setitem__(self, idx: Any, value: Any) -> None:
+        raise TypeError(
+            "engine values do not support item assignment (v[i] = ...): build a new value instead, "
+            "e.g. ops.where(mask, new, v) to replace entries, or ops.concatenate([...]) / "
+            "ops.stack([...]) of the pieces"
+        )
 
     def sum(self, axis: Any = None, keepdims: bool = False) -> Any:
         return ops.sum(self, axis=axis, keepdims=keepdims)

@@ -88,3 +88,185 @@ def test_an_empty_array_counts_one_pass_in_forward_mode():
 def test_choose_chunk_of_zero_inputs_is_one_direction():
     assert modes.choose_chunk(0) == 1
     assert modes.choose_chunk(0, 5) == 1
+
+
+def test_complex_and_masked_inputs_and_directions_are_refused_before_f_runs():
+    called = []
+    masked = np.ma.array([1.0, 2.0, 3.0], mask=[0, 0, 1])
+    for x in (masked, np.ones(2) + 1j):
+        with pytest.raises(TypeError, match=r"argument 'x'"):
+            modes.grad(lambda v: called.append(v) or ops.sum(v), x)
+    with pytest.raises(TypeError, match=r"argument 'v'.*masked"):
+        modes.jvp(lambda v: v, np.ones(3), masked)
+    with pytest.raises(TypeError, match=r"argument 'u'.*masked"):
+        modes.vjp(lambda v: v, np.ones(3), masked)
+    assert called == []
+
+
+# ------------------------------------------------------------------------------- masked arrays
+
+
+@pytest.mark.parametrize("mode,chunk", SETTINGS)
+def test_a_masked_array_input_is_refused_naming_the_mask(mode, chunk):
+    """The mask used to be dropped: sum(x * x) gave 14 where NumPy says 10."""
+    x = np.ma.array([1.0, 2.0, 3.0], mask=[0, 0, 1])
+    assert np.ma.sum(x * x) == 5.0  # the mask NumPy honours (1 + 4)
+    with pytest.raises(TypeError, match=r"argument 'x' is a NumPy masked array") as info:
+        modes.value_and_grad(lambda v: ops.sum(v * v), x, mode=mode, chunk=chunk)
+    assert "ops.where" in str(info.value)
+
+
+@pytest.mark.parametrize("mode,chunk", SETTINGS)
+def test_a_masked_array_constant_inside_f_is_refused(mode, chunk):
+    m = np.ma.array([1.0, 2.0, 3.0], mask=[0, 0, 1])
+    with pytest.raises(TypeError, match=r"masked array"):
+        modes.value_and_grad(lambda v: ops.sum(v * m), np.ones(3), mode=mode, chunk=chunk)
+    with pytest.raises(TypeError):  # NumPy's masked operators ask for an array first: refused too
+        modes.value_and_grad(lambda v: ops.sum(m * v), np.ones(3), mode=mode, chunk=chunk)
+
+
+# ------------------------------------------------------------------------------------- softmax
+
+
+def test_softmax_is_accurate_at_large_magnitudes():
+    scipy_special = pytest.importorskip("scipy.special")
+    for z in (
+        np.array([1e16] * 3),
+        np.array([1e17] * 3),
+        np.array([1e300, 1e300, 0.0]),
+        np.array([-1e17, 0.0]),
+    ):
+        s = ops.softmax(z)
+        np.testing.assert_allclose(s, scipy_special.softmax(z), rtol=1e-15, atol=0)
+        assert abs(np.sum(s) - 1.0) < 1e-15
+    z = np.array([[1e16, 1e16 + 4, 0.0], [3.0, -1e16, 5.0]])
+    for axis in (0, 1, -1):
+        np.testing.assert_allclose(ops.softmax(z, axis=axis), scipy_special.softmax(z, axis=axis), rtol=1e-14)
+
+
+@pytest.mark.parametrize("mode,chunk", SETTINGS)
+def test_the_gradient_of_softmax_is_right_at_large_magnitudes(mode, chunk):
+    w = np.array([1.0, 2.0])
+    value, g = modes.value_and_grad(
+        lambda z: ops.sum(ops.softmax(z) * w), np.array([1e16, 1e16]), mode=mode, chunk=chunk
+    )
+    assert value == 1.5
+    np.testing.assert_array_equal(g, [-0.25, 0.25])
+    # at ordinary magnitudes the Jacobian is diag(s) - s s^T (analytic)
+    z = np.array([0.3, -1.2, 2.0])
+    s = ops.softmax(z)
+    J = modes.jacobian(ops.softmax, z, mode=mode, chunk=chunk)
+    np.testing.assert_allclose(J, np.diag(s) - np.outer(s, s), rtol=1e-13, atol=1e-16)
+
+
+# --------------------------------------------------------------------------------- hvp's v
+
+
+@pytest.mark.parametrize(
+    "order", ["forward-over-reverse", "reverse-over-forward", "reverse-over-reverse", "forward-over-forward"]
+)
+@pytest.mark.parametrize(
+    "v",
+    [np.ones(1), 1.0, np.ones((3, 1)), np.ones(4), [1.0, 1.0, 1.0]],
+    ids=["(1,)", "scalar", "(3,1)", "(4,)", "list"],
+)
+def test_hvp_validates_v_the_same_way_in_every_order(order, v):
+    f = lambda x: ops.sum(x * x * x)
+    x = np.array([1.0, 2.0, 3.0])
+    if np.shape(v) == (3,):
+        np.testing.assert_allclose(modes.hvp(f, x, v, order=order), 6.0 * x)
+        return
+    with pytest.raises(
+        ValueError, match=rf"argument 'v' has shape \({np.shape(v)[0] if np.shape(v) else ''}"
+    ):
+        modes.hvp(f, x, v, order=order)
+
+
+# ---------------------------------------------------------------------------------- pow at 0
+
+
+@pytest.mark.parametrize("mode,chunk", SETTINGS)
+def test_x_to_the_zero_has_derivative_zero_everywhere(mode, chunk):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for x in (0.0, -0.0, 2.0, -3.0, np.inf):
+            assert modes.grad(lambda s: s**0.0, x, mode=mode, chunk=chunk) == 0.0
+            assert modes.grad(lambda s: s**0, x, mode=mode, chunk=chunk) == 0.0
+            assert modes.grad(lambda s: np.power(s, 0), x, mode=mode, chunk=chunk) == 0.0
+        g = modes.grad(lambda v: ops.sum(v**0.0), np.array([0.0, 1.0, -2.0]), mode=mode, chunk=chunk)
+        np.testing.assert_array_equal(g, [0.0, 0.0, 0.0])
+        g = modes.grad(
+            lambda v: ops.sum(v ** np.array([0.0, 2.0])), np.array([0.0, 0.0]), mode=mode, chunk=chunk
+        )
+        np.testing.assert_array_equal(g, [0.0, 0.0])
+
+
+@pytest.mark.parametrize("mode,chunk", SETTINGS)
+def test_x_to_a_power_at_zero_takes_the_limits(mode, chunk):
+    """d/dx x**c at 0: 0 for c > 1, 1 for c == 1 (c * 0**(c-1)); inf for 0 < c < 1 (IEEE)."""
+    for c, want in ((1.0, 1.0), (2.0, 0.0), (3.5, 0.0)):
+        assert modes.grad(lambda s, c=c: s**c, 0.0, mode=mode, chunk=chunk) == want
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        assert modes.grad(lambda s: s**0.5, 0.0, mode=mode, chunk=chunk) == np.inf
+
+
+@pytest.mark.parametrize("mode,chunk", SETTINGS)
+def test_x_to_the_y_at_zero_zero(mode, chunk):
+    """x**y at (0, 0): 0**y is constant in y on each side of 0, and x**0 is 1 for every x: (0, 0)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        value, g = modes.value_and_grad(lambda v: v[0] ** v[1], [0.0, 0.0], mode=mode, chunk=chunk)
+        assert value == 1.0
+        np.testing.assert_array_equal(g, [0.0, 0.0])
+        g = modes.grad(
+            lambda v: ops.sum(v[:2] ** v[2:]), np.array([0.0, 0.0, 0.0, 2.0]), mode=mode, chunk=chunk
+        )
+        np.testing.assert_array_equal(g, [0.0, 0.0, 0.0, 0.0])
+    # away from x == 0 nothing changes: d/dy x**y = x**y log x, d/dx = y x**(y-1)
+    g = modes.grad(lambda v: v[0] ** v[1], [2.0, 0.0], mode=mode, chunk=chunk)
+    np.testing.assert_allclose(g, [0.0, np.log(2.0)], rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "order", ["forward-over-reverse", "reverse-over-forward", "reverse-over-reverse", "forward-over-forward"]
+)
+def test_second_derivatives_of_pow_near_the_convention_stay_exact(order):
+    """The convention touches x == 0 only: the mixed partial of x**y at y = 0 is still 1/x."""
+    f = lambda v: v[0] ** v[1]
+    H = modes.hessian(f, np.array([2.0, 0.0]), order=order)
+    np.testing.assert_allclose(H, [[0.0, 0.5], [0.5, np.log(2.0) ** 2]], rtol=1e-14)
+    H = modes.hessian(lambda v: v[0] ** 0.0, np.array([0.0]), order=order)
+    np.testing.assert_array_equal(H, [[0.0]])
+
+
+# -------------------------------------------------------------------------------------- dtype
+
+
+@pytest.mark.parametrize("mode,chunk", SETTINGS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_low_precision_inputs_are_computed_in_float64(dtype, mode, chunk):
+    """The documented convention: x is promoted to float64, f sees float64, the gradient is float64."""
+    x32 = np.array([0.1, 0.7, -1.3], dtype=dtype)
+    seen = []
+    f = lambda v: (seen.append(modes.primal(v).dtype), ops.sum(ops.sin(v) * v))[1]
+    value, g = modes.value_and_grad(f, x32, mode=mode, chunk=chunk)
+    assert set(seen) == {np.dtype(np.float64)}
+    assert type(value) is float and g.dtype == np.float64
+    value64, g64 = modes.value_and_grad(f, x32.astype(np.float64), mode=mode, chunk=chunk)
+    assert value == value64
+    np.testing.assert_array_equal(g, g64)
+    assert type(modes.grad(lambda s: s * s, dtype(0.5), mode=mode, chunk=chunk)) is float
+
+
+def test_the_readme_states_the_conventions_of_issue_11():
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md is not beside the tests (installed copy)")
+    text = readme.read_text()
+    conventions = text[text.index("Conventions, identical") :]
+    conventions = conventions[: conventions.index("\n###")]
+    for phrase in ("float64", "float32", "complex", "masked", "x ** 0", "0 ** y", "softmax"):
+        assert phrase in conventions, phrase
