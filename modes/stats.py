@@ -4,17 +4,30 @@ Wrap any computation in ``with modes.counting() as stats:`` and read what each m
 primitive evaluations, tangent or adjoint updates, tape length, and peak bytes. Counting never
 changes a result. Peak bytes are measured with ``tracemalloc`` (which slows the computation, so
 time and count in separate runs, as the experiment runner does).
+
+A counting block sees the differentiations of its own thread (and asyncio task) only: the open
+blocks live in a ``contextvars.ContextVar``, so two threads counting at once each see their own
+calls. A gradient pays one lookup of that variable, never anything per operation. ``tracemalloc``
+is process-wide: it stays on while any block that asked for memory is open (in any thread), and
+a block's ``peak_bytes`` then includes what other threads allocated meanwhile.
 """
 
 from __future__ import annotations
 
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-_active: list[Stats] = []
+#: The open counting blocks of the current thread / asyncio task, innermost last.
+_active: ContextVar[tuple[Stats, ...]] = ContextVar("modes_counting", default=())
+#: Blocks (in any thread) that need tracemalloc, and whether one of them started it.
+_memory_lock = threading.Lock()
+_memory_users = 0
+_memory_started = False
 
 
 @dataclass
@@ -56,23 +69,31 @@ class Stats:
 @contextmanager
 def counting(memory: bool = True) -> Iterator[Stats]:
     """Count what every gradient/Jacobian computation inside the block does."""
+    global _memory_users, _memory_started
     stats = Stats()
-    started = False
-    if memory and not tracemalloc.is_tracing():
-        tracemalloc.start()
-        started = True
-    _active.append(stats)
+    if memory:
+        with _memory_lock:
+            if _memory_users == 0 and not tracemalloc.is_tracing():
+                tracemalloc.start()
+                _memory_started = True
+            _memory_users += 1
+    token = _active.set((*_active.get(), stats))
     try:
         yield stats
     finally:
-        _active.remove(stats)
-        if started:
-            tracemalloc.stop()
+        _active.reset(token)
+        if memory:
+            with _memory_lock:
+                _memory_users -= 1
+                if _memory_users == 0 and _memory_started:
+                    tracemalloc.stop()
+                    _memory_started = False
 
 
 def active() -> Stats | None:
-    """The innermost counting block, if any (engines' drivers report into it)."""
-    return _active[-1] if _active else None
+    """The innermost counting block of this thread / task, if any (engines' drivers report into it)."""
+    blocks = _active.get()
+    return blocks[-1] if blocks else None
 
 
 def begin() -> int:
