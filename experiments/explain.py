@@ -19,7 +19,7 @@ import sys
 from typing import NoReturn
 
 from modes.explain import DEFAULT_EXPRESSION, DEFAULT_POINT, ExplainError, explain
-from modes.expression import FUNCTIONS, ExpressionError, is_variable_name
+from modes.expression import FUNCTIONS, ExpressionError, is_variable_name, parse_number
 
 PROG = "compare-modes explain"
 ARTICLE_STEM = "article-graph"
@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=None,
         metavar="NAME=VALUE,...",
-        help="the point, e.g. a=-1,b=3,c=4 (repeatable; default: a=-1, b=3, c=4 for the variables a, b, c)",
+        help="the point, e.g. a=-1,b=3,c=4 (repeatable; numbers as in EXPR: ASCII digits, no '_'; "
+        "default: a=-1, b=3, c=4 for the variables a, b, c)",
     )
     p.add_argument(
         "--out", metavar="DIR", default=None, help="draw the graph to DIR/NAME.png and DIR/NAME.svg"
@@ -108,10 +109,18 @@ def parse_at(items: list[str]) -> dict[str, float]:
                 raise ValueError(f"--at: {name!r} is not a variable name (a function name or keyword?)")
             if name in point:
                 raise ValueError(f"--at: {name} is given twice")
-            try:
-                value = float(text)
-            except ValueError:
-                raise ValueError(f"--at: the value of {name}, {text.strip()!r}, is not a number") from None
+            value = parse_number(text)
+            if value is None:
+                try:
+                    finite = math.isfinite(float(text))
+                except ValueError:
+                    finite = True
+                if not finite:
+                    raise ValueError(f"--at: the value of {name} must be finite, got {text.strip()!r}")
+                raise ValueError(
+                    f"--at: the value of {name}, {text.strip()!r}, is not a number "
+                    "(numbers use the ASCII digits 0-9, as in expressions: no '_', no other digits)"
+                )
             if not math.isfinite(value):
                 raise ValueError(f"--at: the value of {name} must be finite, got {text.strip()!r}")
             point[name] = value

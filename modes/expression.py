@@ -8,7 +8,10 @@ Grammar (Python's precedence and associativity; ``-a ** 2`` is ``-(a ** 2)``)::
     power      := primary ("**" unary)?              (right-associative)
     primary    := NUMBER | NAME | FUNCTION "(" expression ")" | "(" expression ")"
 
-``NUMBER`` is a decimal literal (``2``, ``0.5``, ``.5``, ``1e-3``), always a float. ``NAME`` is a
+``NUMBER`` is a decimal literal (``2``, ``0.5``, ``.5``, ``1e-3``), always a float, written with
+the ASCII digits 0-9 only: no ``_`` separators (``1_000``) and no other Unicode digits (``²``,
+``٣``, ``５``), which are refused with a message rather than read as Python's ``float`` would. The
+CLI's ``--at`` reads values by the same rule (:func:`parse_number`, which also takes a sign). ``NAME`` is a
 variable, ``[A-Za-z_][A-Za-z0-9_]*``, that is not a Python keyword and not a function name.
 ``FUNCTION`` is one of the unary functions of :mod:`modes.ops` listed in :data:`FUNCTIONS`.
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 import keyword
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -71,7 +75,10 @@ BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "**": ops.power,
 }
 
-_NUMBER = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+#: The digits of a number (``str.isdigit`` and ``re``'s ``\d`` also accept ``²``, ``٣``, ``５``).
+_DIGITS = frozenset("0123456789")
+_NUMBER = re.compile(r"(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_SIGNED_NUMBER = re.compile(r"[+-]?" + _NUMBER.pattern)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SPACE = frozenset(" \t\r\n")
 _REFUSED = {
@@ -301,13 +308,18 @@ class _Parser:
             self.i = i
             return _Token("end", "", i)
         c = src[i]
-        if c.isdigit() or (c == "." and i + 1 < n and src[i + 1].isdigit()):
+        if c in _DIGITS or (c == "." and i + 1 < n and src[i + 1] in _DIGITS):
             m = _NUMBER.match(src, i)
-            assert m is not None
+            if m is None:  # pragma: no cover - the test above guarantees a match
+                raise self.error("malformed number", i)
             text = m.group()
             end = m.end()
             if end < n and src[end] == ".":
                 raise self.error("malformed number: a second '.'", end)
+            if end < n and src[end] == "_":
+                raise self.error("'_' separators are not accepted in numbers (write 1000, not 1_000)", end)
+            if end < n and _other_digit(src[end]):
+                raise self.error(_digit_message(src[end]), end)
             if end < n and (src[end].isalnum() or src[end] == "_"):
                 raise self.error(
                     "a number must be followed by an operator or ')' (write 2 * a for a product)", end
@@ -317,6 +329,8 @@ class _Parser:
                 raise self.error(f"number {text[:20]}{'...' if len(text) > 20 else ''} is too large", i)
             self.i = end
             return _Token("number", text, i, value)
+        if _other_digit(c):
+            raise self.error(_digit_message(c), i)
         if c.isalpha() or c == "_":
             m = _NAME.match(src, i)
             if m is None:  # a non-ASCII letter
@@ -445,6 +459,27 @@ class _Parser:
         )
 
 
+def _other_digit(c: str) -> bool:
+    """A character Unicode calls a digit or a number that is not one of 0-9 (``²``, ``٣``, ``½``)."""
+    return c not in _DIGITS and (c.isdigit() or c.isnumeric())
+
+
+def _digit_message(c: str) -> str:
+    if unicodedata.decomposition(c).startswith("<super>"):
+        return f"superscript {c!r} is not a power here: write powers as x ** 2"
+    return f"{c!r} is not accepted in a number: numbers use the ASCII digits 0-9"
+
+
+def parse_number(text: str) -> float | None:
+    """``text`` as a number by the language's rule (a sign allowed, spaces around), else ``None``.
+
+    The one digit rule of ``explain``, shared with the CLI's ``--at``: ASCII digits 0-9, an
+    optional fraction and exponent, no ``_`` separators, no other Unicode digits, no ``inf``/``nan``.
+    """
+    m = _SIGNED_NUMBER.fullmatch(text.strip(" \t"))
+    return float(m.group()) if m else None
+
+
 def parse(source: str) -> Expression:
     """Parse ``source`` into an :class:`Expression`; raise :class:`ExpressionError` if refused."""
     if not isinstance(source, str):
@@ -472,5 +507,6 @@ __all__ = [
     "Node",
     "is_variable_name",
     "parse",
+    "parse_number",
     "postorder",
 ]
