@@ -86,8 +86,9 @@ def benchmark_to_cell(bench: dict[str, Any]) -> dict[str, Any] | None:
         m=int(info.get("m") or 1),
         mode=mode,
         chunk=None if chunk is None else int(chunk),
-        passes=info.get("passes", 1 if mode in ("function", "reverse") else
-                        (math.ceil(n / int(chunk)) if chunk else None)),
+        passes=info.get(
+            "passes", 1 if mode in ("function", "reverse") else (math.ceil(n / int(chunk)) if chunk else None)
+        ),
         sweeps=info.get("sweeps"),
         status="ok",
         reason=None,
@@ -121,6 +122,7 @@ def add_ratios(cells: list[dict[str, Any]]) -> None:
         groups.setdefault((c["problem"], c["n"], c["m"]), {}).setdefault(c["mode"], c)
 
     for group in groups.values():
+
         def med(mode: str, group: dict[str, dict[str, Any]] = group) -> float | None:
             c = group.get(mode)
             return c.get("time_median_s") if c is not None and c.get("status") == "ok" else None
@@ -204,10 +206,14 @@ def load_benchmark_json(path: str | Path, problem: str | None = None) -> dict[st
             cells.append(cell)
     if not cells:
         if problem is not None and not ignored and raw["benchmarks"]:
-            raise BenchmarkJSONError(f"'{p}' holds no benchmark of problem '{problem}' "
-                                     f"(it holds: {', '.join(problems_in(p))})")
-        raise BenchmarkJSONError(f"'{p}' holds no compare-modes benchmark (none names a problem, n and mode"
-                                 + (f"; {len(ignored)} other benchmark(s)" if ignored else "") + ")")
+            raise BenchmarkJSONError(
+                f"'{p}' holds no benchmark of problem '{problem}' (it holds: {', '.join(problems_in(p))})"
+            )
+        raise BenchmarkJSONError(
+            f"'{p}' holds no compare-modes benchmark (none names a problem, n and mode"
+            + (f"; {len(ignored)} other benchmark(s)" if ignored else "")
+            + ")"
+        )
     names = list(dict.fromkeys(c["problem"] for c in cells))
     cells.sort(key=lambda c: _sort_key(c, names))
     add_ratios(cells)
@@ -224,8 +230,12 @@ def load_benchmark_json(path: str | Path, problem: str | None = None) -> dict[st
         "elapsed_s": None,
         "tool": {"name": FORMAT, "version": raw.get("version")},
         "command": {"argv": shlex.split(line) if line else None, "line": line, "cwd": None},
-        "settings": {"source": FORMAT, "file": str(p), **(first.get("options") or {}),
-                     "threads": (raw.get("machine_info") or {}).get("compare_modes_blas_threads")},
+        "settings": {
+            "source": FORMAT,
+            "file": str(p),
+            **(first.get("options") or {}),
+            "threads": (raw.get("machine_info") or {}).get("compare_modes_blas_threads"),
+        },
         "environment": env,
         "problem": _problem_block(raw, names[0]) if len(names) == 1 else None,
         "problems": names,
@@ -249,5 +259,10 @@ def _problem_block(raw: dict[str, Any], name: str) -> dict[str, Any]:
         if extra.get("problem", (bench.get("params") or {}).get("problem")) == name:
             info = extra
             break
-    return {"name": name, "description": info.get("problem_description"), "kind": info.get("kind"),
-            "sizes": info.get("problem_sizes"), "options": {}}
+    return {
+        "name": name,
+        "description": info.get("problem_description"),
+        "kind": info.get("kind"),
+        "sizes": info.get("problem_sizes"),
+        "options": {},
+    }

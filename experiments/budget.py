@@ -74,7 +74,12 @@ class Fit:
 
 
 def fit_power(
-    points: Iterable[tuple[int, float]], below: int, *, lo: float = 0.5, hi: float = 2.0, single: float = 1.0,
+    points: Iterable[tuple[int, float]],
+    below: int,
+    *,
+    lo: float = 0.5,
+    hi: float = 2.0,
+    single: float = 1.0,
     span: int = 3,
 ) -> Fit | None:
     """A power law anchored at the largest size under ``below``, its exponent the least-squares

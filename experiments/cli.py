@@ -61,13 +61,17 @@ EXAMPLES = [
     ("explain ...", "how each mode computes a derivative"),
 ]
 _WIDTH = max(len(a) for a, _ in EXAMPLES)
-EPILOG = "examples:\n" + "".join(f"  {PROG} {a:<{_WIDTH}}  {b}\n" for a, b in EXAMPLES) + """
+EPILOG = (
+    "examples:\n"
+    + "".join(f"  {PROG} {a:<{_WIDTH}}  {b}\n" for a, b in EXAMPLES)
+    + """
 your own problem: my_problem.py defines build(n: int, seed: int) returning (f, x) or
 (f, x, reference); x is a list of floats or a NumPy array, f is written with Python operators
 and modes.ops. A scalar f is timed as a gradient, an array-valued f as a Jacobian.
 
 exit codes: 0 success, 1 runtime failure, 2 usage error (or nothing small enough to measure),
 3 forward and reverse mode disagree, 130 interrupted (partial results are kept)."""
+)
 
 
 class UsageError(Exception):
@@ -135,45 +139,101 @@ def _mode_list(text: str) -> tuple[str, ...]:
 def build_parser() -> argparse.ArgumentParser:
     """The ``compare-modes`` argument parser."""
     p = _Parser(
-        prog=PROG, allow_abbrev=False, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        prog=PROG,
+        allow_abbrev=False,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=EPILOG,
         description="Time full-gradient (or Jacobian) computation in forward and reverse mode as the "
-                    "number of inputs n grows, count what each mode does, and say which wins by how much.",
+        "number of inputs n grows, count what each mode does, and say which wins by how much.",
     )
-    p.add_argument("--inputs", metavar="N[,N...]", type=_size_list,
-                   help="input count n, or a comma-separated list of them (a sweep)")
+    p.add_argument(
+        "--inputs",
+        metavar="N[,N...]",
+        type=_size_list,
+        help="input count n, or a comma-separated list of them (a sweep)",
+    )
     p.add_argument("--sweep", action="store_true", help="run a geometric series of sizes up to N")
-    p.add_argument("--problem", default=DEFAULT_PROBLEM, metavar="NAME|FILE.py:FUNCTION",
-                   help=f"a catalogue problem (default {DEFAULT_PROBLEM}; see --list-problems), "
-                        "NAME:key=value options, or your own builder")
-    p.add_argument("--outputs", metavar="M[,M...]", type=_size_list,
-                   help="output counts for a Jacobian problem (default: the problem's own, 10n for tall)")
-    p.add_argument("--modes", type=_mode_list, default=MODES, metavar="MODE[,MODE...]",
-                   help=f"modes to compare (default: {','.join(MODES)})")
-    p.add_argument("--chunk", type=_positive_int, metavar="C",
-                   help="directions per pass for forward-chunked (default: ForwardDiff.jl's rule, at most "
-                        f"{modes.CHUNK_THRESHOLD})")
-    p.add_argument("--repeat", type=_positive_int, default=7, metavar="R",
-                   help="timed samples per cell (default 7; fewer when the budget is tight: at least 3, or "
-                        f"just the verification call for a call of {budget.LONG_CALL_S:g} s or more)")
-    p.add_argument("--budget", type=_positive_float, default=budget.DEFAULT_BUDGET_S, metavar="SECONDS",
-                   help=f"time allowed per cell (default {budget.DEFAULT_BUDGET_S:g}); cells predicted to "
-                        f"need more are skipped (a call of {budget.LONG_CALL_S:g} s or more needs one call, "
-                        f"shorter ones {budget.MIN_REPEATS} samples after a warm-up)")
-    p.add_argument("--seed", type=_seed, default=0, metavar="S",
-                   help="random seed for the problem's data (default 0)")
-    p.add_argument("--tolerance", type=_positive_float, default=1e-8, metavar="RTOL",
-                   help="largest relative difference accepted between modes (default 1e-8)")
-    p.add_argument("--threads", type=_positive_int, default=1, metavar="T",
-                   help="BLAS threads during the run (default 1: stable timings on shared machines)")
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help="save the run in a new folder under DIR (default: sweeps go under "
-                        f"{DEFAULT_RESULTS}/, a single size only prints)")
-    p.add_argument("--chunks", type=_size_list, metavar="C[,C...]",
-                   help="at one n, also time forward mode at each of these chunk sizes (a chunk-size sweep "
-                        "for the report; sizes above n are clamped to n)")
-    p.add_argument("--report", action="store_true",
-                   help="after the run, write report.md, report.html and the figures into its folder "
-                        f"('{PROG} report FOLDER' writes them again from results.json)")
+    p.add_argument(
+        "--problem",
+        default=DEFAULT_PROBLEM,
+        metavar="NAME|FILE.py:FUNCTION",
+        help=f"a catalogue problem (default {DEFAULT_PROBLEM}; see --list-problems), "
+        "NAME:key=value options, or your own builder",
+    )
+    p.add_argument(
+        "--outputs",
+        metavar="M[,M...]",
+        type=_size_list,
+        help="output counts for a Jacobian problem (default: the problem's own, 10n for tall)",
+    )
+    p.add_argument(
+        "--modes",
+        type=_mode_list,
+        default=MODES,
+        metavar="MODE[,MODE...]",
+        help=f"modes to compare (default: {','.join(MODES)})",
+    )
+    p.add_argument(
+        "--chunk",
+        type=_positive_int,
+        metavar="C",
+        help="directions per pass for forward-chunked (default: ForwardDiff.jl's rule, at most "
+        f"{modes.CHUNK_THRESHOLD})",
+    )
+    p.add_argument(
+        "--repeat",
+        type=_positive_int,
+        default=7,
+        metavar="R",
+        help="timed samples per cell (default 7; fewer when the budget is tight: at least 3, or "
+        f"just the verification call for a call of {budget.LONG_CALL_S:g} s or more)",
+    )
+    p.add_argument(
+        "--budget",
+        type=_positive_float,
+        default=budget.DEFAULT_BUDGET_S,
+        metavar="SECONDS",
+        help=f"time allowed per cell (default {budget.DEFAULT_BUDGET_S:g}); cells predicted to "
+        f"need more are skipped (a call of {budget.LONG_CALL_S:g} s or more needs one call, "
+        f"shorter ones {budget.MIN_REPEATS} samples after a warm-up)",
+    )
+    p.add_argument(
+        "--seed", type=_seed, default=0, metavar="S", help="random seed for the problem's data (default 0)"
+    )
+    p.add_argument(
+        "--tolerance",
+        type=_positive_float,
+        default=1e-8,
+        metavar="RTOL",
+        help="largest relative difference accepted between modes (default 1e-8)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        metavar="T",
+        help="BLAS threads during the run (default 1: stable timings on shared machines)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="save the run in a new folder under DIR (default: sweeps go under "
+        f"{DEFAULT_RESULTS}/, a single size only prints)",
+    )
+    p.add_argument(
+        "--chunks",
+        type=_size_list,
+        metavar="C[,C...]",
+        help="at one n, also time forward mode at each of these chunk sizes (a chunk-size sweep "
+        "for the report; sizes above n are clamped to n)",
+    )
+    p.add_argument(
+        "--report",
+        action="store_true",
+        help="after the run, write report.md, report.html and the figures into its folder "
+        f"('{PROG} report FOLDER' writes them again from results.json)",
+    )
     p.add_argument("--json", action="store_true", help="print the results as JSON on stdout, nothing else")
     p.add_argument("--list-problems", action="store_true", help="list the problem catalogue and exit")
     p.add_argument("-q", "--quiet", action="store_true", help="no narration or progress on stderr")
@@ -231,19 +291,39 @@ def _settings(ns: argparse.Namespace) -> Settings:
     samples = min(budget.MIN_REPEATS, ns.repeat)
     least = budget.smallest_budget(ns.repeat)
     if ns.budget < least:
-        raise UsageError(f"--budget {ns.budget:g} is too short to time anything: a cell needs at least "
-                         f"{least:.2g} s (timeit's autorange and {samples} samples of at least "
-                         f"{budget.AUTORANGE_S:g} s for a short call, or one whole call of at least "
-                         f"{budget.LONG_CALL_S:g} s for a long one)")
+        raise UsageError(
+            f"--budget {ns.budget:g} is too short to time anything: a cell needs at least "
+            f"{least:.2g} s (timeit's autorange and {samples} samples of at least "
+            f"{budget.AUTORANGE_S:g} s for a short call, or one whole call of at least "
+            f"{budget.LONG_CALL_S:g} s for a long one)"
+        )
     if ns.chunk is not None and "forward-chunked" not in ns.modes:
         raise UsageError("--chunk sets forward-chunked's chunk, but --modes leaves forward-chunked out")
-    return Settings(problem=problem, sizes=sizes, options=options, outputs=ns.outputs, modes=ns.modes,
-                    chunk=ns.chunk, repeat=ns.repeat, budget=ns.budget, seed=ns.seed, tolerance=ns.tolerance)
+    return Settings(
+        problem=problem,
+        sizes=sizes,
+        options=options,
+        outputs=ns.outputs,
+        modes=ns.modes,
+        chunk=ns.chunk,
+        repeat=ns.repeat,
+        budget=ns.budget,
+        seed=ns.seed,
+        tolerance=ns.tolerance,
+    )
 
 
 def _list_problems(as_json: bool) -> int:
-    rows = [{"name": p.name, "kind": p.kind, "sizes": p.sizes, "description": p.description,
-             "options": {k: v for k, v in p.options.items()}} for p in CATALOGUE.values()]
+    rows = [
+        {
+            "name": p.name,
+            "kind": p.kind,
+            "sizes": p.sizes,
+            "description": p.description,
+            "options": {k: v for k, v in p.options.items()},
+        }
+        for p in CATALOGUE.values()
+    ]
     if as_json:
         print(json.dumps(rows, indent=1))
         return EXIT_OK
@@ -314,13 +394,20 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
                 "run_folder": str(folder) if folder else None,
                 "settings": {**settings.as_dict(), "threads": ns.threads, "chunks": ns.chunks},
                 "environment": environment.collect(list(argv), pools),
-                "problem": {"name": problem.name, "description": problem.description, "kind": problem.kind,
-                            "sizes": problem.sizes, "options": settings.options},
+                "problem": {
+                    "name": problem.name,
+                    "description": problem.description,
+                    "kind": problem.kind,
+                    "sizes": problem.sizes,
+                    "options": settings.options,
+                },
             }
             record = RunRecord(header, folder)
-            console.say(f"{problem.name} at n = {', '.join(map(str, settings.sizes))}: "
-                        f"{', '.join(settings.modes)}; budget {settings.budget:g} s per cell"
-                        + (f"; saving to {folder}" if folder else ""))
+            console.say(
+                f"{problem.name} at n = {', '.join(map(str, settings.sizes))}: "
+                f"{', '.join(settings.modes)}; budget {settings.budget:g} s per cell"
+                + (f"; saving to {folder}" if folder else "")
+            )
             runner = Runner(settings, record, narrate=console.say, progress=console.step)
             try:
                 outcome = runner.run()
@@ -344,8 +431,9 @@ def _check_chunks(ns: argparse.Namespace, settings: Settings) -> None:
     if ns.chunks is None:
         return
     if len(settings.sizes) != 1 or len(settings.outputs or []) > 1:
-        raise UsageError("--chunks sweeps the chunk size at one size: give one --inputs N "
-                         "(and at most one --outputs M)")
+        raise UsageError(
+            "--chunks sweeps the chunk size at one size: give one --inputs N (and at most one --outputs M)"
+        )
     if not {"forward-chunked", "reverse"} <= set(settings.modes):
         raise UsageError("--chunks times forward-chunked against reverse: keep both in --modes")
 
@@ -363,8 +451,9 @@ class _ChunkRecord:
             self.record.add(cell)
 
 
-def _chunk_sweep(settings: Settings, chunks: list[int], record: RunRecord, console: _Console,
-                 outcome: Outcome) -> Outcome:
+def _chunk_sweep(
+    settings: Settings, chunks: list[int], record: RunRecord, console: _Console, outcome: Outcome
+) -> Outcome:
     """``--chunks``: after the run (f, forward, the default chunk and reverse at its one n), time
     forward-chunked at each further chunk size, checked against reverse mode like any cell."""
     done = {c.chunk for c in outcome.cells if c.mode in ("forward", "forward-chunked") and c.chunk}
@@ -390,6 +479,7 @@ def _write_report(result: RunResult, ns: argparse.Namespace) -> int:
     """``--report``: the report of the run just made, in its folder (0, or 1 if it failed)."""
     try:
         from experiments.report import report_folder
+
         path = report_folder(result.folder)
     except Exception as e:  # the run's results are saved; say why the report is not
         _err(f"error: the report could not be written: {type(e).__name__}: {e}")
@@ -413,8 +503,14 @@ def _report(result: RunResult, ns: argparse.Namespace) -> None:
             print()
             print("\n".join(doc["summary"]))
     if out.interrupted:
-        _err("interrupted; " + (f"partial results saved in {result.folder}" if result.folder
-                                else "the cells measured so far are shown above"))
+        _err(
+            "interrupted; "
+            + (
+                f"partial results saved in {result.folder}"
+                if result.folder
+                else "the cells measured so far are shown above"
+            )
+        )
     for c in out.disagreements:
         _err(f"forward and reverse mode disagree at n = {c.n}: {c.reason}")
     if not out.disagreements:

@@ -77,7 +77,7 @@ class SlopeFit:
     sizes: tuple[int, ...]
 
     def at(self, n: float) -> float:
-        return math.exp(self.intercept) * n ** self.slope
+        return math.exp(self.intercept) * n**self.slope
 
     def text(self, digits: int = 2) -> str:
         """``1.02 ± 0.05`` (or ``1.02`` alone); ``(2 sizes)`` when two sizes made the line, whose
@@ -99,7 +99,7 @@ def _fit(ns: np.ndarray, logy: np.ndarray) -> SlopeFit | None:
     """Slope fit over the tail; ``logy`` rows: the data, then bootstrap resamples."""
     if len(ns) < 2 or len(set(ns.tolist())) < 2:
         return None
-    keep = np.argsort(ns)[-tail(ns):]
+    keep = np.argsort(ns)[-tail(ns) :]
     x, y = np.log(ns[keep]), logy[:, keep]
     slopes, intercepts = _lines(x, y)
     k, c = float(slopes[0]), float(intercepts[0])
@@ -110,7 +110,7 @@ def _fit(ns: np.ndarray, logy: np.ndarray) -> SlopeFit | None:
         parts.append(float(resid @ resid) / (len(x) - 2) / float(dx @ dx))
     spread = float(np.std(slopes[1:])) if slopes.size > 1 else 0.0
     if spread > 1e-12:  # resamples of single samples vary only by rounding
-        parts.append(spread ** 2)
+        parts.append(spread**2)
     error = math.sqrt(sum(parts)) if parts else None
     return SlopeFit(k, error, c, tuple(int(n) for n in ns[keep]))
 
@@ -128,8 +128,9 @@ def fit_slope(cells: Sequence[Cell], b: int = BOOTSTRAP) -> SlopeFit | None:
 def _paired(num: Sequence[Cell], den: Sequence[Cell], b: int) -> tuple[np.ndarray, np.ndarray]:
     """Sizes timed in both series, and ``log(num / den)`` there (rows: data, then resamples)."""
     d = {c["n"]: c for c in den if median_of(c) is not None}
-    pairs = sorted(((c["n"], c, d[c["n"]]) for c in num if median_of(c) is not None and c["n"] in d),
-                   key=lambda t: t[0])
+    pairs = sorted(
+        ((c["n"], c, d[c["n"]]) for c in num if median_of(c) is not None and c["n"] in d), key=lambda t: t[0]
+    )
     if not pairs:
         return np.zeros(0), np.zeros((b + 1, 0))
     rng = np.random.default_rng(SEED)
@@ -172,12 +173,17 @@ class Crossover:
         n, s = self.closest
         near = f"the speedup nearest 1 was {s:.3g}× at n = {n}"
         if self.how == "below" and not self.found:
-            why = (f"extrapolated, n* ≈ {_num(self.n_star)}, below one input" if self.n_star is not None
-                   else f"{near}, and the speedups do not fall toward 1 at small n")
+            why = (
+                f"extrapolated, n* ≈ {_num(self.n_star)}, below one input"
+                if self.n_star is not None
+                else f"{near}, and the speedups do not fall toward 1 at small n"
+            )
             return f"none (reverse mode was faster at every n measured, {lo} to {hi}; {why})"
         if self.n_star is None:
-            return (f"none (forward mode was faster at every n measured, {lo} to {hi}; {near}, and the "
-                    "speedup does not grow toward 1)")
+            return (
+                f"none (forward mode was faster at every n measured, {lo} to {hi}; {near}, and the "
+                "speedup does not grow toward 1)"
+            )
         rng = ""
         if self.low is not None and self.high is not None:
             rng = f" (68% interval {_num(self.low)} to {_num(self.high)})"

@@ -151,8 +151,14 @@ def _legend(ax: Axes, handles: Sequence[Any] | None = None, ncol: int = 2) -> No
     """The legend below the axes, outside the data area (the layout makes room for it)."""
     if handles is None:
         handles, _ = ax.get_legend_handles_labels()
-    ax.figure.legend(handles=list(handles), loc="outside lower center", ncol=ncol, frameon=False,
-                     handlelength=2.2, columnspacing=1.4)
+    ax.figure.legend(
+        handles=list(handles),
+        loc="outside lower center",
+        ncol=ncol,
+        frameon=False,
+        handlelength=2.2,
+        columnspacing=1.4,
+    )
 
 
 def _unit(cells: Sequence[Cell]) -> str:
@@ -174,25 +180,41 @@ def _estimate(c: Cell) -> float | None:
 def _absent(ax: Axes, ns: Sequence[float], color: str) -> None:
     """Crosses on the n axis at sizes where nothing could be measured."""
     if ns:
-        ax.scatter(ns, [0.0] * len(ns), transform=blended_transform_factory(ax.transData, ax.transAxes),
-                   marker="x", s=42, color=color, linewidths=1.6, clip_on=False, zorder=5)
+        ax.scatter(
+            ns,
+            [0.0] * len(ns),
+            transform=blended_transform_factory(ax.transData, ax.transAxes),
+            marker="x",
+            s=42,
+            color=color,
+            linewidths=1.6,
+            clip_on=False,
+            zorder=5,
+        )
 
 
 _ABSENT = Line2D([], [], ls="none", marker="x", color="#333333", label="× on the n axis: not measured")
-_PREDICTED = Line2D([], [], ls="none", marker="o", mfc="none", color="#333333",
-                    label="hollow: not timed, predicted time")
+_PREDICTED = Line2D(
+    [], [], ls="none", marker="o", mfc="none", color="#333333", label="hollow: not timed, predicted time"
+)
 
 
-def _mode_series(ax: Axes, cells: Sequence[Cell], mode: str, value: Callable[[Cell], float | None],
-                 label: str, **kw: Any) -> tuple[list[float], bool]:
+def _mode_series(
+    ax: Axes, cells: Sequence[Cell], mode: str, value: Callable[[Cell], float | None], label: str, **kw: Any
+) -> tuple[list[float], bool]:
     """Plot ``value(cell)`` against n for one mode; sizes with no value get a cross on the n axis.
     Returns (sizes plotted, whether any cross was drawn)."""
     rows = [c for c in main_cells(cells) if c.get("mode") == mode]
     have = sorted(((c["n"], value(c)) for c in rows if value(c) is not None), key=lambda t: t[0])
     missing = sorted({c["n"] for c in rows} - {n for n, _ in have})
     if have:
-        style = {"color": COLOR.get(mode), "marker": MARKER.get(mode, "o"), "ms": 5,
-                 "ls": "--" if mode == "function" else "-", **kw}
+        style = {
+            "color": COLOR.get(mode),
+            "marker": MARKER.get(mode, "o"),
+            "ms": 5,
+            "ls": "--" if mode == "function" else "-",
+            **kw,
+        }
         ax.plot([n for n, _ in have], [v for _, v in have], label=label, **style)
     _absent(ax, missing, COLOR.get(mode, "#333333"))
     return [n for n, _ in have], bool(missing)
@@ -215,19 +237,43 @@ def time_figure(cells: Sequence[Cell], title: str) -> Figure:
         ns = [c["n"] for c in pts]
         fit = fits.fit_slope(pts)
         label = LABEL[mode] + (f": slope {fit.text()}" if fit else "")
-        ax.plot(ns, [c["time_median_s"] for c in pts], color=COLOR[mode], marker=MARKER[mode], ms=5,
-                ls="--" if mode == "function" else "-", label=label, zorder=3)
+        ax.plot(
+            ns,
+            [c["time_median_s"] for c in pts],
+            color=COLOR[mode],
+            marker=MARKER[mode],
+            ms=5,
+            ls="--" if mode == "function" else "-",
+            label=label,
+            zorder=3,
+        )
         q1, q3 = _arr(c.get("time_q1_s") for c in pts), _arr(c.get("time_q3_s") for c in pts)
         ok = ~(np.isnan(q1) | np.isnan(q3))
         if ok.any():
-            ax.fill_between(np.array(ns, dtype=float), q1, q3, where=ok, color=COLOR[mode], alpha=0.18, lw=0,
-                            interpolate=False)
+            ax.fill_between(
+                np.array(ns, dtype=float),
+                q1,
+                q3,
+                where=ok,
+                color=COLOR[mode],
+                alpha=0.18,
+                lw=0,
+                interpolate=False,
+            )
         # not timed: at the predicted time (hollow), or a cross on the n axis
         guessed = [(c["n"], _estimate(c)) for c in not_timed(cells, mode)]
         est = [(n, t) for n, t in guessed if t is not None]
         if est:
-            ax.scatter([n for n, _ in est], [t for _, t in est], marker=MARKER[mode], s=36, facecolors="none",
-                       edgecolors=COLOR[mode], linewidths=1.3, zorder=4)
+            ax.scatter(
+                [n for n, _ in est],
+                [t for _, t in est],
+                marker=MARKER[mode],
+                s=36,
+                facecolors="none",
+                edgecolors=COLOR[mode],
+                linewidths=1.3,
+                zorder=4,
+            )
             if _PREDICTED not in extra:
                 extra.append(_PREDICTED)
         bare = [n for n, t in guessed if t is None]
@@ -242,8 +288,15 @@ def time_figure(cells: Sequence[Cell], title: str) -> Figure:
         n0, t0 = pts[0]["n"], pts[0]["time_median_s"]
         k = 1 if name == "O(n)" else 2
         through = LABEL.get(pts[0]["mode"], "the first point")
-        ax.axline((n0, t0), (n0 * 10, t0 * 10 ** k), color=GUIDE, lw=1.1, ls=":" if k == 1 else "-.",
-                  zorder=1, label=f"{name} guide, through {through} at n = {n0}")
+        ax.axline(
+            (n0, t0),
+            (n0 * 10, t0 * 10**k),
+            color=GUIDE,
+            lw=1.1,
+            ls=":" if k == 1 else "-.",
+            zorder=1,
+            label=f"{name} guide, through {through} at n = {n0}",
+        )
     ax.margins(x=0.06)
     ax.set_xlabel("inputs n")
     unit = _unit(cells)
@@ -268,8 +321,10 @@ def speedup_figure(cells: Sequence[Cell], title: str) -> Figure:
     """Speedup of reverse over forward mode against n, with the ideal and the crossover n*."""
     comparisons = [m for m in ("forward", "forward-chunked") if len(speedup_points(cells, m)) >= 2]
     if not comparisons:
-        raise NoDataError("the speedup figure needs forward and reverse mode timed at the same n, at two "
-                          "or more input counts n")
+        raise NoDataError(
+            "the speedup figure needs forward and reverse mode timed at the same n, at two "
+            "or more input counts n"
+        )
     fig = _figure((7.2, 5.0))
     ax = fig.add_subplot()
     _loglog(ax, _Plain())
@@ -286,16 +341,36 @@ def speedup_figure(cells: Sequence[Cell], title: str) -> Figure:
         err = np.array([[v - b[0], b[1] - v] if b else [0.0, 0.0] for v, b in zip(s, bounds)]).T
         fit = fits.fit_ratio_slope([f for f, _ in pairs], [r for _, r in pairs])
         label = LABEL[mode] + (f": slope {fit.text()}" if fit else "")
-        handles.append(ax.errorbar(ns, s, yerr=np.clip(err, 0, None), color=COLOR[mode], marker=MARKER[mode],
-                                   ms=5, capsize=3, label=label, zorder=3))
+        handles.append(
+            ax.errorbar(
+                ns,
+                s,
+                yerr=np.clip(err, 0, None),
+                color=COLOR[mode],
+                marker=MARKER[mode],
+                ms=5,
+                capsize=3,
+                label=label,
+                zorder=3,
+            )
+        )
         lo_n, hi_n = min(lo_n, ns.min()), max(hi_n, ns.max())
         # the ideal: forward passes per reverse sweep, at every n the run asked for
-        fw_all = sorted((c for c in main_cells(cells) if c.get("mode") == mode and c.get("passes")),
-                        key=lambda c: c["n"])
+        fw_all = sorted(
+            (c for c in main_cells(cells) if c.get("mode") == mode and c.get("passes")), key=lambda c: c["n"]
+        )
         ideal = [(c["n"], c["passes"] / ((rev_all.get(c["n"]) or {}).get("sweeps") or 1)) for c in fw_all]
         what = ("n" if mode == "forward" else "⌈n/c⌉") + (" / m" if jac else "")
-        handles += ax.plot([n for n, _ in ideal], [v for _, v in ideal], color=COLOR[mode], ls="--", lw=1.2,
-                           alpha=0.8, label=f"ideal, {LABEL[mode].split(', ')[1]}: {what}", zorder=2)
+        handles += ax.plot(
+            [n for n, _ in ideal],
+            [v for _, v in ideal],
+            color=COLOR[mode],
+            ls="--",
+            lw=1.2,
+            alpha=0.8,
+            label=f"ideal, {LABEL[mode].split(', ')[1]}: {what}",
+            zorder=2,
+        )
         # estimated speedups where one side was over the budget
         est = []
         for n in sorted({c["n"] for c in main_cells(cells)} - set(ns.tolist())):
@@ -305,8 +380,16 @@ def speedup_figure(cells: Sequence[Cell], title: str) -> Figure:
             if tf and tr:
                 est.append((n, tf / tr))
         if est:
-            ax.scatter([n for n, _ in est], [v for _, v in est], marker=MARKER[mode], s=36, facecolors="none",
-                       edgecolors=COLOR[mode], linewidths=1.3, zorder=4)
+            ax.scatter(
+                [n for n, _ in est],
+                [v for _, v in est],
+                marker=MARKER[mode],
+                s=36,
+                facecolors="none",
+                edgecolors=COLOR[mode],
+                linewidths=1.3,
+                zorder=4,
+            )
             hollow = True
             lo_n, hi_n = min(lo_n, est[0][0]), max(hi_n, est[-1][0])
         # the crossover, on the break-even line, with its interval
@@ -316,17 +399,42 @@ def speedup_figure(cells: Sequence[Cell], title: str) -> Figure:
             if co.low is not None and co.high is not None:
                 xerr = [[co.n_star - co.low], [co.high - co.n_star]]
             face = COLOR[mode] if co.how == "measured" else "white"
-            handles.append(ax.errorbar([co.n_star], [1.0], xerr=xerr, color=COLOR[mode], marker="*", ms=13,
-                                       mfc=face, capsize=4, lw=1.6, ls="none", zorder=6, label=_short(co)))
+            handles.append(
+                ax.errorbar(
+                    [co.n_star],
+                    [1.0],
+                    xerr=xerr,
+                    color=COLOR[mode],
+                    marker="*",
+                    ms=13,
+                    mfc=face,
+                    capsize=4,
+                    lw=1.6,
+                    ls="none",
+                    zorder=6,
+                    label=_short(co),
+                )
+            )
             lo_n, hi_n = min(lo_n, co.low or co.n_star), max(hi_n, co.high or co.n_star)
         elif co is not None:
-            handles.append(Line2D([], [], ls="none", marker="*", mfc="white", color=COLOR[mode], ms=11,
-                                  label=_short(co)))
-    handles.append(ax.axhline(1.0, color="#222222", lw=0.9, zorder=2,
-                              label="break-even (forward wins below)"))
+            handles.append(
+                Line2D([], [], ls="none", marker="*", mfc="white", color=COLOR[mode], ms=11, label=_short(co))
+            )
+    handles.append(
+        ax.axhline(1.0, color="#222222", lw=0.9, zorder=2, label="break-even (forward wins below)")
+    )
     if hollow:
-        handles.append(Line2D([], [], ls="none", marker="o", mfc="none", color="#333333",
-                              label="hollow: estimate (over budget)"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                ls="none",
+                marker="o",
+                mfc="none",
+                color="#333333",
+                label="hollow: estimate (over budget)",
+            )
+        )
     ax.set_xlim(lo_n / 1.5, hi_n * 1.5)
     ax.set_xlabel("inputs n")
     ax.set_ylabel("speedup (forward time ÷ reverse time)")
@@ -369,8 +477,10 @@ def audit_figure(cells: Sequence[Cell], title: str) -> Figure:
         return c["time_median_s"] / f_time[c["n"]] if c["n"] in f_time else None
 
     if len({c["n"] for c in main_cells(cells) if c.get("mode") in ad and ratio(c)}) < 2:
-        raise NoDataError("the cheap-gradient audit needs f alone and a derivative timed at the same n, "
-                          "at two or more input counts n")
+        raise NoDataError(
+            "the cheap-gradient audit needs f alone and a derivative timed at the same n, "
+            "at two or more input counts n"
+        )
     fig = _figure()
     ax = fig.add_subplot()
     _loglog(ax, _Plain())
@@ -381,8 +491,14 @@ def audit_figure(cells: Sequence[Cell], title: str) -> Figure:
         _, missing = _mode_series(ax, cells, mode, ratio, label)
         crosses = crosses or missing
     lo, hi = CHEAP_GRADIENT
-    ax.axhspan(lo, hi, color=BAND, alpha=0.25, lw=0,
-               label=f"{lo:g} to {hi:g} × f: cheap-gradient bound, reverse (Griewank & Walther)")
+    ax.axhspan(
+        lo,
+        hi,
+        color=BAND,
+        alpha=0.25,
+        lw=0,
+        label=f"{lo:g} to {hi:g} × f: cheap-gradient bound, reverse (Griewank & Walther)",
+    )
     ax.axhline(1.0, color=COLOR["function"], lw=0.9, ls="--", label="f alone (ratio 1)")
     ymin, ymax = ax.get_ylim()
     ax.set_ylim(min(ymin, 0.7), max(ymax, hi * 1.4))
@@ -432,8 +548,9 @@ def counts_figure(cells: Sequence[Cell], title: str) -> Figure:
         right.set_title(f"operations evaluated\nforward ÷ reverse = {ratio} at n = {n:,}", fontsize=10)
     fig.suptitle(title, fontsize=11.5)
     handles, _ = left.get_legend_handles_labels()
-    fig.legend(handles=handles + ([_ABSENT] if crosses else []), loc="outside lower center", ncol=2,
-               frameon=False)
+    fig.legend(
+        handles=handles + ([_ABSENT] if crosses else []), loc="outside lower center", ncol=2, frameon=False
+    )
     return fig
 
 
@@ -451,11 +568,21 @@ def memory_figure(cells: Sequence[Cell], title: str) -> Figure:
     for mode in modes_present(cells):
         _, missing = _mode_series(ax, cells, mode, lambda c: c.get("peak_bytes") or None, LABEL[mode])
         crosses = crosses or missing
-    tape = sorted((c["n"], c["tape_bytes"]) for c in main_cells(cells)
-                  if c.get("mode") == "reverse" and c.get("tape_bytes"))
+    tape = sorted(
+        (c["n"], c["tape_bytes"])
+        for c in main_cells(cells)
+        if c.get("mode") == "reverse" and c.get("tape_bytes")
+    )
     if tape:
-        ax.plot([n for n, _ in tape], [b for _, b in tape], color=COLOR["reverse"], ls=":", lw=1.4,
-                marker=".", label="reverse: the tape alone")
+        ax.plot(
+            [n for n, _ in tape],
+            [b for _, b in tape],
+            color=COLOR["reverse"],
+            ls=":",
+            lw=1.4,
+            marker=".",
+            label="reverse: the tape alone",
+        )
     ax.set_xlabel("inputs n")
     ax.set_ylabel("peak memory during one call (bytes)")
     ax.set_title(title)
@@ -471,8 +598,9 @@ def chunk_figure(n: int, chunk_cells: Sequence[Cell], cells: Sequence[Cell], tit
     """Forward-mode time against the chunk size at one n; reverse mode (and f) as lines."""
     ok = [c for c in chunk_cells if timed(c)]
     if len(ok) < 2:
-        raise NoDataError(f"the chunk-size figure needs forward mode timed at two or more chunk sizes "
-                          f"(n = {n})")
+        raise NoDataError(
+            f"the chunk-size figure needs forward mode timed at two or more chunk sizes (n = {n})"
+        )
     fig = _figure()
     ax = fig.add_subplot()
     ax.set_xscale("log", base=2)
@@ -483,23 +611,51 @@ def chunk_figure(n: int, chunk_cells: Sequence[Cell], cells: Sequence[Cell], tit
     med = np.array([c["time_median_s"] for c in ok])
     q1, q3 = _arr(c.get("time_q1_s") for c in ok), _arr(c.get("time_q3_s") for c in ok)
     err = np.vstack([np.where(np.isnan(q1), 0, med - q1), np.where(np.isnan(q3), 0, q3 - med)])
-    ax.errorbar(cs, med, yerr=np.clip(err, 0, None), color=COLOR["forward"], marker="o", ms=5, capsize=3,
-                label="forward mode, chunk c")
+    ax.errorbar(
+        cs,
+        med,
+        yerr=np.clip(err, 0, None),
+        color=COLOR["forward"],
+        marker="o",
+        ms=5,
+        capsize=3,
+        label="forward mode, chunk c",
+    )
     best = min(ok, key=lambda c: c["time_median_s"])
-    ax.scatter([best["chunk"]], [best["time_median_s"]], s=140, facecolors="none", edgecolors="#222222",
-               linewidths=1.4, zorder=5,
-               label=f"fastest: c = {best['chunk']}, {human_seconds(best['time_median_s'])}")
+    ax.scatter(
+        [best["chunk"]],
+        [best["time_median_s"]],
+        s=140,
+        facecolors="none",
+        edgecolors="#222222",
+        linewidths=1.4,
+        zorder=5,
+        label=f"fastest: c = {best['chunk']}, {human_seconds(best['time_median_s'])}",
+    )
     others = [c for c in chunk_cells if not timed(c)]
     est = [(c["chunk"], _estimate(c)) for c in others]
     if any(t for _, t in est):
-        ax.scatter([c for c, t in est if t], [t for _, t in est if t], marker="o", s=36, facecolors="none",
-                   edgecolors=COLOR["forward"], zorder=4, label="hollow: not timed, predicted time")
+        ax.scatter(
+            [c for c, t in est if t],
+            [t for _, t in est if t],
+            marker="o",
+            s=36,
+            facecolors="none",
+            edgecolors=COLOR["forward"],
+            zorder=4,
+            label="hollow: not timed, predicted time",
+        )
     _absent(ax, [c for c, t in est if not t], COLOR["forward"])
     for mode, ls in (("reverse", "-"),):
         c = cell_at(cells, n, None, mode)
         if c is not None and timed(c):
-            ax.axhline(c["time_median_s"], color=COLOR[mode], ls=ls, lw=1.4,
-                       label=f"{LABEL[mode]}: {human_seconds(c['time_median_s'])}")
+            ax.axhline(
+                c["time_median_s"],
+                color=COLOR[mode],
+                ls=ls,
+                lw=1.4,
+                label=f"{LABEL[mode]}: {human_seconds(c['time_median_s'])}",
+            )
             if c.get("time_q1_s") and c.get("time_q3_s"):
                 ax.axhspan(c["time_q1_s"], c["time_q3_s"], color=COLOR[mode], alpha=0.15, lw=0)
     chunks = sorted({c["chunk"] for c in chunk_cells})
@@ -564,8 +720,9 @@ def heatmap_figure(cells: Sequence[Cell], ns: Sequence[int], ms: Sequence[int], 
     ax = fig.add_subplot()
     xe, ye = _edges(ns), _edges(ms)
     # log10(forward / reverse) > 0: reverse wins, drawn blue as reverse mode is everywhere else
-    mesh = ax.pcolormesh(xe, ye, np.ma.masked_invalid(ratio), cmap="RdBu",
-                         norm=TwoSlopeNorm(0.0, -span, span), shading="flat")
+    mesh = ax.pcolormesh(
+        xe, ye, np.ma.masked_invalid(ratio), cmap="RdBu", norm=TwoSlopeNorm(0.0, -span, span), shading="flat"
+    )
     ax.set_facecolor("#dddddd")
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -574,26 +731,63 @@ def heatmap_figure(cells: Sequence[Cell], ns: Sequence[int], ms: Sequence[int], 
         for i, n in enumerate(ns):
             v = ratio[j, i]
             dark = not np.isnan(v) and abs(v) > 0.6 * span
-            ax.text(n, m, text[j][i], ha="center", va="center", fontsize=9, zorder=4,
-                    color="white" if dark else "#222222")
+            ax.text(
+                n,
+                m,
+                text[j][i],
+                ha="center",
+                va="center",
+                fontsize=9,
+                zorder=4,
+                color="white" if dark else "#222222",
+            )
     lo, hi = min(xe[0], ye[0]), max(xe[-1], ye[-1])
     ax.plot([lo, hi], [lo, hi], color="#222222", ls="--", lw=1.1, alpha=0.7, zorder=3, label="n = m")
     # the crossover n* in each row (outputs m), where it lies inside the grid
-    stars = [(m, co) for m in ms if (co := jacobian_crossover(cells, m)) is not None and co.found
-             and co.how == "measured"]
+    stars = [
+        (m, co)
+        for m in ms
+        if (co := jacobian_crossover(cells, m)) is not None and co.found and co.how == "measured"
+    ]
     for m, co in stars:
         xerr = None
         if co.low is not None and co.high is not None:
             xerr = [[co.n_star - max(co.low, xe[0])], [min(co.high, xe[-1]) - co.n_star]]
-        ax.errorbar([co.n_star], [m], xerr=xerr, marker="*", ms=14, color="#222222", mfc="#ffd700",
-                    capsize=4, lw=1.4, ls="none", zorder=5, label="crossover")
+        ax.errorbar(
+            [co.n_star],
+            [m],
+            xerr=xerr,
+            marker="*",
+            ms=14,
+            color="#222222",
+            mfc="#ffd700",
+            capsize=4,
+            lw=1.4,
+            ls="none",
+            zorder=5,
+            label="crossover",
+        )
     if stars:
         handles = ax.get_legend_handles_labels()[0][-1:]
-        fig.legend(handles=handles, labels=["crossover n* in this row: reverse mode wins to its right (68% "
-                                            "interval)"], loc="outside lower center", frameon=False)
+        fig.legend(
+            handles=handles,
+            labels=["crossover n* in this row: reverse mode wins to its right (68% interval)"],
+            loc="outside lower center",
+            frameon=False,
+        )
     top = min(xe[-1], ye[-1])
-    ax.text(top / 1.08, top / 1.08, "n = m ", rotation=45, rotation_mode="anchor", ha="right", va="bottom",
-            fontsize=9, color="#222222", zorder=4)
+    ax.text(
+        top / 1.08,
+        top / 1.08,
+        "n = m ",
+        rotation=45,
+        rotation_mode="anchor",
+        ha="right",
+        va="bottom",
+        fontsize=9,
+        color="#222222",
+        zorder=4,
+    )
     ax.set_xlim(xe[0], xe[-1])
     ax.set_ylim(ye[0], ye[-1])
     for axis, vals in ((ax.xaxis, ns), (ax.yaxis, ms)):
@@ -609,8 +803,9 @@ def heatmap_figure(cells: Sequence[Cell], ns: Sequence[int], ms: Sequence[int], 
     factors = factors if len(factors) <= 5 else factors[1::2]
     ticks = [-math.log10(f) for f in reversed(factors)] + [0.0] + [math.log10(f) for f in factors]
     bar.set_ticks(ticks)
-    bar.set_ticklabels([f"forward {10 ** -t:.3g}×" if t < 0 else f"reverse {10 ** t:.3g}×" if t > 0
-                        else "even" for t in ticks])
+    bar.set_ticklabels(
+        [f"forward {10**-t:.3g}×" if t < 0 else f"reverse {10**t:.3g}×" if t > 0 else "even" for t in ticks]
+    )
     bar.set_label("faster mode, and by how much")
     return fig
 

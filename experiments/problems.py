@@ -184,10 +184,14 @@ def _build_mlp(n: int, seed: int, m: int | None, opts: Mapping[str, Any]) -> Ins
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(batch, d))
     y = np.sin(X.sum(axis=1))
-    params = np.concatenate([
-        rng.normal(size=h * d) / math.sqrt(d), rng.normal(size=h) * 0.1,
-        rng.normal(size=h) / math.sqrt(h), rng.normal(size=1) * 0.1,
-    ])
+    params = np.concatenate(
+        [
+            rng.normal(size=h * d) / math.sqrt(d),
+            rng.normal(size=h) * 0.1,
+            rng.normal(size=h) / math.sqrt(h),
+            rng.normal(size=1) * 0.1,
+        ]
+    )
 
     def loss(p: Any) -> Any:
         """Mean squared error of a one-hidden-layer tanh network on a fixed batch."""
@@ -238,8 +242,9 @@ def _adbench() -> Any:
     try:
         from experiments import adbench
     except ImportError as e:
-        raise ProblemError(f"the gmm problem needs experiments.adbench, which is unavailable: {e}",
-                           usage=False) from None
+        raise ProblemError(
+            f"the gmm problem needs experiments.adbench, which is unavailable: {e}", usage=False
+        ) from None
     return adbench
 
 
@@ -284,24 +289,69 @@ def _build_tall(n: int, seed: int, m: int | None, opts: Mapping[str, Any]) -> In
 CATALOGUE: dict[str, Problem] = {
     p.name: p
     for p in (
-        Problem("article", "the article's f = (a+b)(b+c) at (a, b, c) = (-1, 3, 4)", GRADIENT,
-                "n = 3 only", _build_article, min_n=3, fixed_n=3),
-        Problem("rosenbrock", "Rosenbrock's function as a scalar Python loop (one graph node per input)",
-                GRADIENT, "any n >= 2", _build_rosenbrock, min_n=2, footprint=lambda n, m: 32 * n),
-        Problem("rosenbrock-array", "Rosenbrock's function written with array operations", GRADIENT,
-                "any n >= 2", _build_rosenbrock_array, min_n=2),
-        Problem("mlp", f"squared-error loss of a one-hidden-layer tanh network ({MLP_FEATURES} features, "
-                f"batch {MLP_BATCH}); n = its parameter count", GRADIENT,
-                f"any n >= 1, rounded to h*{MLP_FEATURES + 2}+1", _build_mlp, exact=False),
-        Problem("logsumexp", "log-sum-exp of n inputs; its gradient is the softmax", GRADIENT, "any n >= 1",
-                _build_logsumexp),
-        Problem("gmm", f"ADBench's Gaussian mixture objective ({GMM_POINTS} points); n = K(1+D+D(D+1)/2); "
-                "options gmm:D=10, gmm:N=2000, gmm:file=gmm_1k_d2_K5.txt", GRADIENT,
-                "any n >= 1, rounded to a (D, K) size", _build_gmm, exact=False, footprint=_gmm_footprint,
-                options={"D": None, "N": GMM_POINTS, "file": None}),
-        Problem("tall", f"y = tanh(A x + b) from n inputs to m = {TALL_RATIO}n outputs (or --outputs M): "
-                "a Jacobian where forward mode wins", JACOBIAN, "any n >= 1", _build_tall,
-                footprint=lambda n, m: 8 * n * m * 3, default_outputs=lambda n: TALL_RATIO * n),
+        Problem(
+            "article",
+            "the article's f = (a+b)(b+c) at (a, b, c) = (-1, 3, 4)",
+            GRADIENT,
+            "n = 3 only",
+            _build_article,
+            min_n=3,
+            fixed_n=3,
+        ),
+        Problem(
+            "rosenbrock",
+            "Rosenbrock's function as a scalar Python loop (one graph node per input)",
+            GRADIENT,
+            "any n >= 2",
+            _build_rosenbrock,
+            min_n=2,
+            footprint=lambda n, m: 32 * n,
+        ),
+        Problem(
+            "rosenbrock-array",
+            "Rosenbrock's function written with array operations",
+            GRADIENT,
+            "any n >= 2",
+            _build_rosenbrock_array,
+            min_n=2,
+        ),
+        Problem(
+            "mlp",
+            f"squared-error loss of a one-hidden-layer tanh network ({MLP_FEATURES} features, "
+            f"batch {MLP_BATCH}); n = its parameter count",
+            GRADIENT,
+            f"any n >= 1, rounded to h*{MLP_FEATURES + 2}+1",
+            _build_mlp,
+            exact=False,
+        ),
+        Problem(
+            "logsumexp",
+            "log-sum-exp of n inputs; its gradient is the softmax",
+            GRADIENT,
+            "any n >= 1",
+            _build_logsumexp,
+        ),
+        Problem(
+            "gmm",
+            f"ADBench's Gaussian mixture objective ({GMM_POINTS} points); n = K(1+D+D(D+1)/2); "
+            "options gmm:D=10, gmm:N=2000, gmm:file=gmm_1k_d2_K5.txt",
+            GRADIENT,
+            "any n >= 1, rounded to a (D, K) size",
+            _build_gmm,
+            exact=False,
+            footprint=_gmm_footprint,
+            options={"D": None, "N": GMM_POINTS, "file": None},
+        ),
+        Problem(
+            "tall",
+            f"y = tanh(A x + b) from n inputs to m = {TALL_RATIO}n outputs (or --outputs M): "
+            "a Jacobian where forward mode wins",
+            JACOBIAN,
+            "any n >= 1",
+            _build_tall,
+            footprint=lambda n, m: 8 * n * m * 3,
+            default_outputs=lambda n: TALL_RATIO * n,
+        ),
     )
 }
 
@@ -362,8 +412,9 @@ def _gmm_file_problem(problem: Problem, file: str) -> Problem:
     except ValueError:
         raise ProblemError(f"gmm data file '{file}' does not start with 'D K N'") from None
     n = gmm_params_count(d, k)
-    return replace(problem, fixed_n=n, min_n=n, sizes=f"the parameter count of {path.name}",
-                   footprint=lambda n, m: 8 * n)
+    return replace(
+        problem, fixed_n=n, min_n=n, sizes=f"the parameter count of {path.name}", footprint=lambda n, m: 8 * n
+    )
 
 
 # --------------------------------------------------------------------------- user problems
@@ -382,8 +433,11 @@ def load_user_problem(file: str, function: str) -> Problem:
     """A :class:`Problem` from a user's builder ``function`` in ``file`` (see the module docstring)."""
     path = Path(file).expanduser()
     if not path.is_file():
-        raise ProblemError(f"problem file '{file}' does not exist" if not path.exists()
-                           else f"problem file '{file}' is not a file")
+        raise ProblemError(
+            f"problem file '{file}' does not exist"
+            if not path.exists()
+            else f"problem file '{file}' is not a file"
+        )
     if not function.isidentifier():
         raise ProblemError(f"'{function}' is not a function name (use --problem {file}:FUNCTION)")
     path = path.resolve()
@@ -399,10 +453,13 @@ def load_user_problem(file: str, function: str) -> Problem:
         raise _user_error(path, f"problem file '{file}' raised an error while loading", e) from None
     builder = getattr(module, function, None)
     if not callable(builder):
-        found = sorted(k for k, v in vars(module).items()
-                       if callable(v) and getattr(v, "__module__", "") == module_name)
-        raise ProblemError(f"'{file}' has no function '{function}'"
-                           + (f" (functions there: {', '.join(found)})" if found else ""))
+        found = sorted(
+            k for k, v in vars(module).items() if callable(v) and getattr(v, "__module__", "") == module_name
+        )
+        raise ProblemError(
+            f"'{file}' has no function '{function}'"
+            + (f" (functions there: {', '.join(found)})" if found else "")
+        )
     doc = (builder.__doc__ or "").strip().splitlines()
     description = doc[0] if doc else f"user problem {function} from {path.name}"
 
@@ -419,8 +476,9 @@ def load_user_problem(file: str, function: str) -> Problem:
 def _user_instance(made: Any, name: str, path: Path) -> Instance:
     """Check what a user builder returned and turn it into an :class:`Instance`."""
     if not isinstance(made, tuple) or len(made) not in (2, 3) or not callable(made[0]):
-        raise ProblemError(f"{name} must return (f, x) or (f, x, reference), got {type(made).__name__}",
-                           usage=False)
+        raise ProblemError(
+            f"{name} must return (f, x) or (f, x, reference), got {type(made).__name__}", usage=False
+        )
     f, x = made[0], made[1]
     ref = made[2] if len(made) == 3 else None
     try:
@@ -429,8 +487,10 @@ def _user_instance(made: Any, name: str, path: Path) -> Instance:
     except Exception as e:
         raise _user_error(path, f"{name}: f(x) raised an error", e) from None
     if plain.ndim != 1 or plain.size == 0:
-        raise ProblemError(f"{name}: x must be a non-empty list of floats or a 1-D array, "
-                           f"got shape {plain.shape}", usage=False)
+        raise ProblemError(
+            f"{name}: x must be a non-empty list of floats or a 1-D array, got shape {plain.shape}",
+            usage=False,
+        )
     shape = np.shape(y)
     kind = GRADIENT if shape == () else JACOBIAN
     m = int(np.prod(shape)) if shape else 1

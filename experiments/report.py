@@ -61,30 +61,30 @@ CHUNK_EXAMPLE = "compare-modes --problem rosenbrock --inputs 200 --chunks 1,2,4,
 
 CAPTIONS = {
     "time": "Median time per {unit} against the number of inputs n (log-log), one line per mode with its "
-            "interquartile band, and f alone for reference. Guides: O(n) through {anchor} first point, "
-            "O(n²) through forward mode's (chunk 1) first point. The legend gives each mode's fitted "
-            "log-log slope over the large-n tail, ± one standard uncertainty. Hollow markers: cells not "
-            "timed (over the budget), at their predicted time.",
+    "interquartile band, and f alone for reference. Guides: O(n) through {anchor} first point, "
+    "O(n²) through forward mode's (chunk 1) first point. The legend gives each mode's fitted "
+    "log-log slope over the large-n tail, ± one standard uncertainty. Hollow markers: cells not "
+    "timed (over the budget), at their predicted time.",
     "speedup": "Speedup of reverse mode over forward mode (forward time ÷ reverse time; bars from the "
-               "quartiles) against n. Dashed: the ideal, forward passes per reverse sweep (n for chunk 1, "
-               "⌈n/c⌉ chunked), reached if a reverse sweep cost as much as one forward pass. The stars on "
-               "the break-even line mark the crossover n* with its 68% interval (hollow: extrapolated "
-               "outside the sizes measured).",
+    "quartiles) against n. Dashed: the ideal, forward passes per reverse sweep (n for chunk 1, "
+    "⌈n/c⌉ chunked), reached if a reverse sweep cost as much as one forward pass. The stars on "
+    "the break-even line mark the crossover n* with its 68% interval (hollow: extrapolated "
+    "outside the sizes measured).",
     "audit": "{Unit} time divided by the time of f alone at the same n. The shaded band is the "
-             "cheap-gradient principle's 3 to 4 × f for reverse mode (Griewank and Walther, a bound on "
-             "operation counts); forward mode's ratio grows with its passes.",
+    "cheap-gradient principle's 3 to 4 × f for reverse mode (Griewank and Walther, a bound on "
+    "operation counts); forward mode's ratio grows with its passes.",
     "counts": "Counted, not timed (the same on any machine): forward passes and reverse sweeps (left), "
-              "and primitive evaluations (right), from each cell's checking call.",
+    "and primitive evaluations (right), from each cell's checking call.",
     "memory": "Peak memory allocated during one call (tracemalloc), per mode; dotted: reverse mode's tape "
-              "alone. Reverse mode keeps every intermediate on its tape until the sweep; forward mode "
-              "carries c tangents along with each value and keeps no record of the computation.",
+    "alone. Reverse mode keeps every intermediate on its tape until the sweep; forward mode "
+    "carries c tangents along with each value and keeps no record of the computation.",
     "chunks": "Forward mode at n = {n} with c tangent directions per pass, median and IQR per chunk size "
-              "(top axis: the passes that makes); reverse mode as a horizontal line with its IQR band.",
+    "(top axis: the passes that makes); reverse mode as a horizontal line with its IQR band.",
     "heatmap": "Each cell compares the faster forward mode (chunk 1 or chunked) with reverse mode for a "
-               "Jacobian with n inputs and m outputs: red where forward mode wins, blue where reverse mode "
-               "wins, the label giving by how much. Forward mode needs ⌈n/c⌉ passes, reverse mode m "
-               "sweeps; the dashed line is n = m. Stars: the crossover n* along a row (interpolated "
-               "log-log between the two cells where the winner changes), with its 68% interval.",
+    "Jacobian with n inputs and m outputs: red where forward mode wins, blue where reverse mode "
+    "wins, the label giving by how much. Forward mode needs ⌈n/c⌉ passes, reverse mode m "
+    "sweeps; the dashed line is n = m. Stars: the crossover n* along a row (interpolated "
+    "log-log between the two cells where the winner changes), with its 68% interval.",
 }
 
 
@@ -137,8 +137,10 @@ class _Builder:
         self.report = Report(f"Forward vs reverse mode: {', '.join(names)}")
         self.stems: set[str] = set()
         self.figure_no = 0
-        self.primary = next((r for r in runs if is_size_sweep(r) and r.kind == "gradient"),
-                            next((r for r in runs if is_size_sweep(r)), None))
+        self.primary = next(
+            (r for r in runs if is_size_sweep(r) and r.kind == "gradient"),
+            next((r for r in runs if is_size_sweep(r)), None),
+        )
 
     # ------------------------------------------------------------------------- helpers
 
@@ -160,21 +162,35 @@ class _Builder:
         self.stems.add(stem)
         self.figure_no += 1
         self.report.figures.append((stem, fig))
-        self.add(rr.Picture(f"{FIGURES}/{stem}.png", f"{FIGURES}/{stem}.svg", alt,
-                            f"**Figure {self.figure_no}.** {caption}"))
+        self.add(
+            rr.Picture(
+                f"{FIGURES}/{stem}.png",
+                f"{FIGURES}/{stem}.svg",
+                alt,
+                f"**Figure {self.figure_no}.** {caption}",
+            )
+        )
 
     # ------------------------------------------------------------------------ sections
 
     def build(self) -> Report:
         runs = self.runs
         self.add(rr.Heading(1, self.report.title))
-        self.add(rr.Para("Generated by `compare-modes` from saved results: nothing here was re-timed. "
-                         f"Regenerate it with `{self.regenerate}`."))
+        self.add(
+            rr.Para(
+                "Generated by `compare-modes` from saved results: nothing here was re-timed. "
+                f"Regenerate it with `{self.regenerate}`."
+            )
+        )
         for r in runs:
             if r.doc.get("status") == "partial":
-                self.add(rr.Note(f"**Partial run** ({r.problem}, `{_rel(r.source, self.out)}`): "
-                                 f"{r.doc.get('status_reason') or 'it did not finish'}. Only the cells "
-                                 "measured before it stopped are shown."))
+                self.add(
+                    rr.Note(
+                        f"**Partial run** ({r.problem}, `{_rel(r.source, self.out)}`): "
+                        f"{r.doc.get('status_reason') or 'it did not finish'}. Only the cells "
+                        "measured before it stopped are shown."
+                    )
+                )
         self.at_a_glance()
         self.environment()
         self.methodology()
@@ -198,66 +214,104 @@ class _Builder:
         self.add(rr.Heading(2, "Environment and commands"))
         env = self.runs[0].doc.get("environment") or {}
         if env:
-            pools = ", ".join(f"{p.get('internal_api')} {p.get('num_threads')} thread(s)"
-                              for p in env.get("thread_pools") or []) or "none found"
+            pools = (
+                ", ".join(
+                    f"{p.get('internal_api')} {p.get('num_threads')} thread(s)"
+                    for p in env.get("thread_pools") or []
+                )
+                or "none found"
+            )
             git = env.get("git") or {}
-            rev = (f"`{git['commit'][:12]}`" + (" (with uncommitted changes)" if git.get("dirty") else "")
-                   if git.get("commit") else "unknown")
+            rev = (
+                f"`{git['commit'][:12]}`" + (" (with uncommitted changes)" if git.get("dirty") else "")
+                if git.get("commit")
+                else "unknown"
+            )
             mem = env.get("memory_available_bytes")
             threads = (self.runs[0].doc.get("settings") or {}).get("threads")
             cpus = env.get("cpus_available") or env.get("cpu_count")
-            self.add(rr.Bullets([
-                f"Machine: {env.get('cpu_model', '?')}, {cpus} CPU(s) available, "
-                f"{human_bytes(mem) if mem else '?'} memory available; {env.get('os', '?')}",
-                f"Software: {env.get('python_implementation', 'Python')} {env.get('python', '?')}, "
-                f"NumPy {env.get('numpy', '?')}, modes {env.get('modes', '?')}, "
-                f"compare-modes {env.get('compare_modes', '?')}; source revision {rev}",
-                f"Threads: BLAS pinned to {threads if threads else '?'} during the runs ({pools})",
-            ]))
-        others = [r for r in self.runs[1:] if (r.doc.get("environment") or {}).get("cpu_model")
-                  not in (None, env.get("cpu_model"))]
+            self.add(
+                rr.Bullets(
+                    [
+                        f"Machine: {env.get('cpu_model', '?')}, {cpus} CPU(s) available, "
+                        f"{human_bytes(mem) if mem else '?'} memory available; {env.get('os', '?')}",
+                        f"Software: {env.get('python_implementation', 'Python')} {env.get('python', '?')}, "
+                        f"NumPy {env.get('numpy', '?')}, modes {env.get('modes', '?')}, "
+                        f"compare-modes {env.get('compare_modes', '?')}; source revision {rev}",
+                        f"Threads: BLAS pinned to {threads if threads else '?'} during the runs ({pools})",
+                    ]
+                )
+            )
+        others = [
+            r
+            for r in self.runs[1:]
+            if (r.doc.get("environment") or {}).get("cpu_model") not in (None, env.get("cpu_model"))
+        ]
         if others:
-            self.add(rr.Note("Runs in this report come from different machines: compare their times "
-                             "with care."))
+            self.add(
+                rr.Note("Runs in this report come from different machines: compare their times with care.")
+            )
         rows = []
         for i, r in enumerate(self.runs, 1):
             cmd = r.command or f"(converted from {r.origin})"
             took = r.doc.get("elapsed_s")
-            rows.append([str(i), r.problem, f"`{cmd}`", str(r.doc.get("started_at") or "-"),
-                         human_seconds(took) if took is not None else "-", str(r.doc.get("status") or "-"),
-                         f"[{r.source.name}]({_rel(r.source, self.out)})"])
+            rows.append(
+                [
+                    str(i),
+                    r.problem,
+                    f"`{cmd}`",
+                    str(r.doc.get("started_at") or "-"),
+                    human_seconds(took) if took is not None else "-",
+                    str(r.doc.get("status") or "-"),
+                    f"[{r.source.name}]({_rel(r.source, self.out)})",
+                ]
+            )
         self.add(rr.Table(["run", "problem", "command", "started", "took", "status", "data"], rows, {4}))
 
     def methodology(self) -> None:
         self.add(rr.Heading(2, "Methodology"))
-        own = [(i, r.doc.get("settings") or {}) for i, r in enumerate(self.runs, 1)
-               if r.origin == "results.json"]
+        own = [
+            (i, r.doc.get("settings") or {}) for i, r in enumerate(self.runs, 1) if r.origin == "results.json"
+        ]
         if own:
             self.add(rr.Para(_methodology_runs(own)))
         bench = [i for i, r in enumerate(self.runs, 1) if r.origin != "results.json"]
         if bench:
-            self.add(rr.Para(
-                f"Run{'s' if len(bench) > 1 else ''} {', '.join(map(str, bench))} came from a "
-                "pytest-benchmark JSON file (`pytest tests/benchmarks --benchmark-json=FILE`): each cell "
-                "was timed by pytest-benchmark (its rounds and iterations are in the cell's note) and "
-                "reports the median and interquartile range of its rounds; operation counts and checks "
-                "come from the benchmark's untimed call."))
-        self.add(rr.Para(
-            f"Fits: a growth slope k (time ~ n^k) is a least-squares line through log median against "
-            f"log n over the large-n tail (the largest half of the sizes, at least {fits.TAIL_MIN} when "
-            "there are that many); its ± is one standard uncertainty, the fit's standard error combined "
-            f"with the spread of the slope over {fits.BOOTSTRAP} bootstrap resamples of each cell's raw "
-            "samples (fixed seed, so the report is reproducible). The crossover n*, where reverse mode "
-            "starts to beat forward mode, is interpolated log-log between the two sizes where the "
-            "speedup crosses 1, or extrapolated from the speedups nearest to it (and flagged) when it "
-            "lies outside the sizes measured; its interval is the 16th to 84th percentile over the same "
-            "resamples."))
+            self.add(
+                rr.Para(
+                    f"Run{'s' if len(bench) > 1 else ''} {', '.join(map(str, bench))} came from a "
+                    "pytest-benchmark JSON file (`pytest tests/benchmarks --benchmark-json=FILE`): each cell "
+                    "was timed by pytest-benchmark (its rounds and iterations are in the cell's note) and "
+                    "reports the median and interquartile range of its rounds; operation counts and checks "
+                    "come from the benchmark's untimed call."
+                )
+            )
+        self.add(
+            rr.Para(
+                f"Fits: a growth slope k (time ~ n^k) is a least-squares line through log median against "
+                f"log n over the large-n tail (the largest half of the sizes, at least {fits.TAIL_MIN} when "
+                "there are that many); its ± is one standard uncertainty, the fit's standard error combined "
+                f"with the spread of the slope over {fits.BOOTSTRAP} bootstrap resamples of each cell's raw "
+                "samples (fixed seed, so the report is reproducible). The crossover n*, where reverse mode "
+                "starts to beat forward mode, is interpolated log-log between the two sizes where the "
+                "speedup crosses 1, or extrapolated from the speedups nearest to it (and flagged) when it "
+                "lies outside the sizes measured; its interval is the 16th to 84th percentile over the same "
+                "resamples."
+            )
+        )
         missing = [(r, c) for r in self.runs for c in r.cells if c.get("status") not in ("ok", None)]
         if missing:
-            items = [f"{_where(c)}, {c.get('mode')}{_chunk(c)}: **{c.get('status')}**: {c.get('reason')}"
-                     for _, c in missing]
-            self.add(rr.Para(f"What was not measured, and why ({_plural(len(items), 'cell')}; the figures "
-                             "mark these cells, the tables footnote them):"), rr.Bullets(items))
+            items = [
+                f"{_where(c)}, {c.get('mode')}{_chunk(c)}: **{c.get('status')}**: {c.get('reason')}"
+                for _, c in missing
+            ]
+            self.add(
+                rr.Para(
+                    f"What was not measured, and why ({_plural(len(items), 'cell')}; the figures "
+                    "mark these cells, the tables footnote them):"
+                ),
+                rr.Bullets(items),
+            )
         else:
             self.add(rr.Para("Every cell was measured: none was skipped or failed."))
 
@@ -267,8 +321,10 @@ class _Builder:
         grid = jacobian_grid(run)
         chunks = chunk_sweep(run)
         if grid:
-            what = (f"Jacobian over n = {', '.join(map(str, grid[0]))} inputs and "
-                    f"m = {', '.join(map(str, grid[1]))} outputs")
+            what = (
+                f"Jacobian over n = {', '.join(map(str, grid[0]))} inputs and "
+                f"m = {', '.join(map(str, grid[1]))} outputs"
+            )
         elif chunks and len(ns) == 1:
             what = f"chunk sizes at n = {chunks[0]}"
         else:
@@ -284,11 +340,20 @@ class _Builder:
             self.chunk_section(run, *chunks)
         if grid:
             title = f"{run.problem}: faster mode over inputs × outputs"
-            self.figure(run, "heatmap", lambda: plots.heatmap_figure(cells, grid[0], grid[1], title),
-                        "Jacobian heat map", CAPTIONS["heatmap"])
+            self.figure(
+                run,
+                "heatmap",
+                lambda: plots.heatmap_figure(cells, grid[0], grid[1], title),
+                "Jacobian heat map",
+                CAPTIONS["heatmap"],
+            )
         if not (is_size_sweep(run) or chunks or grid):
-            self.add(rr.Note(f"This run measured {_range(ns)} only: the figures against n need two or more "
-                             "sizes (for example `--inputs 10,100,1000`)."))
+            self.add(
+                rr.Note(
+                    f"This run measured {_range(ns)} only: the figures against n need two or more "
+                    "sizes (for example `--inputs 10,100,1000`)."
+                )
+            )
         self.table(run)
 
     def chunk_section(self, run: Run, n: int, chunk_cells: list[Cell]) -> None:
@@ -298,13 +363,19 @@ class _Builder:
         rev = cell_at(run.cells, n, None, "reverse")
         if ok:
             best = min(ok, key=lambda c: c["time_median_s"])
-            caption += (f" The fastest chunk here is c = {best['chunk']} "
-                        f"({human_seconds(best['time_median_s'])}")
+            caption += (
+                f" The fastest chunk here is c = {best['chunk']} ({human_seconds(best['time_median_s'])}"
+            )
             if rev is not None and timed(rev):
                 caption += f"; reverse mode {human_seconds(rev['time_median_s'])}"
             caption += ")."
-        self.figure(run, "chunks", lambda: plots.chunk_figure(n, chunk_cells, run.cells, title),
-                    "Chunk-size sweep", caption)
+        self.figure(
+            run,
+            "chunks",
+            lambda: plots.chunk_figure(n, chunk_cells, run.cells, title),
+            "Chunk-size sweep",
+            caption,
+        )
 
     def sweep_figures(self, run: Run) -> None:
         cells = run.cells
@@ -318,8 +389,13 @@ class _Builder:
             "counts": lambda: plots.counts_figure(cells, f"{p}: operation counts"),
             "memory": lambda: plots.memory_figure(cells, f"{p}: peak memory during one {unit}"),
         }
-        alts = {"time": "Time vs n", "speedup": "Speedup", "audit": "Cheap-gradient audit",
-                "counts": "Operation counts", "memory": "Peak memory"}
+        alts = {
+            "time": "Time vs n",
+            "speedup": "Speedup",
+            "audit": "Cheap-gradient audit",
+            "counts": "Operation counts",
+            "memory": "Peak memory",
+        }
         for kind, build in builds.items():
             caption = CAPTIONS[kind].format(unit=unit, Unit=unit.capitalize(), anchor=anchor)
             self.figure(run, kind, build, alts[kind], caption)
@@ -331,28 +407,54 @@ class _Builder:
 
         cells = sorted(run.cells, key=order)
         jac = run.kind == "jacobian"
-        head = ["n", *(["m"] if jac else []), "mode", "chunk", "passes", "sweeps", "median", "IQR", "× f",
-                "× faster than fwd (c=1)", "ops", "peak memory", "check"]
+        head = [
+            "n",
+            *(["m"] if jac else []),
+            "mode",
+            "chunk",
+            "passes",
+            "sweeps",
+            "median",
+            "IQR",
+            "× f",
+            "× faster than fwd (c=1)",
+            "ops",
+            "peak memory",
+            "check",
+        ]
         rows, notes = [], []
         for c in cells:
             if timed(c):
                 iqr = c.get("time_iqr_s")
-                timing = [human_seconds(c["time_median_s"]), "n/a" if iqr is None else human_seconds(iqr),
-                          _x(c.get("ratio_to_function")), _x(c.get("speedup_vs_forward"))]
+                timing = [
+                    human_seconds(c["time_median_s"]),
+                    "n/a" if iqr is None else human_seconds(iqr),
+                    _x(c.get("ratio_to_function")),
+                    _x(c.get("speedup_vs_forward")),
+                ]
             else:
                 notes.append(f"[{len(notes) + 1}] {_name(c)} at {_where(c)}: {c.get('reason')}")
                 timing = [f"{c.get('status')} [{len(notes)}]", "", "", ""]
-            rows.append([
-                str(c.get("n")), *([str(c.get("m"))] if jac else []),
-                str(c.get("mode")) + (" (sweep)" if in_chunk_sweep(c) else ""),
-                "-" if c.get("chunk") is None else str(c["chunk"]),
-                _count(c.get("passes")), _count(c.get("sweeps")), *timing,
-                _count(c.get("ops")), human_bytes(c.get("peak_bytes")), _check(c),
-            ])
+            rows.append(
+                [
+                    str(c.get("n")),
+                    *([str(c.get("m"))] if jac else []),
+                    str(c.get("mode")) + (" (sweep)" if in_chunk_sweep(c) else ""),
+                    "-" if c.get("chunk") is None else str(c["chunk"]),
+                    _count(c.get("passes")),
+                    _count(c.get("sweeps")),
+                    *timing,
+                    _count(c.get("ops")),
+                    human_bytes(c.get("peak_bytes")),
+                    _check(c),
+                ]
+            )
         self.add(rr.Table(head, rows, {i for i, h in enumerate(head) if h != "mode"}))
         if any(in_chunk_sweep(c) for c in cells):
-            notes.append("(sweep): a further chunk size timed by `--chunks`, interleaved with and checked "
-                         "against its own reverse-mode run; the other rows are the run's own cells")
+            notes.append(
+                "(sweep): a further chunk size timed by `--chunks`, interleaved with and checked "
+                "against its own reverse-mode run; the other rows are the run's own cells"
+            )
         notes += [f"note: {_name(c)} at {_where(c)}: {c['note']}" for c in cells if c.get("note")]
         if notes:
             self.add(rr.Bullets(notes))
@@ -360,14 +462,20 @@ class _Builder:
     def absent_views(self) -> None:
         notes = []
         if not any(chunk_sweep(r) for r in self.runs):
-            notes.append(f"No chunk-size sweep in this report. One run makes it: `{CHUNK_EXAMPLE}` (forward "
-                         "mode at each chunk size, at one n); add its folder to `compare-modes report`.")
+            notes.append(
+                f"No chunk-size sweep in this report. One run makes it: `{CHUNK_EXAMPLE}` (forward "
+                "mode at each chunk size, at one n); add its folder to `compare-modes report`."
+            )
         if not any(jacobian_grid(r) for r in self.runs):
-            notes.append(f"No Jacobian heat map in this report: it needs a Jacobian problem over a grid of "
-                         f"inputs and outputs, for example `{GRID_EXAMPLE}`.")
+            notes.append(
+                f"No Jacobian heat map in this report: it needs a Jacobian problem over a grid of "
+                f"inputs and outputs, for example `{GRID_EXAMPLE}`."
+            )
         if self.primary is None:
-            notes.append("No size sweep in this report: the figures against n need a run at two or more "
-                         "sizes, for example `compare-modes --inputs 10,100,1000 --report`.")
+            notes.append(
+                "No size sweep in this report: the figures against n need a run at two or more "
+                "sizes, for example `compare-modes --inputs 10,100,1000 --report`."
+            )
         if notes:
             self.add(rr.Heading(2, "Views not in this report"), *(rr.Note(t) for t in notes))
 
@@ -380,8 +488,11 @@ class _Builder:
             self.add(rr.Para("This report has no size sweep, so it cannot test how the modes scale with n."))
             return
         cells = main_cells(r.cells)
-        items = [t for t in (_claim_passes(cells), _claim_growth(cells), _claim_chunked(cells),
-                             _claim_cheap(cells)) if t]
+        items = [
+            t
+            for t in (_claim_passes(cells), _claim_growth(cells), _claim_chunked(cells), _claim_cheap(cells))
+            if t
+        ]
         self.add(rr.Bullets(items) if items else rr.Para("The sweep holds too few timed cells to compare."))
 
     def advice(self) -> None:
@@ -395,10 +506,13 @@ class _Builder:
         if grid is not None:
             self.add(rr.Para(_advice_jacobian(grid[1], *grid[0])))
         else:
-            self.add(rr.Para(
-                "With m outputs the balance moves: a Jacobian takes ⌈n/c⌉ forward passes but m reverse "
-                "sweeps, so forward mode wins when outputs outnumber inputs (this report has no Jacobian "
-                f"grid to measure where; `{GRID_EXAMPLE}` makes one)."))
+            self.add(
+                rr.Para(
+                    "With m outputs the balance moves: a Jacobian takes ⌈n/c⌉ forward passes but m reverse "
+                    "sweeps, so forward mode wins when outputs outnumber inputs (this report has no Jacobian "
+                    f"grid to measure where; `{GRID_EXAMPLE}` makes one)."
+                )
+            )
 
 
 # ------------------------------------------------------------------- article claims and advice
@@ -413,8 +527,9 @@ def _methodology_runs(settings: list[tuple[int, dict[str, Any]]]) -> str:
             got.setdefault(format(st.get(key, default), fmt) + unit, []).append(i)
         if len(got) == 1:
             return next(iter(got))
-        return ", ".join(f"{v} (run{'s' if len(ix) > 1 else ''} {', '.join(map(str, ix))})"
-                         for v, ix in got.items())
+        return ", ".join(
+            f"{v} (run{'s' if len(ix) > 1 else ''} {', '.join(map(str, ix))})" for v, ix in got.items()
+        )
 
     tol, repeat = value("tolerance", 1e-8, "g"), value("repeat", 7, "d")
     budget = value("budget", 10, "g", " s")
@@ -430,8 +545,8 @@ def _methodology_runs(settings: list[tuple[int, dict[str, Any]]]) -> str:
         "cell reports the **median** time per call and the **interquartile range** (Q1 to Q3) of its "
         "samples; a cell timed by one call has no IQR (shown as n/a). Before each size, each mode's cost "
         f"is predicted from smaller sizes; a cell that would pass the budget per cell, {budget}, is "
-        "skipped rather than run, and says which n would fit. BLAS threads are pinned (see above).")
-
+        "skipped rather than run, and says which n would fit. BLAS threads are pinned (see above)."
+    )
 
 
 def _claim_passes(cells: list[Cell]) -> str | None:
@@ -442,22 +557,28 @@ def _claim_passes(cells: list[Cell]) -> str | None:
     n0, f0, r0 = next((t for t in counted if t[0] == 3), counted[0])  # the article's three inputs
     exact = all(f["ops"] == f["passes"] * rv["ops"] for _, f, rv in counted)
     ratios = ", ".join(f"{_ratio(f['ops'] / rv['ops'])} at n = {n}" for n, f, rv in counted)
-    text = ("**\"Forward mode goes through the graph once per input; reverse mode once.\"** (With the "
-            "article's three inputs, forward mode goes through it thrice.) The counts agree exactly: at "
-            f"n = {n0} forward mode (chunk 1) made {_plural(f0['passes'], 'pass', 'passes')} and evaluated "
-            f"{f0['ops']:,} primitives against reverse mode's one sweep over {r0['ops']:,}; forward mode "
-            f"evaluates {'exactly n' if exact else 'about n'} times as many primitives at every n "
-            f"({ratios}).")
+    text = (
+        '**"Forward mode goes through the graph once per input; reverse mode once."** (With the '
+        "article's three inputs, forward mode goes through it thrice.) The counts agree exactly: at "
+        f"n = {n0} forward mode (chunk 1) made {_plural(f0['passes'], 'pass', 'passes')} and evaluated "
+        f"{f0['ops']:,} primitives against reverse mode's one sweep over {r0['ops']:,}; forward mode "
+        f"evaluates {'exactly n' if exact else 'about n'} times as many primitives at every n "
+        f"({ratios})."
+    )
     s0, rho = _speedup(cells, n0, "forward"), _pass_cost(cells, n0)
     if s0 is not None:
         if s0 < 0.9 * n0:
-            text += (f" Wall time says less than the counts: at n = {n0} reverse mode was {_x(s0)} faster, "
-                     f"not {n0}×")
+            text += (
+                f" Wall time says less than the counts: at n = {n0} reverse mode was {_x(s0)} faster, "
+                f"not {n0}×"
+            )
         else:
             text += f" Wall time agrees: at n = {n0} reverse mode was {_x(s0)} faster (the counts say {n0}×)"
         if rho is not None:
-            text += (f"; one reverse gradient (recording the tape, then sweeping it back) costs as much as "
-                     f"{rho:.2g} forward passes here")
+            text += (
+                f"; one reverse gradient (recording the tape, then sweeping it back) costs as much as "
+                f"{rho:.2g} forward passes here"
+            )
         text += "."
     return text
 
@@ -467,20 +588,24 @@ def _claim_growth(cells: list[Cell]) -> str | None:
     kf, kr, ks = fits.fit_slope(fw), fits.fit_slope(rv), fits.fit_ratio_slope(fw, rv)
     if ks is None:
         return None
-    return ("**\"Reverse mode's advantage grows with the number of inputs.\"** Measured speedups of "
-            f"reverse over forward mode (chunk 1): {_speedup_list(cells, 'forward')}. Forward mode's time "
-            f"grows like n^{kf.text() if kf else '?'}, reverse mode's like n^{kr.text() if kr else '?'}, so "
-            f"the speedup grows like n^{ks.text()} (fitted directly over "
-            f"n = {', '.join(map(str, ks.sizes))}; the ideal is n^1).")
+    return (
+        '**"Reverse mode\'s advantage grows with the number of inputs."** Measured speedups of '
+        f"reverse over forward mode (chunk 1): {_speedup_list(cells, 'forward')}. Forward mode's time "
+        f"grows like n^{kf.text() if kf else '?'}, reverse mode's like n^{kr.text() if kr else '?'}, so "
+        f"the speedup grows like n^{ks.text()} (fitted directly over "
+        f"n = {', '.join(map(str, ks.sizes))}; the ideal is n^1)."
+    )
 
 
 def _claim_chunked(cells: list[Cell]) -> str | None:
     kc = fits.fit_ratio_slope(series(cells, "forward-chunked"), series(cells, "reverse"))
     if kc is None:
         return None
-    return ("**Chunked forward mode** (c tangent directions per pass, ⌈n/c⌉ passes) narrows the gap by "
-            f"about c but does not change how it grows: speedups {_speedup_list(cells, 'forward-chunked')}, "
-            f"growing like n^{kc.text()}.")
+    return (
+        "**Chunked forward mode** (c tangent directions per pass, ⌈n/c⌉ passes) narrows the gap by "
+        f"about c but does not change how it grows: speedups {_speedup_list(cells, 'forward-chunked')}, "
+        f"growing like n^{kc.text()}."
+    )
 
 
 def _claim_cheap(cells: list[Cell]) -> str | None:
@@ -495,11 +620,13 @@ def _claim_cheap(cells: list[Cell]) -> str | None:
         trend = f"; the ratio grows like n^{k.text()}"
         if k.error is not None and abs(k.slope) < max(0.15, 2 * k.error):
             trend += ", so a reverse gradient costs a constant times f, as the principle says"
-    return ("**\"A gradient costs a small constant times the function\"** (the cheap-gradient principle: "
-            "3 to 4 × f in operation counts, Griewank and Walther). In wall time a reverse gradient took "
-            f"{_x(min(ratios))} to {_x(max(ratios))} the time of f alone{trend}. The constant is large "
-            "because this engine is interpreted Python: every operation of f becomes a recorded tape entry "
-            "and an adjoint update, while f alone does plain float arithmetic.")
+    return (
+        '**"A gradient costs a small constant times the function"** (the cheap-gradient principle: '
+        "3 to 4 × f in operation counts, Griewank and Walther). In wall time a reverse gradient took "
+        f"{_x(min(ratios))} to {_x(max(ratios))} the time of f alone{trend}. The constant is large "
+        "because this engine is interpreted Python: every operation of f becomes a recorded tape entry "
+        "and an adjoint update, while f alone does plain float arithmetic."
+    )
 
 
 def _advice_gradient(run: Run) -> str:
@@ -512,17 +639,25 @@ def _advice_gradient(run: Run) -> str:
             continue
         n, speedup = co.closest
         if co.how == "below" and not co.found:
-            parts.append(f"reverse mode beat {name} at every n measured ({co.sizes[0]} and up; closest at "
-                         f"n = {n}, {_x(speedup)}), so {name} has no range of n where it wins")
+            parts.append(
+                f"reverse mode beat {name} at every n measured ({co.sizes[0]} and up; closest at "
+                f"n = {n}, {_x(speedup)}), so {name} has no range of n where it wins"
+            )
         elif co.n_star is None:
-            parts.append(f"{name} beat reverse mode at every n measured (up to {co.sizes[-1]}) and the "
-                         "speedup does not grow toward 1, so reverse mode has no range of n where it wins")
+            parts.append(
+                f"{name} beat reverse mode at every n measured (up to {co.sizes[-1]}) and the "
+                "speedup does not grow toward 1, so reverse mode has no range of n where it wins"
+            )
         elif co.how == "below":
-            parts.append(f"reverse mode beat {name} at every n measured ({co.sizes[0]} and up); "
-                         f"extrapolated, {name} would win only below n* ≈ {_n(co)}")
+            parts.append(
+                f"reverse mode beat {name} at every n measured ({co.sizes[0]} and up); "
+                f"extrapolated, {name} would win only below n* ≈ {_n(co)}"
+            )
         elif co.how == "above":
-            parts.append(f"{name} won at every n measured (up to {co.sizes[-1]}); extrapolated, reverse "
-                         f"mode would win above n* ≈ {_n(co)}")
+            parts.append(
+                f"{name} won at every n measured (up to {co.sizes[-1]}); extrapolated, reverse "
+                f"mode would win above n* ≈ {_n(co)}"
+            )
         else:
             parts.append(f"{name} wins below n* ≈ {_n(co)} inputs and reverse mode above")
     text = f"For **{run.problem}** on this machine: "
@@ -531,16 +666,20 @@ def _advice_gradient(run: Run) -> str:
     for mode, name in (("forward", "forward"), ("reverse", "reverse")):
         fit = fits.fit_slope(series(cells, mode))
         if fit is not None:
-            model.append(f"t_{name}(n) ≈ {human_seconds(fit.at(1))} × n^{fit.slope:.2f} "
-                         f"(fitted over n = {', '.join(map(str, fit.sizes))})")
+            model.append(
+                f"t_{name}(n) ≈ {human_seconds(fit.at(1))} × n^{fit.slope:.2f} "
+                f"(fitted over n = {', '.join(map(str, fit.sizes))})"
+            )
     if model:
         text += " The fitted cost model: " + ", ".join(model) + "."
     rho = [(n, p) for n in sizes(cells) if (p := _pass_cost(cells, n)) is not None]
     if rho:
         lo, hi = min(p for _, p in rho), max(p for _, p in rho)
-        text += (f" One reverse gradient costs as much as {lo:.2g} to {hi:.2g} forward passes (over "
-                 f"n = {rho[0][0]} to {rho[-1][0]}): reverse mode wins as soon as forward mode needs more "
-                 "passes than that.")
+        text += (
+            f" One reverse gradient costs as much as {lo:.2g} to {hi:.2g} forward passes (over "
+            f"n = {rho[0][0]} to {rho[-1][0]}): reverse mode wins as soon as forward mode needs more "
+            "passes than that."
+        )
     return text
 
 
@@ -550,18 +689,25 @@ def _advice_chunks(run: Run, n: int, chunk_cells: list[Cell]) -> str | None:
     if len(ok) < 2:
         return None
     best = min(ok, key=lambda c: c["time_median_s"])
-    text = (f"Chunk size ({run.problem}, n = {n}): forward mode was fastest with c = {best['chunk']} "
-            f"({_plural(best['passes'] or 1, 'pass', 'passes')}, {human_seconds(best['time_median_s'])})")
+    text = (
+        f"Chunk size ({run.problem}, n = {n}): forward mode was fastest with c = {best['chunk']} "
+        f"({_plural(best['passes'] or 1, 'pass', 'passes')}, {human_seconds(best['time_median_s'])})"
+    )
     default = next((c for c in ok if c.get("mode") == "forward-chunked" and not in_chunk_sweep(c)), None)
     one = next((c for c in ok if c.get("chunk") == 1), None)
-    others = [f"{_x(c['time_median_s'] / best['time_median_s'])} faster than c = {c['chunk']}{label}"
-              for c, label in ((default, " (the default)"), (one, "")) if c is not None and c is not best]
+    others = [
+        f"{_x(c['time_median_s'] / best['time_median_s'])} faster than c = {c['chunk']}{label}"
+        for c, label in ((default, " (the default)"), (one, ""))
+        if c is not None and c is not best
+    ]
     text += (", " + " and ".join(others)) if others else ""
     rev = cell_at(run.cells, n, None, "reverse")
     if rev is not None and timed(rev):
         faster = rev["time_median_s"] < best["time_median_s"]
-        text += (f"; reverse mode ({human_seconds(rev['time_median_s'])}) was "
-                 f"{'still faster' if faster else 'slower'}")
+        text += (
+            f"; reverse mode ({human_seconds(rev['time_median_s'])}) was "
+            f"{'still faster' if faster else 'slower'}"
+        )
     return text + "."
 
 
@@ -575,25 +721,35 @@ def _advice_jacobian(run: Run, ns: list[int], ms: list[int]) -> str:
     total = len(wins["forward"]) + len(wins["reverse"])
     tall = [(n, m) for n, m in wins["forward"] + wins["reverse"] if m > n]
     tall_fwd = [p for p in tall if p in wins["forward"]]
-    text = (f"With several outputs (a Jacobian, measured on **{run.problem}**): forward mode needs ⌈n/c⌉ "
-            "passes whatever m is, reverse mode one sweep per output. Over the grid forward mode won "
-            f"{len(wins['forward'])} and reverse mode {len(wins['reverse'])} of {total} cells; with more "
-            f"outputs than inputs (m > n) forward mode won {len(tall_fwd)} of {len(tall)}.")
+    text = (
+        f"With several outputs (a Jacobian, measured on **{run.problem}**): forward mode needs ⌈n/c⌉ "
+        "passes whatever m is, reverse mode one sweep per output. Over the grid forward mode won "
+        f"{len(wins['forward'])} and reverse mode {len(wins['reverse'])} of {total} cells; with more "
+        f"outputs than inputs (m > n) forward mode won {len(tall_fwd)} of {len(tall)}."
+    )
     if wins["reverse"]:
         least = min(n / m for n, m in wins["reverse"])
         cells = ", ".join(f"({n}, {m})" for n, m in wins["reverse"])
-        text += (f" Reverse mode won only at (n, m) = {cells}: where inputs outnumber outputs at least "
-                 f"{least:.3g} to 1.")
-    per = [(m, co.n_star / m) for m in ms if (co := plots.jacobian_crossover(run.cells, m)) is not None
-           and co.found and co.how == "measured"]
+        text += (
+            f" Reverse mode won only at (n, m) = {cells}: where inputs outnumber outputs at least "
+            f"{least:.3g} to 1."
+        )
+    per = [
+        (m, co.n_star / m)
+        for m in ms
+        if (co := plots.jacobian_crossover(run.cells, m)) is not None and co.found and co.how == "measured"
+    ]
     if per:
         lo, hi = min(k for _, k in per), max(k for _, k in per)
         span = f"{lo:.2g}" if f"{lo:.2g}" == f"{hi:.2g}" else f"{lo:.2g} to {hi:.2g}"
-        text += (f" Where the grid brackets it, the crossover grows with the outputs: n* ≈ {span} × m "
-                 f"(measured at m = {', '.join(str(m) for m, _ in per)}), so for this function reverse mode "
-                 f"wins once inputs outnumber outputs about {hi:.2g} to 1.")
-    return text + (" Prefer forward mode when outputs outnumber inputs, reverse mode for many inputs "
-                   "and few outputs.")
+        text += (
+            f" Where the grid brackets it, the crossover grows with the outputs: n* ≈ {span} × m "
+            f"(measured at m = {', '.join(str(m) for m, _ in per)}), so for this function reverse mode "
+            f"wins once inputs outnumber outputs about {hi:.2g} to 1."
+        )
+    return text + (
+        " Prefer forward mode when outputs outnumber inputs, reverse mode for many inputs and few outputs."
+    )
 
 
 # ----------------------------------------------------------------------- numbers for the text
@@ -714,8 +870,10 @@ def jacobian_headline(run: Run, ms: Sequence[int]) -> str:
     fwd = [m for m, co in none if co.how == "above"]
     rev = [m for m, co in none if co.how == "below"]
     if fwd:
-        text += ("; " if found else "") + (f"with m = {', '.join(map(str, fwd))} forward mode won at every n "
-                                           f"measured (up to {max(jacobian_grid(run)[0])})")
+        text += ("; " if found else "") + (
+            f"with m = {', '.join(map(str, fwd))} forward mode won at every n "
+            f"measured (up to {max(jacobian_grid(run)[0])})"
+        )
     if rev:
         joined = ", ".join(map(str, rev))
         text += ("; " if found or fwd else "") + f"with m = {joined} reverse mode won at every n"
@@ -804,16 +962,23 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Write report.md, a self-contained report.html and the figures "
-                "(PNG and SVG) from saved results; nothing is re-timed.",
-                epilog=f"examples:\n  {PROG} results/runs/20250101-120000-rosenbrock-n10-100-1000\n"
-                       f"  {PROG} RUN1 RUN2 RUN3 --out results/reference\n  {PROG} benchmark.json",
-                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="a run folder, its results.json, or a pytest-benchmark JSON file; several make "
-                        "one report")
-    p.add_argument("--out", type=Path, metavar="DIR",
-                   help="where to write the report (default: the first PATH's folder)")
+    p = _Parser(
+        prog=PROG,
+        description="Write report.md, a self-contained report.html and the figures "
+        "(PNG and SVG) from saved results; nothing is re-timed.",
+        epilog=f"examples:\n  {PROG} results/runs/20250101-120000-rosenbrock-n10-100-1000\n"
+        f"  {PROG} RUN1 RUN2 RUN3 --out results/reference\n  {PROG} benchmark.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="a run folder, its results.json, or a pytest-benchmark JSON file; several make one report",
+    )
+    p.add_argument(
+        "--out", type=Path, metavar="DIR", help="where to write the report (default: the first PATH's folder)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     return p
 
@@ -836,10 +1001,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: cannot write the report: {e}", file=sys.stderr)
         return EXIT_FAILURE
     if not ns.quiet:
-        print(f"{PROG}: wrote {paths[0]} and {paths[1]} with {_plural(len(paths[2:]) // 2, 'figure')}",
-              file=sys.stderr)
+        print(
+            f"{PROG}: wrote {paths[0]} and {paths[1]} with {_plural(len(paths[2:]) // 2, 'figure')}",
+            file=sys.stderr,
+        )
     return EXIT_OK
 
 
-__all__ = ["CHUNK_SWEEP", "REPORT_HTML", "REPORT_MD", "Report", "build", "headline", "main",
-           "regenerate_command", "report_folder", "write"]
+__all__ = [
+    "CHUNK_SWEEP",
+    "REPORT_HTML",
+    "REPORT_MD",
+    "Report",
+    "build",
+    "headline",
+    "main",
+    "regenerate_command",
+    "report_folder",
+    "write",
+]

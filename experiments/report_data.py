@@ -80,8 +80,10 @@ def load_runs(path: str | Path) -> list[Run]:
     p = Path(path)
     if p.is_dir():
         if not (p / "results.json").is_file():
-            raise ReportError(f"'{p}' holds no results.json: give a run folder, a results.json, "
-                              "or a pytest-benchmark JSON file")
+            raise ReportError(
+                f"'{p}' holds no results.json: give a run folder, a results.json, "
+                "or a pytest-benchmark JSON file"
+            )
         p = p / "results.json"
     if not p.is_file():
         raise ReportError(f"'{p}' does not exist")
@@ -114,9 +116,11 @@ def _from_benchmark(p: Path) -> list[dict[str, Any]]:
     except ImportError as e:
         if e.name not in (BENCHMARK_MODULE, "experiments"):
             raise
-        raise ReportError(f"'{p}' is a pytest-benchmark JSON file, but this installation cannot "
-                          f"convert it ({BENCHMARK_MODULE} is missing); report a compare-modes run "
-                          "folder instead") from None
+        raise ReportError(
+            f"'{p}' is a pytest-benchmark JSON file, but this installation cannot "
+            f"convert it ({BENCHMARK_MODULE} is missing); report a compare-modes run "
+            "folder instead"
+        ) from None
     try:
         if hasattr(module, "load_benchmark_runs"):  # one record per problem
             docs = list(module.load_benchmark_runs(p))
@@ -161,8 +165,9 @@ def series(cells: Iterable[Cell], mode: str, m: int | None = None, *, only_timed
 
 def not_timed(cells: Iterable[Cell], mode: str) -> list[Cell]:
     """One mode's cells that were skipped or failed, sorted by n."""
-    return sorted((c for c in main_cells(cells) if c.get("mode") == mode and not timed(c)),
-                  key=lambda c: c["n"])
+    return sorted(
+        (c for c in main_cells(cells) if c.get("mode") == mode and not timed(c)), key=lambda c: c["n"]
+    )
 
 
 def modes_present(cells: Iterable[Cell]) -> list[str]:

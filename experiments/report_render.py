@@ -118,7 +118,7 @@ def inline_html(text: str) -> str:
     """Escape ``text`` and render its inline marks."""
     out, pos = [], 0
     for m in _INLINE.finditer(text):
-        out.append(html.escape(text[pos:m.start()]))
+        out.append(html.escape(text[pos : m.start()]))
         code, bold, label, href = m.groups()
         if code is not None:
             out.append(f"<code>{html.escape(code)}</code>")
@@ -149,21 +149,31 @@ def page(blocks: list[Block], folder: Path, title: str) -> str:
         elif isinstance(b, Table):
             head = "".join(f"<th>{inline_html(h)}</th>" for h in b.head)
             rows = "\n".join(
-                "<tr>" + "".join(f'<td{" class=r" if i in b.right else ""}>{inline_html(c)}</td>'
-                                 for i, c in enumerate(r)) + "</tr>" for r in b.rows)
+                "<tr>"
+                + "".join(
+                    f"<td{' class=r' if i in b.right else ''}>{inline_html(c)}</td>" for i, c in enumerate(r)
+                )
+                + "</tr>"
+                for r in b.rows
+            )
             body.append(f"<table>\n<tr>{head}</tr>\n{rows}\n</table>")
         elif isinstance(b, Picture):
             src = _data_uri(folder / b.png)
             svg = f'<a href="{html.escape(b.svg)}">SVG</a>'
-            body.append(f'<figure><img src="{src}" alt="{html.escape(b.alt)}">\n<figcaption>'
-                        f"{inline_html(b.caption)} ({svg})</figcaption></figure>")
+            body.append(
+                f'<figure><img src="{src}" alt="{html.escape(b.alt)}">\n<figcaption>'
+                f"{inline_html(b.caption)} ({svg})</figcaption></figure>"
+            )
         elif isinstance(b, Note):
             body.append(f"<blockquote>{inline_html(b.text)}</blockquote>")
         elif isinstance(b, Code):
             body.append(f"<pre>{html.escape(b.text)}</pre>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
 
 
 def links(blocks: list[Block]) -> list[str]:
@@ -172,10 +182,18 @@ def links(blocks: list[Block]) -> list[str]:
     for b in blocks:
         if isinstance(b, Picture):
             out += [b.png, b.svg]
-        texts = {Heading: lambda x: [x.text], Para: lambda x: [x.text], Bullets: lambda x: x.items,
-                 Note: lambda x: [x.text], Picture: lambda x: [x.caption],
-                 Table: lambda x: [c for r in x.rows for c in r]}.get(type(b), lambda x: [])(b)
+        texts = {
+            Heading: lambda x: [x.text],
+            Para: lambda x: [x.text],
+            Bullets: lambda x: x.items,
+            Note: lambda x: [x.text],
+            Picture: lambda x: [x.caption],
+            Table: lambda x: [c for r in x.rows for c in r],
+        }.get(type(b), lambda x: [])(b)
         for t in texts:
-            out += [m.group(4) for m in _INLINE.finditer(t) if m.group(4) and "://" not in m.group(4)
-                    and not m.group(4).startswith("#")]
+            out += [
+                m.group(4)
+                for m in _INLINE.finditer(t)
+                if m.group(4) and "://" not in m.group(4) and not m.group(4).startswith("#")
+            ]
     return out

@@ -179,8 +179,13 @@ class RunRecord:
     def finish(self, status: str, reason: str | None = None, summary: list[str] | None = None) -> None:
         """Close the record: ``complete``, or ``partial`` with the reason (interrupted, failed)."""
         now = time.time()
-        self.doc.update(status=status, status_reason=reason, finished_at=_iso(now),
-                        elapsed_s=round(now - self._started, 3), summary=list(summary or []))
+        self.doc.update(
+            status=status,
+            status_reason=reason,
+            finished_at=_iso(now),
+            elapsed_s=round(now - self._started, 3),
+            summary=list(summary or []),
+        )
         if self.folder is not None:
             self._save()
             if status == "complete":

@@ -140,8 +140,9 @@ def rel_diff(a: Any, b: Any) -> float:
 
 def describe_error(e: BaseException) -> str:
     """``Type: message (file:line)``, pointing at the innermost frame outside this toolkit's engines."""
-    frames = [f for f in traceback.extract_tb(e.__traceback__)
-              if not f.filename.startswith((_MODES_DIR, _SELF_DIR))]
+    frames = [
+        f for f in traceback.extract_tb(e.__traceback__) if not f.filename.startswith((_MODES_DIR, _SELF_DIR))
+    ]
     where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
     return f"{type(e).__name__}: {e}{where}"
 
@@ -239,8 +240,16 @@ class Runner:
     def _base(self, mode: str, n: int, requested: int, m: int, kind: str) -> Cell:
         c = chunk_for(mode, n, self.s.chunk)
         return Cell(
-            problem=self.s.problem.name, kind=kind, n=n, requested_n=requested, m=m, mode=mode, chunk=c,
-            passes=math.ceil(n / c) if c else 1, sweeps=m if mode == "reverse" else None, seed=self.s.seed,
+            problem=self.s.problem.name,
+            kind=kind,
+            n=n,
+            requested_n=requested,
+            m=m,
+            mode=mode,
+            chunk=c,
+            passes=math.ceil(n / c) if c else 1,
+            sweeps=m if mode == "reverse" else None,
+            seed=self.s.seed,
         )
 
     def _group(self, n: int, outputs: int | None) -> None:
@@ -252,10 +261,15 @@ class Runner:
         # 1. inputs and data that could not even be allocated
         need = p.footprint(n, m_guess)
         if self.memory_available and need > MEMORY_HEADROOM * self.memory_available:
-            fit = self._largest(lambda k: p.footprint(k, p.outputs_for(k, outputs) or 1),
-                                MEMORY_HEADROOM * self.memory_available, n)
-            why = (f"its inputs and data alone need at least {human_bytes(need)}, and this machine has "
-                   f"{human_bytes(self.memory_available)} available; n <= {fit} would fit")
+            fit = self._largest(
+                lambda k: p.footprint(k, p.outputs_for(k, outputs) or 1),
+                MEMORY_HEADROOM * self.memory_available,
+                n,
+            )
+            why = (
+                f"its inputs and data alone need at least {human_bytes(need)}, and this machine has "
+                f"{human_bytes(self.memory_available)} available; n <= {fit} would fit"
+            )
             for c in cells.values():
                 self._emit(_skip(c, why))
             self.narrate(f"n = {n}: skipped: {why}")
@@ -269,15 +283,19 @@ class Runner:
         live = self._predict(cells, n, outputs)
         if not any(k != FUNCTION and k in live for k in cells):
             for k in list(live):
-                cells[k] = _skip(cells[k], "no differentiation mode fits the budget at this n, "
-                                           "so f is not timed")
+                cells[k] = _skip(
+                    cells[k], "no differentiation mode fits the budget at this n, so f is not timed"
+                )
                 live.discard(k)
         for k, c in cells.items():
             if k not in live:
                 self._emit(c)
         skipped = [k for k in cells if k not in live]
-        self.narrate(f"n = {n}: " + (f"measuring {', '.join(k for k in cells if k in live)}" if live else
-                                     "nothing fits") + (f"; skipped {', '.join(skipped)}" if skipped else ""))
+        self.narrate(
+            f"n = {n}: "
+            + (f"measuring {', '.join(k for k in cells if k in live)}" if live else "nothing fits")
+            + (f"; skipped {', '.join(skipped)}" if skipped else "")
+        )
         if not live:
             return
 
@@ -285,8 +303,9 @@ class Runner:
         try:
             inst = p.build(n, self.s.seed, outputs, self.s.options)
         except Exception as e:
-            msg = (str(e) if isinstance(e, ProblemError)
-                   else f"building the problem failed: {describe_error(e)}")
+            msg = (
+                str(e) if isinstance(e, ProblemError) else f"building the problem failed: {describe_error(e)}"
+            )
             for k in live:
                 self._emit(_error(cells[k], msg))
             self.narrate(f"n = {n}: error: {msg}")
@@ -337,8 +356,9 @@ class Runner:
             c = cells[k]
             self._fill_times(c, plan)
             if bud.is_long(c.first_call_s or 0.0):
-                c.note = _join(c.note, _long_call_note(len(plan.samples), self.s.repeat, self.s.budget,
-                                                       plan.stopped))
+                c.note = _join(
+                    c.note, _long_call_note(len(plan.samples), self.s.repeat, self.s.budget, plan.stopped)
+                )
             elif plan.stopped:
                 c.note = _join(c.note, plan.stopped)
             if not plan.samples:
@@ -379,8 +399,9 @@ class Runner:
         scale = max(1.0, self.s.budget / t)
         most = bud.largest_call_within(self.s.budget, self.s.repeat)
         fits = self._largest(lambda size: scale * seconds(size), most, c.requested_n - 1) if most else 0
-        return (f"{why} (predicted {human_seconds(t)}); "
-                + (f"at most n <= {fits} would fit" if fits >= self.s.problem.min_n else "no n would fit"))
+        return f"{why} (predicted {human_seconds(t)}); " + (
+            f"at most n <= {fits} would fit" if fits >= self.s.problem.min_n else "no n would fit"
+        )
 
     def _plan(self, k: str, fn: Callable[[], Any], c: Cell, n: int) -> tuple[Cell, Plan | None]:
         """Loop count (autorange), the memory run, and as many repeats as the budget leaves. A long
@@ -416,8 +437,9 @@ class Runner:
 
     def _check(self, inst: Instance, cells: dict[str, Cell], results: dict[str, Any]) -> None:
         """Forward against reverse (or the other forward), and each against the reference."""
-        ad = [k for k in ("reverse", "forward-chunked", "forward")
-              if k in results and cells[k].status == "ok"]
+        ad = [
+            k for k in ("reverse", "forward-chunked", "forward") if k in results and cells[k].status == "ok"
+        ]
         tol = self.s.tolerance
         if len(ad) >= 2:
             base = ad[0]
@@ -428,7 +450,7 @@ class Runner:
             cells[base].max_rel_diff, cells[base].agrees = worst, worst <= tol
             for k, d in diffs.items():
                 if d > tol:
-                    why = (f"{k} and {base} disagree: max relative difference {d:.3g} > tolerance {tol:g}")
+                    why = f"{k} and {base} disagree: max relative difference {d:.3g} > tolerance {tol:g}"
                     cells[k] = _error(cells[k], why)
                     cells[base].note = _join(cells[base].note, f"disagrees with {k}")
                     self.narrate(f"n = {inst.n}: error: {why}")
@@ -437,8 +459,10 @@ class Runner:
                 d = rel_diff(results[k], inst.reference)
                 cells[k].ref_rel_diff = d
                 if d > tol and cells[k].status == "ok":
-                    cells[k] = _error(cells[k], f"differs from the closed-form reference by {d:.3g} "
-                                                f"(relative) > tolerance {tol:g}")
+                    cells[k] = _error(
+                        cells[k],
+                        f"differs from the closed-form reference by {d:.3g} (relative) > tolerance {tol:g}",
+                    )
 
     def _ratios(self, cells: dict[str, Cell]) -> None:
         def med(k: str) -> float | None:
@@ -477,8 +501,9 @@ class Runner:
         room = left - reserve
         if factor * call_s > room:
             run = human_seconds(factor * call_s)
-            c.note = _join(c.note, f"peak memory not measured: a tracemalloc run (~{run}) "
-                                   "would not fit the budget")
+            c.note = _join(
+                c.note, f"peak memory not measured: a tracemalloc run (~{run}) would not fit the budget"
+            )
             return left
         try:
             with time_limit(room):
@@ -519,8 +544,11 @@ class Runner:
             todo = climbing + ([FUNCTION] if cheap and size not in self._probed else [])
             if not todo:
                 continue
-            if self.memory_available and p.footprint(size, p.outputs_for(size, outputs) or 1) > \
-                    MEMORY_HEADROOM * self.memory_available:
+            if (
+                self.memory_available
+                and p.footprint(size, p.outputs_for(size, outputs) or 1)
+                > MEMORY_HEADROOM * self.memory_available
+            ):
                 break
             try:
                 inst = p.build(size, self.s.seed, outputs, self.s.options)
@@ -597,16 +625,23 @@ class Runner:
                 c.predicted_from = list(fit.sizes)
                 if bud.hopeless(t, self.s.budget, repeat):
                     fits = self._largest(seconds, most, n) if most else 0
-                    cost = (f"even one call (a call of {bud.LONG_CALL_S:g} s or more is timed once: its "
-                            "verification call is its sample)" if bud.is_long(t) else
-                            f"checking and timing it {min(bud.MIN_REPEATS, repeat)} times")
-                    cells[k] = _skip(c, (
-                        f"predicted {human_seconds(t)} per call (a pass measured at "
-                        f"n = {fit.n0}, growing like n^{fit.exponent:.2f}); {cost} would pass the "
-                        f"{self.s.budget:g} s budget by more than the {bud.PREDICTION_SLACK:g}x a "
-                        "prediction may be off; "
-                        + (f"n <= {fits} would fit" if fits >= self.s.problem.min_n else "no n would fit")
-                        + f", or --budget {math.ceil(bud.minimum_cost(t, repeat))}"))
+                    cost = (
+                        f"even one call (a call of {bud.LONG_CALL_S:g} s or more is timed once: its "
+                        "verification call is its sample)"
+                        if bud.is_long(t)
+                        else f"checking and timing it {min(bud.MIN_REPEATS, repeat)} times"
+                    )
+                    cells[k] = _skip(
+                        c,
+                        (
+                            f"predicted {human_seconds(t)} per call (a pass measured at "
+                            f"n = {fit.n0}, growing like n^{fit.exponent:.2f}); {cost} would pass the "
+                            f"{self.s.budget:g} s budget by more than the {bud.PREDICTION_SLACK:g}x a "
+                            "prediction may be off; "
+                            + (f"n <= {fits} would fit" if fits >= self.s.problem.min_n else "no n would fit")
+                            + f", or --budget {math.ceil(bud.minimum_cost(t, repeat))}"
+                        ),
+                    )
                     continue
             mfit = bud.fit_power(self.peaks[k], n)
             if mfit is not None and self.memory_available:
@@ -614,10 +649,14 @@ class Runner:
                 limit = MEMORY_HEADROOM * self.memory_available
                 if need > limit:
                     fits = bud.round_down(mfit.largest_n(limit))
-                    cells[k] = _skip(c, (
-                        f"would need about {human_bytes(need)} of memory (peak ~ n^{mfit.exponent:.2f} from "
-                        f"n = {', '.join(map(str, mfit.sizes))}), and {human_bytes(self.memory_available)} "
-                        f"is available; n <= {fits} would fit"))
+                    cells[k] = _skip(
+                        c,
+                        (
+                            f"would need about {human_bytes(need)} of memory (peak ~ "
+                            f"n^{mfit.exponent:.2f} from n = {', '.join(map(str, mfit.sizes))}), and "
+                            f"{human_bytes(self.memory_available)} is available; n <= {fits} would fit"
+                        ),
+                    )
                     continue
             live.add(k)
         return live
@@ -640,11 +679,16 @@ def _long_call_note(samples: int, wanted: int, budget: float, stopped: str | Non
     if samples < 2:
         text = f"1 sample: the verification call; {why}; IQR not available"
     else:
-        text = f"{samples} {'' if samples == wanted else f'of {wanted} '}samples, the first being the " \
-               f"verification call ({why})"
+        text = (
+            f"{samples} {'' if samples == wanted else f'of {wanted} '}samples, the first being the "
+            f"verification call ({why})"
+        )
     if samples < wanted:
-        text += ("; " + stopped if stopped and "overran" in stopped else
-                 f"; the {budget:g} s budget allows no more")
+        text += (
+            "; " + stopped
+            if stopped and "overran" in stopped
+            else f"; the {budget:g} s budget allows no more"
+        )
     return text
 
 

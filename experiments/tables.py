@@ -58,32 +58,61 @@ def _agree(c: dict[str, Any]) -> str:
 
 
 def _sorted(cells: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(cells, key=lambda c: (c["n"], c["m"], MODE_ORDER.index(c["mode"])
-                                        if c["mode"] in MODE_ORDER else 9))
+    return sorted(
+        cells, key=lambda c: (c["n"], c["m"], MODE_ORDER.index(c["mode"]) if c["mode"] in MODE_ORDER else 9)
+    )
 
 
 def format_table(cells: list[dict[str, Any]]) -> str:
     """The run's cells as an aligned table; skipped and failed cells are footnoted with why, and
     notes follow (a cell timed by its verification call alone shows ``n/a`` for its IQR)."""
     jac = any(c["kind"] == "jacobian" for c in cells)
-    head = ["n", *(["m"] if jac else []), "mode", "chunk", "passes", "sweeps", "median", "IQR",
-            "x func", "speedup", "ops", "updates", "peak mem", "agree"]
+    head = [
+        "n",
+        *(["m"] if jac else []),
+        "mode",
+        "chunk",
+        "passes",
+        "sweeps",
+        "median",
+        "IQR",
+        "x func",
+        "speedup",
+        "ops",
+        "updates",
+        "peak mem",
+        "agree",
+    ]
     rows, notes = [], []
     for c in _sorted(cells):
         ok = c["status"] in ("ok", "interrupted") and c["time_median_s"] is not None
         if ok:
             iqr = "n/a" if c["time_iqr_s"] is None else human_seconds(c["time_iqr_s"])  # one sample
-            timing = [human_seconds(c["time_median_s"]), iqr,
-                      times(c["ratio_to_function"]), times(c["speedup_vs_forward"])]
+            timing = [
+                human_seconds(c["time_median_s"]),
+                iqr,
+                times(c["ratio_to_function"]),
+                times(c["speedup_vs_forward"]),
+            ]
         else:
             notes.append(f"[{len(notes) + 1}] {c['mode']} at n = {c['n']}: {c['status']}: {c['reason']}")
             timing = [f"{c['status']} [{len(notes)}]", "", "", ""]
         updates = c["tangent_updates"] if c["mode"].startswith("forward") else c["adjoint_updates"]
-        rows.append([
-            str(c["n"]), *([str(c["m"])] if jac else []), c["mode"],
-            "-" if c["chunk"] is None else str(c["chunk"]), _count(c["passes"]), _count(c["sweeps"]),
-            *timing, _count(c["ops"]), _count(updates), human_bytes(c["peak_bytes"]), _agree(c),
-        ])
+        rows.append(
+            [
+                str(c["n"]),
+                *([str(c["m"])] if jac else []),
+                c["mode"],
+                "-" if c["chunk"] is None else str(c["chunk"]),
+                _count(c["passes"]),
+                _count(c["sweeps"]),
+                *timing,
+                _count(c["ops"]),
+                _count(updates),
+                human_bytes(c["peak_bytes"]),
+                _agree(c),
+            ]
+        )
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     left = {"mode"}
     lines = ["  ".join(h.ljust(w) if h in left else h.rjust(w) for h, w in zip(head, widths))]
@@ -125,9 +154,12 @@ def _compare(cells: list[dict[str, Any]], n: int, m: int, fwd_mode: str) -> str 
     label = "forward mode (chunk 1)" if fwd_mode == "forward" else f"forward mode (chunk {fwd['chunk']})"
     jac = fwd["kind"] == "jacobian"
     where = f"n = {n} inputs and m = {m} outputs" if jac else f"n = {n}"
-    ideal = (f"{_plural(fwd['passes'], 'forward pass', 'forward passes')} against "
-             f"{_plural(rev['sweeps'], 'reverse sweep', 'reverse sweeps')}" if jac
-             else f"ideal n/c = {fwd['passes']}")
+    ideal = (
+        f"{_plural(fwd['passes'], 'forward pass', 'forward passes')} against "
+        f"{_plural(rev['sweeps'], 'reverse sweep', 'reverse sweeps')}"
+        if jac
+        else f"ideal n/c = {fwd['passes']}"
+    )
     if tf is None or tr is None:
         missing, name = (fwd, label) if tf is None else (rev, "reverse mode")
         return f"{name} was not timed at {where} ({missing['reason']})"
@@ -175,8 +207,9 @@ def _sweep(cells: list[dict[str, Any]], sizes: list[tuple[int, int]], fwd_mode: 
         return None
     label = "forward mode (chunk 1)" if fwd_mode == "forward" else "forward mode (chunked)"
     what = "passes/sweeps" if jac else "ideal n/c"
-    return (f"Speedup of reverse mode over {label}: {', '.join(parts)} ({what}: {', '.join(ideal)})"
-            + ("; ~ marks an estimate for a cell over the budget." if guessed else "."))
+    return f"Speedup of reverse mode over {label}: {', '.join(parts)} ({what}: {', '.join(ideal)})" + (
+        "; ~ marks an estimate for a cell over the budget." if guessed else "."
+    )
 
 
 def summary(cells: list[dict[str, Any]]) -> list[str]:
@@ -193,12 +226,20 @@ def summary(cells: list[dict[str, Any]]) -> list[str]:
             s = _compare(cells, n, m, fwd_mode)
             if s:
                 out.append(s[0].upper() + s[1:] + ".")
-    revs = [c for n, m in sizes if (c := _by(cells, n, m, "reverse")) is not None
-            and c["status"] == "ok" and c["ratio_to_function"] and c["kind"] == "gradient"]
+    revs = [
+        c
+        for n, m in sizes
+        if (c := _by(cells, n, m, "reverse")) is not None
+        and c["status"] == "ok"
+        and c["ratio_to_function"]
+        and c["kind"] == "gradient"
+    ]
     if len(revs) == 1:
         r = revs[0]
-        out.append(f"At n = {r['n']} a reverse-mode gradient took {times(r['ratio_to_function'])} "
-                   "as long as the function itself.")
+        out.append(
+            f"At n = {r['n']} a reverse-mode gradient took {times(r['ratio_to_function'])} "
+            "as long as the function itself."
+        )
     elif revs:
         ratios = ", ".join(f"{times(c['ratio_to_function'])} at n = {c['n']}" for c in revs)
         out.append(f"A reverse-mode gradient took, relative to the function itself: {ratios}.")

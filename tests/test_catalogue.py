@@ -19,9 +19,19 @@ from experiments.problems import (
 )
 
 HAS_ADBENCH = importlib.util.find_spec("experiments.adbench") is not None
-needs_adbench = pytest.mark.skipif(not HAS_ADBENCH, reason="experiments.adbench (the ADBench GMM) is not there yet")
+needs_adbench = pytest.mark.skipif(
+    not HAS_ADBENCH, reason="experiments.adbench (the ADBench GMM) is not there yet"
+)
 
-SMALL = {"article": 3, "rosenbrock": 6, "rosenbrock-array": 7, "mlp": 31, "logsumexp": 5, "tall": 3, "gmm": 12}
+SMALL = {
+    "article": 3,
+    "rosenbrock": 6,
+    "rosenbrock-array": 7,
+    "mlp": 31,
+    "logsumexp": 5,
+    "tall": 3,
+    "gmm": 12,
+}
 SETTINGS = [("reverse", None), ("forward", 1), ("forward", None), ("forward", 2)]
 
 
@@ -124,10 +134,16 @@ def test_get_problem_unknown_lists_the_known_ones():
     assert e.value.usage
 
 
-@pytest.mark.parametrize("spec,message", [
-    ("gmm:D", "key=value"), ("gmm:Q=3", "no option 'Q'"), ("rosenbrock:D=3", "options: none"),
-    ("gmm:D=0", "positive integer"), ("prob.py", "needs a function name"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("gmm:D", "key=value"),
+        ("gmm:Q=3", "no option 'Q'"),
+        ("rosenbrock:D=3", "options: none"),
+        ("gmm:D=0", "positive integer"),
+        ("prob.py", "needs a function name"),
+    ],
+)
 def test_problem_options_are_checked(spec, message):
     with pytest.raises(ProblemError, match=message):
         get_problem(spec)
@@ -143,13 +159,16 @@ def _write(tmp_path, body, name="myprob.py"):
 
 
 def test_user_problem_gradient(tmp_path):
-    path = _write(tmp_path, '''
+    path = _write(
+        tmp_path,
+        '''
         def build(n, seed):
             """Sum of squares."""
             f = lambda v: sum(x * x for x in v)
             x = [float(i) for i in range(n)]
             return f, x, [2.0 * i for i in range(n)]
-    ''')
+    ''',
+    )
     problem, _ = get_problem(f"{path}:build")
     assert problem.description == "Sum of squares."
     inst = problem.build(4)
@@ -158,11 +177,14 @@ def test_user_problem_gradient(tmp_path):
 
 
 def test_user_problem_jacobian(tmp_path):
-    path = _write(tmp_path, '''
+    path = _write(
+        tmp_path,
+        """
         import numpy as np
         def build(n, seed):
             return (lambda v: np.stack([v * 2.0, v * 3.0]).ravel()), np.ones(n)
-    ''')
+    """,
+    )
     inst = get_problem(f"{path}:build")[0].build(3)
     assert inst.kind == JACOBIAN and inst.m == 6 and inst.reference is None
 

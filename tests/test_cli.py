@@ -26,7 +26,11 @@ BAD_INPUTS = [
     (["--problem", "article", "--inputs", "10"], 2, "takes n = 3 only"),
     (["--problem", "rosenbrok", "--inputs", "10"], 2, "known problems: article, rosenbrock"),
     (["--problem", "{tmp}/missing.py:build", "--inputs", "10"], 2, "does not exist"),
-    (["--problem", "{raises}:build", "--inputs", "10"], 1, "RuntimeError: no data here (line 2 of raises.py)"),
+    (
+        ["--problem", "{raises}:build", "--inputs", "10"],
+        1,
+        "RuntimeError: no data here (line 2 of raises.py)",
+    ),
     (["--inputs", "10", "--out", "{file}"], 2, "is a file, not a folder"),
     (["--inputs", "10", "--budget", "0"], 2, "argument --budget: must be a positive number, got 0"),
     (["--inputs", "10", "--budget", "0.5"], 2, "too short to time anything"),
@@ -46,7 +50,11 @@ def materialise(argv, tmp_path):
     """Fill the placeholders of a BAD_INPUTS command line with real paths under ``tmp_path``."""
     (tmp_path / "a-file").write_text("not a folder\n")
     (tmp_path / "raises.py").write_text("import math\nraise RuntimeError('no data here')\n")
-    subs = {"{file}": str(tmp_path / "a-file"), "{raises}": str(tmp_path / "raises.py"), "{tmp}": str(tmp_path)}
+    subs = {
+        "{file}": str(tmp_path / "a-file"),
+        "{raises}": str(tmp_path / "raises.py"),
+        "{tmp}": str(tmp_path),
+    }
     out = []
     for a in argv:
         for k, v in subs.items():
@@ -60,7 +68,9 @@ def fast(monkeypatch):
     make_fast(monkeypatch)
 
 
-@pytest.mark.parametrize("argv,code,message", BAD_INPUTS, ids=[" ".join(a) or "(none)" for a, _, _ in BAD_INPUTS])
+@pytest.mark.parametrize(
+    "argv,code,message", BAD_INPUTS, ids=[" ".join(a) or "(none)" for a, _, _ in BAD_INPUTS]
+)
 def test_bad_input_gets_a_message_and_an_exit_code(argv, code, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(materialise(argv, tmp_path)) == code
@@ -126,7 +136,9 @@ def test_out_makes_a_new_folder_every_run(tmp_path, capsys, fast):
     folders = sorted((tmp_path / "runs").iterdir())
     assert len(folders) == 2
     for f in folders:
-        assert load(f)["status"] == "complete" and (f / "results.csv").exists() and not (f / "PARTIAL").exists()
+        assert (
+            load(f)["status"] == "complete" and (f / "results.csv").exists() and not (f / "PARTIAL").exists()
+        )
 
 
 def test_a_sweep_goes_under_results_without_out(tmp_path, monkeypatch, capsys, fast):
@@ -175,43 +187,54 @@ def _problem_file(tmp_path, body):
 
 
 def test_disagreement_exits_with_3(tmp_path, capsys, fast):
-    spec = _problem_file(tmp_path, """
+    spec = _problem_file(
+        tmp_path,
+        """
         import numpy as np
         rng = np.random.default_rng(0)
         def build(n, seed):
             return (lambda v: sum(v) * rng.normal()), np.ones(n)
-    """)
+    """,
+    )
     assert main(["--problem", spec, "--inputs", "4", "--repeat", "3", "-q"]) == 3
     err = capsys.readouterr().err
     assert "forward and reverse mode disagree at n = 4" in err
 
 
 def test_a_function_failing_under_ad_exits_with_1(tmp_path, capsys, fast):
-    spec = _problem_file(tmp_path, """
+    spec = _problem_file(
+        tmp_path,
+        """
         def build(n, seed):
             def f(v):
                 if isinstance(v[0], float):
                     return sum(v)
                 raise ValueError("plain floats only")
             return f, [1.0] * n
-    """)
+    """,
+    )
     assert main(["--problem", spec, "--inputs", "3", "--repeat", "3", "-q"]) == 1
     err = capsys.readouterr().err
     assert "ValueError: plain floats only (prob.py:6)" in err and "Traceback" not in err
 
 
 def test_interrupted_run_keeps_partial_results(tmp_path, capsys, fast):
-    spec = _problem_file(tmp_path, """
+    spec = _problem_file(
+        tmp_path,
+        """
         def build(n, seed):
             if n == 4:
                 raise KeyboardInterrupt
             return (lambda v: sum(x * x for x in v)), [1.0] * n
-    """)
+    """,
+    )
     code = main(["--problem", spec, "--inputs", "3,4", "--repeat", "3", "-q", "--out", str(tmp_path / "o")])
     assert code == 130
     (folder,) = (tmp_path / "o").iterdir()
     doc = load(folder)
-    assert doc["status"] == "partial" and "interrupted" in doc["status_reason"] and (folder / "PARTIAL").exists()
+    assert (
+        doc["status"] == "partial" and "interrupted" in doc["status_reason"] and (folder / "PARTIAL").exists()
+    )
     assert {c["n"] for c in doc["cells"]} == {3}
     assert "partial results saved in" in capsys.readouterr().err
 
@@ -232,8 +255,9 @@ def test_explain_unavailable_says_so(monkeypatch, capsys):
 
 def test_run_returns_the_folder_for_later_steps(tmp_path, fast, capsys):
     """The seam for reports: ``cli.run`` hands back the finished run folder."""
-    ns = cli.build_parser().parse_args(["--problem", "article", "--inputs", "3", "--repeat", "3", "-q",
-                                        "--out", str(tmp_path)])
+    ns = cli.build_parser().parse_args(
+        ["--problem", "article", "--inputs", "3", "--repeat", "3", "-q", "--out", str(tmp_path)]
+    )
     result = cli.run(ns, ["--inputs", "3"])
     assert result.exit_code == 0 and result.folder.parent == tmp_path
     assert load(result.folder)["cells"] == result.record.cells

@@ -16,11 +16,20 @@ pytestmark = pytest.mark.skipif(SCRIPT is None, reason="compare-modes is not ins
 
 def run(argv, cwd, timeout=120):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    return subprocess.run([SCRIPT, *argv], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env,
-                          stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [SCRIPT, *argv],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
 
 
-@pytest.mark.parametrize("argv,code,message", BAD_INPUTS, ids=[" ".join(a) or "(none)" for a, _, _ in BAD_INPUTS])
+@pytest.mark.parametrize(
+    "argv,code,message", BAD_INPUTS, ids=[" ".join(a) or "(none)" for a, _, _ in BAD_INPUTS]
+)
 def test_bad_input_through_the_script(argv, code, message, tmp_path):
     p = run(materialise(argv, tmp_path), tmp_path)
     assert p.returncode == code, p.stderr
@@ -30,7 +39,9 @@ def test_bad_input_through_the_script(argv, code, message, tmp_path):
 
 def test_a_real_run_prints_json(tmp_path):
     """Real timing with the default budget: tiny cells take what they need, not the budget."""
-    p = run(["--problem", "article", "--inputs", "3", "--repeat", "3", "--modes", "reverse", "--json"], tmp_path)
+    p = run(
+        ["--problem", "article", "--inputs", "3", "--repeat", "3", "--modes", "reverse", "--json"], tmp_path
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["status"] == "complete" and p.stderr == ""

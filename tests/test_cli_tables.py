@@ -7,8 +7,21 @@ from experiments.tables import format_table, human_bytes, human_seconds, summary
 def cell(n, mode, median=None, status="ok", m=1, kind="gradient", **kw):
     chunk = {"forward": 1, "forward-chunked": min(n, 12)}.get(mode)
     passes = -(-n // chunk) if chunk else 1
-    c = Cell("p", kind, n, n, m, mode, chunk, passes, m if mode == "reverse" else None, status=status,
-             time_median_s=median, time_iqr_s=median and median / 10, **kw)
+    c = Cell(
+        "p",
+        kind,
+        n,
+        n,
+        m,
+        mode,
+        chunk,
+        passes,
+        m if mode == "reverse" else None,
+        status=status,
+        time_median_s=median,
+        time_iqr_s=median and median / 10,
+        **kw,
+    )
     return c.as_dict()
 
 
@@ -20,48 +33,70 @@ def test_units():
 
 
 def test_single_size_sentence_measured():
-    cells = [cell(1000, "function", 1e-4), cell(1000, "forward", 2.0), cell(1000, "reverse", 0.01,
-                                                                              ratio_to_function=100.0)]
+    cells = [
+        cell(1000, "function", 1e-4),
+        cell(1000, "forward", 2.0),
+        cell(1000, "reverse", 0.01, ratio_to_function=100.0),
+    ]
     s = summary(cells)
     assert s[0] == "Reverse mode was 200x faster than forward mode (chunk 1) at n = 1000; ideal n/c = 1000."
     assert s[-1] == "At n = 1000 a reverse-mode gradient took 100x as long as the function itself."
 
 
 def test_single_size_sentence_predicted():
-    cells = [cell(1000, "forward", status="skipped", reason="over budget", predicted_time_s=20.0),
-             cell(1000, "reverse", 0.05)]
+    cells = [
+        cell(1000, "forward", status="skipped", reason="over budget", predicted_time_s=20.0),
+        cell(1000, "reverse", 0.05),
+    ]
     (s,) = summary(cells)
     assert s.startswith("Reverse mode would be about 400x faster than forward mode (chunk 1) at n = 1000")
     assert "estimated: forward mode (chunk 1) was not timed, a call takes about 20 s" in s
 
 
 def test_a_cell_skipped_after_its_first_call_is_estimated_by_that_call():
-    cells = [cell(1000, "forward", status="skipped", predicted_time_s=1.0, first_call_s=4.0),
-             cell(1000, "reverse", 0.01)]
+    cells = [
+        cell(1000, "forward", status="skipped", predicted_time_s=1.0, first_call_s=4.0),
+        cell(1000, "reverse", 0.01),
+    ]
     (s,) = summary(cells)
     assert s.startswith("Reverse mode would be about 400x faster")
 
 
 def test_forward_wins_on_a_tall_jacobian():
-    cells = [cell(4, "forward", 0.001, m=200, kind="jacobian"), cell(4, "reverse", 0.02, m=200, kind="jacobian")]
+    cells = [
+        cell(4, "forward", 0.001, m=200, kind="jacobian"),
+        cell(4, "reverse", 0.02, m=200, kind="jacobian"),
+    ]
     (s,) = summary(cells)
-    assert s == ("Forward mode (chunk 1) was 20x faster than reverse mode at n = 4 inputs and m = 200 outputs; "
-                 "4 forward passes against 200 reverse sweeps.")
+    assert s == (
+        "Forward mode (chunk 1) was 20x faster than reverse mode at n = 4 inputs and m = 200 outputs; "
+        "4 forward passes against 200 reverse sweeps."
+    )
 
 
 def test_sweep_sentence():
-    cells = [cell(10, "forward", 0.01), cell(10, "reverse", 0.001), cell(100, "forward", 1.0),
-             cell(100, "reverse", 0.01), cell(1000, "forward", status="skipped", predicted_time_s=100.0),
-             cell(1000, "reverse", 0.1)]
+    cells = [
+        cell(10, "forward", 0.01),
+        cell(10, "reverse", 0.001),
+        cell(100, "forward", 1.0),
+        cell(100, "reverse", 0.01),
+        cell(1000, "forward", status="skipped", predicted_time_s=100.0),
+        cell(1000, "reverse", 0.1),
+    ]
     (s,) = summary(cells)
-    assert s == ("Speedup of reverse mode over forward mode (chunk 1): 10x at n = 10, 100x at n = 100, "
-                 "~1000x at n = 1000 (ideal n/c: 10, 100, 1000); ~ marks an estimate for a cell over the budget.")
+    assert s == (
+        "Speedup of reverse mode over forward mode (chunk 1): 10x at n = 10, 100x at n = 100, "
+        "~1000x at n = 1000 (ideal n/c: 10, 100, 1000); ~ marks an estimate for a cell over the budget."
+    )
 
 
 def test_table_footnotes_skipped_cells():
-    cells = [cell(5, "reverse", 0.001, ops=10, adjoint_updates=13, peak_bytes=2048, max_rel_diff=1e-16,
-                  agrees=True),
-             cell(5, "forward", status="skipped", reason="predicted 20 s per call")]
+    cells = [
+        cell(
+            5, "reverse", 0.001, ops=10, adjoint_updates=13, peak_bytes=2048, max_rel_diff=1e-16, agrees=True
+        ),
+        cell(5, "forward", status="skipped", reason="predicted 20 s per call"),
+    ]
     text = format_table(cells)
     lines = text.splitlines()
     assert lines[0].split()[:4] == ["n", "mode", "chunk", "passes"]
@@ -78,16 +113,26 @@ def test_a_cell_timed_by_its_verification_call_alone():
     fwd["time_iqr_s"] = None
     cells = [fwd, cell(1000, "reverse", 0.02)]
     lines = format_table(cells).splitlines()
-    assert lines[2].split()[:7] == ["1000", "forward", "1", "1,000", "-", "14", "s"] and lines[2].split()[7] == "n/a"
+    assert (
+        lines[2].split()[:7] == ["1000", "forward", "1", "1,000", "-", "14", "s"]
+        and lines[2].split()[7] == "n/a"
+    )
     assert lines[-1] == f"note: forward at n = 1000: {note}"
-    assert summary(cells)[0] == "Reverse mode was 700x faster than forward mode (chunk 1) at n = 1000; ideal n/c = 1000."
+    assert (
+        summary(cells)[0]
+        == "Reverse mode was 700x faster than forward mode (chunk 1) at n = 1000; ideal n/c = 1000."
+    )
 
 
 def test_a_cell_cut_off_at_the_budget_is_estimated_by_its_prediction_and_says_so():
     reason = "one call did not finish within the 20 s budget (predicted 17.4 s); at most n <= 920 would fit"
-    cells = [cell(1000, "forward", status="skipped", reason=reason, predicted_time_s=17.4),
-             cell(1000, "reverse", 0.02)]
+    cells = [
+        cell(1000, "forward", status="skipped", reason=reason, predicted_time_s=17.4),
+        cell(1000, "reverse", 0.02),
+    ]
     (s,) = summary(cells)
     assert s.startswith("Reverse mode would be about 870x faster than forward mode (chunk 1) at n = 1000")
-    assert s.endswith("(estimated: forward mode (chunk 1) was not timed: one call did not finish within the "
-                      "20 s budget; its predicted 17.4 s a call is used).")
+    assert s.endswith(
+        "(estimated: forward mode (chunk 1) was not timed: one call did not finish within the "
+        "20 s budget; its predicted 17.4 s a call is used)."
+    )

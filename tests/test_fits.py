@@ -9,20 +9,22 @@ from experiments import fits
 
 
 def power(k, a=1e-6, sizes=(10, 30, 100, 300, 1000), mode="reverse", spread=0.0, samples=5):
-    return [cell(n, mode, a * n ** k, spread=spread, samples=samples) for n in sizes]
+    return [cell(n, mode, a * n**k, spread=spread, samples=samples) for n in sizes]
 
 
 def test_an_exact_power_law_gives_its_exponent():
     fit = fits.fit_slope(power(1.5))
     assert fit.slope == pytest.approx(1.5, abs=1e-9)
     assert fit.error == pytest.approx(0.0, abs=1e-9)
-    assert fit.at(100) == pytest.approx(1e-6 * 100 ** 1.5)
+    assert fit.at(100) == pytest.approx(1e-6 * 100**1.5)
     assert fit.text() == "1.50 ± 0.00"
 
 
 def test_the_fit_uses_the_large_n_tail():
     # a fixed overhead flattens small n: the tail (the largest half, at least 3 sizes) ignores it
-    cells = [cell(n, "reverse", 1e-3 + 1e-6 * n * n, spread=0.0) for n in (1, 3, 10, 30, 100, 300, 1000, 3000)]
+    cells = [
+        cell(n, "reverse", 1e-3 + 1e-6 * n * n, spread=0.0) for n in (1, 3, 10, 30, 100, 300, 1000, 3000)
+    ]
     fit = fits.fit_slope(cells)
     assert fit.sizes == (100, 300, 1000, 3000)
     assert fit.slope == pytest.approx(2, abs=0.1)
@@ -52,7 +54,8 @@ def test_the_same_cells_give_the_same_uncertainty():
     cells = power(1.2, spread=0.1)
     assert fits.fit_slope(cells) == fits.fit_slope(cells)
     assert fits.crossover(power(2, a=1e-7, mode="forward"), cells) == fits.crossover(
-        power(2, a=1e-7, mode="forward"), cells)
+        power(2, a=1e-7, mode="forward"), cells
+    )
 
 
 def test_crossover_between_measured_sizes():

@@ -32,27 +32,59 @@ def cell(n, mode, t, *, m=1, kind="gradient", chunk=None, samples=5, spread=0.04
     elif mode == "forward-chunked" and chunk is None:
         chunk = _chunk(n)
     passes = -(-n // chunk) if chunk else 1
-    c = {"problem": "synthetic", "kind": kind, "n": n, "requested_n": n, "m": m, "mode": mode,
-         "chunk": chunk, "passes": passes, "sweeps": m if mode == "reverse" else None, "status": "ok",
-         "reason": None, "time_median_s": float(np.median(s)), "time_q1_s": q1, "time_q3_s": q3,
-         "time_iqr_s": None if q1 is None else q3 - q1, "samples_s": [float(v) for v in s], "loops": 10,
-         "first_call_s": float(t), "function_time_s": None, "ratio_to_function": None,
-         "speedup_vs_forward": None, "speedup_vs_forward_chunked": None,
-         "ops": None if mode == "function" else 4 * n * passes,
-         "tangent_updates": None, "adjoint_updates": None, "tape_length": None,
-         "tape_bytes": 500 * n if mode == "reverse" else None,
-         "peak_bytes": {"function": 1000, "forward": 100 * n, "forward-chunked": 120 * n, "reverse": 1000 * n}[mode],
-         "max_rel_diff": None if mode == "function" else 1e-16, "ref_rel_diff": None,
-         "agrees": None if mode == "function" else True, "predicted_time_s": None, "predicted_exponent": None,
-         "predicted_from": [], "note": None, "seed": 0, "details": {}}
+    c = {
+        "problem": "synthetic",
+        "kind": kind,
+        "n": n,
+        "requested_n": n,
+        "m": m,
+        "mode": mode,
+        "chunk": chunk,
+        "passes": passes,
+        "sweeps": m if mode == "reverse" else None,
+        "status": "ok",
+        "reason": None,
+        "time_median_s": float(np.median(s)),
+        "time_q1_s": q1,
+        "time_q3_s": q3,
+        "time_iqr_s": None if q1 is None else q3 - q1,
+        "samples_s": [float(v) for v in s],
+        "loops": 10,
+        "first_call_s": float(t),
+        "function_time_s": None,
+        "ratio_to_function": None,
+        "speedup_vs_forward": None,
+        "speedup_vs_forward_chunked": None,
+        "ops": None if mode == "function" else 4 * n * passes,
+        "tangent_updates": None,
+        "adjoint_updates": None,
+        "tape_length": None,
+        "tape_bytes": 500 * n if mode == "reverse" else None,
+        "peak_bytes": {"function": 1000, "forward": 100 * n, "forward-chunked": 120 * n, "reverse": 1000 * n}[
+            mode
+        ],
+        "max_rel_diff": None if mode == "function" else 1e-16,
+        "ref_rel_diff": None,
+        "agrees": None if mode == "function" else True,
+        "predicted_time_s": None,
+        "predicted_exponent": None,
+        "predicted_from": [],
+        "note": None,
+        "seed": 0,
+        "details": {},
+    }
     c.update(extra)
     return c
 
 
 def model(n, mode):
     """Seconds per gradient: forward (chunk 1) ~ n^2, reverse ~ n, speedup n / 25."""
-    return {"function": 1e-6 * n, "forward": 2e-6 * n * n, "forward-chunked": 2.5e-6 * n * -(-n // _chunk(n)),
-            "reverse": 5e-5 * n}[mode]
+    return {
+        "function": 1e-6 * n,
+        "forward": 2e-6 * n * n,
+        "forward-chunked": 2.5e-6 * n * -(-n // _chunk(n)),
+        "reverse": 5e-5 * n,
+    }[mode]
 
 
 def add_ratios(cells):
@@ -75,9 +107,17 @@ def sweep_cells(sizes=SIZES, skip_forward_at=1000):
         for mode in MODES:
             if mode == "forward" and n == skip_forward_at:
                 c = cell(n, mode, model(n, mode), ops=None, peak_bytes=None)
-                c.update(status="skipped", reason="predicted 2 s per call; over the budget",
-                         time_median_s=None, time_q1_s=None, time_q3_s=None, time_iqr_s=None, samples_s=[],
-                         first_call_s=None, predicted_time_s=model(n, mode))
+                c.update(
+                    status="skipped",
+                    reason="predicted 2 s per call; over the budget",
+                    time_median_s=None,
+                    time_q1_s=None,
+                    time_q3_s=None,
+                    time_iqr_s=None,
+                    samples_s=[],
+                    first_call_s=None,
+                    predicted_time_s=model(n, mode),
+                )
                 cells.append(c)
             else:
                 cells.append(cell(n, mode, model(n, mode)))
@@ -101,8 +141,12 @@ def grid_cells(ns=(2, 8, 32), ms=(2, 8, 32)):
     cells = []
     for n in ns:
         for m in ms:
-            for mode, t in (("function", 1e-5), ("forward", 1e-4 * n), ("forward-chunked", 2e-4 * n / 3),
-                            ("reverse", 2e-4 * m)):
+            for mode, t in (
+                ("function", 1e-5),
+                ("forward", 1e-4 * n),
+                ("forward-chunked", 2e-4 * n / 3),
+                ("reverse", 2e-4 * m),
+            ):
                 cells.append(cell(n, mode, t, m=m, kind="jacobian"))
     return add_ratios(cells)
 
@@ -111,21 +155,43 @@ def document(cells, name="synthetic", kind="gradient", status="complete", comman
     """A results.json document around ``cells`` (schema version 1)."""
     ns = sorted({c["n"] for c in cells})
     return {
-        "schema_version": 1, "status": status, "status_reason": None if status == "complete" else "interrupted",
-        "started_at": "2026-01-01T00:00:00+0000", "finished_at": "2026-01-01T00:01:00+0000", "elapsed_s": 60.0,
+        "schema_version": 1,
+        "status": status,
+        "status_reason": None if status == "complete" else "interrupted",
+        "started_at": "2026-01-01T00:00:00+0000",
+        "finished_at": "2026-01-01T00:01:00+0000",
+        "elapsed_s": 60.0,
         "tool": {"name": "compare-modes", "version": "0.1.0"},
-        "command": {"argv": None, "line": command or f"compare-modes --inputs {','.join(map(str, ns))}",
-                    "cwd": "/tmp"},
+        "command": {
+            "argv": None,
+            "line": command or f"compare-modes --inputs {','.join(map(str, ns))}",
+            "cwd": "/tmp",
+        },
         "run_folder": None,
         "settings": {"repeat": 5, "budget": 10.0, "tolerance": 1e-8, "threads": 1},
-        "environment": {"cpu_model": "Test CPU", "cpu_count": 2, "cpus_available": 2,
-                        "memory_available_bytes": 2 ** 33, "os": "Linux", "python": "3.11.7",
-                        "python_implementation": "CPython", "numpy": "2.0", "modes": "0.1.0",
-                        "compare_modes": "0.1.0", "thread_pools": [{"internal_api": "openblas", "num_threads": 1}],
-                        "git": {"commit": "0123456789abcdef", "dirty": False}},
-        "problem": {"name": name, "description": f"{name}, made up for the tests", "kind": kind,
-                    "sizes": "any n", "options": {}},
-        "cells": [{**c, "problem": name} for c in cells], "summary": [],
+        "environment": {
+            "cpu_model": "Test CPU",
+            "cpu_count": 2,
+            "cpus_available": 2,
+            "memory_available_bytes": 2**33,
+            "os": "Linux",
+            "python": "3.11.7",
+            "python_implementation": "CPython",
+            "numpy": "2.0",
+            "modes": "0.1.0",
+            "compare_modes": "0.1.0",
+            "thread_pools": [{"internal_api": "openblas", "num_threads": 1}],
+            "git": {"commit": "0123456789abcdef", "dirty": False},
+        },
+        "problem": {
+            "name": name,
+            "description": f"{name}, made up for the tests",
+            "kind": kind,
+            "sizes": "any n",
+            "options": {},
+        },
+        "cells": [{**c, "problem": name} for c in cells],
+        "summary": [],
     }
 
 
@@ -172,9 +238,14 @@ def test_time_figure_axes_lines_and_slopes(sweep):
 def test_time_figure_shows_the_skipped_cell_at_its_prediction(sweep):
     fig = plots.styled(plots.time_figure, sweep, "t")
     ax = fig.axes[0]
-    hollow = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets())
-              and not c.get_facecolor().any()]
-    assert any(tuple(o) == (1000, pytest.approx(model(1000, "forward"))) for c in hollow for o in c.get_offsets())
+    hollow = [
+        c
+        for c in ax.collections
+        if isinstance(c, PathCollection) and len(c.get_offsets()) and not c.get_facecolor().any()
+    ]
+    assert any(
+        tuple(o) == (1000, pytest.approx(model(1000, "forward"))) for c in hollow for o in c.get_offsets()
+    )
     assert any("not timed" in t for t in legend_texts(fig))
 
 
@@ -222,7 +293,9 @@ def test_speedup_figure_ideal_break_even_and_crossover(sweep):
     assert list(ideal.get_ydata()) == list(ideal.get_xdata())  # n passes per sweep, at every n asked for
     even = next(line for line in ax.lines if line.get_label().startswith("break-even"))
     assert list(even.get_ydata()) == [1, 1]
-    stars = [c for c in ax.containers if isinstance(c, ErrorbarContainer) and c.get_label().startswith("n* ≈")]
+    stars = [
+        c for c in ax.containers if isinstance(c, ErrorbarContainer) and c.get_label().startswith("n* ≈")
+    ]
     assert stars, "the crossover is marked"
     n_star = float(re.search(r"n\* ≈ ([\d.]+)", stars[0].get_label()).group(1))
     assert 20 <= n_star <= 31  # the model's speedup is n / 25
@@ -295,7 +368,10 @@ def test_heatmap_figure_over_inputs_and_outputs():
     # the crossover n* along each row where the winner changes (forward costs n/3m of reverse
     # here): inside the grid for m = 2 and 8; for m = 32 it would lie past the largest n
     stars = [line for line in ax.lines if line.get_marker() == "*"]
-    assert {(round(line.get_xdata()[0] / line.get_ydata()[0]), line.get_ydata()[0]) for line in stars} == {(3, 2), (3, 8)}
+    assert {(round(line.get_xdata()[0] / line.get_ydata()[0]), line.get_ydata()[0]) for line in stars} == {
+        (3, 2),
+        (3, 8),
+    }
     assert any(t.startswith("crossover n* in this row") for t in legend_texts(fig))
     labels = [t.get_text() for t in ax.texts]
     assert sum(t.startswith(("forward\n", "reverse\n")) for t in labels) == 9

@@ -37,8 +37,14 @@ def local_links(folder: Path, text: str) -> list[str]:
 
 def test_the_report_has_its_sections_figures_and_table(sweep_folder):
     md = (sweep_folder / report.REPORT_MD).read_text()
-    for heading in ("## At a glance", "## Environment and commands", "## Methodology", "## Run 1: synthetic",
-                    "## What the article claims and what we measured", "## Mode advice"):
+    for heading in (
+        "## At a glance",
+        "## Environment and commands",
+        "## Methodology",
+        "## Run 1: synthetic",
+        "## What the article claims and what we measured",
+        "## Mode advice",
+    ):
         assert heading in md
     assert "`compare-modes --inputs 10,30,100,300,1000`" in md  # the exact command
     assert "Test CPU" in md and "`0123456789ab`" in md  # machine and source revision
@@ -68,7 +74,11 @@ def test_the_report_links_only_files_that_exist(sweep_folder):
 
 
 def test_regenerating_from_results_json_gives_the_same_report(sweep_folder, tmp_path):
-    files = [report.REPORT_MD, report.REPORT_HTML, *(f"figures/{p.name}" for p in (sweep_folder / "figures").iterdir())]
+    files = [
+        report.REPORT_MD,
+        report.REPORT_HTML,
+        *(f"figures/{p.name}" for p in (sweep_folder / "figures").iterdir()),
+    ]
     before = {f: (sweep_folder / f).read_bytes() for f in files}
     copy = tmp_path / "again"
     shutil.copytree(sweep_folder, copy)
@@ -80,16 +90,26 @@ def test_regenerating_from_results_json_gives_the_same_report(sweep_folder, tmp_
 
 
 def test_several_runs_make_one_report_with_all_seven_figures(tmp_path):
-    folders = [save_run(tmp_path / "sweep", document(sweep_cells())),
-               save_run(tmp_path / "chunks", document(chunk_cells(), command="compare-modes --inputs 200 --chunks 1,2")),
-               save_run(tmp_path / "grid", document(grid_cells(), name="tall", kind="jacobian"))]
+    folders = [
+        save_run(tmp_path / "sweep", document(sweep_cells())),
+        save_run(
+            tmp_path / "chunks", document(chunk_cells(), command="compare-modes --inputs 200 --chunks 1,2")
+        ),
+        save_run(tmp_path / "grid", document(grid_cells(), name="tall", kind="jacobian")),
+    ]
     out = tmp_path / "together"
     runs = [load_run(f) for f in folders]
     built = report.build(runs, out, report.regenerate_command(runs, out))  # drawn, not saved
     md = rr.markdown(built.blocks)
     assert sorted(stem for stem, _ in built.figures) == [
-        "synthetic-audit", "synthetic-chunks", "synthetic-counts", "synthetic-memory", "synthetic-speedup",
-        "synthetic-time", "tall-heatmap"]
+        "synthetic-audit",
+        "synthetic-chunks",
+        "synthetic-counts",
+        "synthetic-memory",
+        "synthetic-speedup",
+        "synthetic-time",
+        "tall-heatmap",
+    ]
     assert "Views not in this report" not in md
     assert "## Run 2: synthetic, chunk sizes at n = 200" in md and "forward-chunked (sweep)" in md
     assert "Jacobian of tall (n inputs, m outputs): reverse mode starts to beat" in md
@@ -142,25 +162,67 @@ def benchmark_file(tmp_path: Path) -> Path:
         if c["status"] != "ok":
             continue
         s = sorted(c["samples_s"])
-        stats = {"min": s[0], "max": s[-1], "mean": sum(s) / len(s), "stddev": 0.0, "rounds": len(s),
-                 "median": c["time_median_s"], "iqr": c["time_iqr_s"], "q1": c["time_q1_s"], "q3": c["time_q3_s"],
-                 "iterations": 1, "data": c["samples_s"]}
-        info = {k: c[k] for k in ("problem", "kind", "n", "requested_n", "m", "mode", "chunk", "passes", "sweeps",
-                                  "ops", "peak_bytes", "tape_bytes", "max_rel_diff", "agrees", "seed")}
+        stats = {
+            "min": s[0],
+            "max": s[-1],
+            "mean": sum(s) / len(s),
+            "stddev": 0.0,
+            "rounds": len(s),
+            "median": c["time_median_s"],
+            "iqr": c["time_iqr_s"],
+            "q1": c["time_q1_s"],
+            "q3": c["time_q3_s"],
+            "iterations": 1,
+            "data": c["samples_s"],
+        }
+        info = {
+            k: c[k]
+            for k in (
+                "problem",
+                "kind",
+                "n",
+                "requested_n",
+                "m",
+                "mode",
+                "chunk",
+                "passes",
+                "sweeps",
+                "ops",
+                "peak_bytes",
+                "tape_bytes",
+                "max_rel_diff",
+                "agrees",
+                "seed",
+            )
+        }
         name = f"test_mode[{c['problem']}-{c['n']}-{c['mode']}]"
-        benches.append({"group": None, "name": name, "fullname": name, "extra_info": info, "stats": stats,
-                        "params": {"problem": c["problem"], "n": c["n"], "mode": c["mode"]}})
-    doc = {"machine_info": {"cpu": {"brand_raw": "Bench CPU", "count": 2}, "python_version": "3.11.7"},
-           "commit_info": {"id": "feedbeef", "dirty": False}, "benchmarks": benches,
-           "datetime": "2026-01-01T00:00:00", "version": "5.2.3"}
+        benches.append(
+            {
+                "group": None,
+                "name": name,
+                "fullname": name,
+                "extra_info": info,
+                "stats": stats,
+                "params": {"problem": c["problem"], "n": c["n"], "mode": c["mode"]},
+            }
+        )
+    doc = {
+        "machine_info": {"cpu": {"brand_raw": "Bench CPU", "count": 2}, "python_version": "3.11.7"},
+        "commit_info": {"id": "feedbeef", "dirty": False},
+        "benchmarks": benches,
+        "datetime": "2026-01-01T00:00:00",
+        "version": "5.2.3",
+    }
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(doc))
     return path
 
 
 def test_a_report_from_a_pytest_benchmark_json_file(tmp_path):
-    pytest.importorskip("experiments.benchmark_json", reason="the pytest-benchmark converter "
-                        "(experiments/benchmark_json.py) is not in this checkout yet")
+    pytest.importorskip(
+        "experiments.benchmark_json",
+        reason="the pytest-benchmark converter (experiments/benchmark_json.py) is not in this checkout yet",
+    )
     path = benchmark_file(tmp_path)
     (run,) = report_data.load_runs(path)
     assert run.origin == "pytest-benchmark" and run.problem == "synthetic"
@@ -184,7 +246,10 @@ def test_without_the_converter_a_benchmark_file_gets_a_clear_error(tmp_path, mon
 def test_report_after_a_run_and_again_from_its_folder(tmp_path, capsys, monkeypatch):
     make_fast(monkeypatch)
     out = tmp_path / "runs"
-    assert main(["--problem", "rosenbrock", "--inputs", "4,8", "--repeat", "3", "--out", str(out), "--report"]) == 0
+    assert (
+        main(["--problem", "rosenbrock", "--inputs", "4,8", "--repeat", "3", "--out", str(out), "--report"])
+        == 0
+    )
     err = capsys.readouterr().err
     (folder,) = out.iterdir()
     assert f"report written to {folder / report.REPORT_MD}" in err
@@ -209,10 +274,13 @@ def test_chunks_sweeps_the_chunk_size_at_one_n(tmp_path, monkeypatch, capsys):
     assert n == 8 and [c["chunk"] for c in cells] == [1, 2, 4, 8]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--inputs", "8,16", "--chunks", "1,2"], "--chunks sweeps the chunk size at one size"),
-    (["--inputs", "8", "--chunks", "1,2", "--modes", "forward,reverse"], "keep both in --modes"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--inputs", "8,16", "--chunks", "1,2"], "--chunks sweeps the chunk size at one size"),
+        (["--inputs", "8", "--chunks", "1,2", "--modes", "forward,reverse"], "keep both in --modes"),
+    ],
+)
 def test_chunks_usage_errors(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err

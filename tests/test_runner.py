@@ -22,7 +22,9 @@ def make_fast(monkeypatch):
     monkeypatch.setattr(runner, "loops_for", lambda fn, first, limit=None: (1, first))
     monkeypatch.setattr(budget, "AUTORANGE_S", 0.0)
     monkeypatch.setattr(budget, "AUTORANGE_COST_S", 0.0)
-    fake_gc = types.SimpleNamespace(collect=lambda: 0, isenabled=gc.isenabled, enable=gc.enable, disable=gc.disable)
+    fake_gc = types.SimpleNamespace(
+        collect=lambda: 0, isenabled=gc.isenabled, enable=gc.enable, disable=gc.disable
+    )
     monkeypatch.setattr(timing, "gc", fake_gc)
 
 
@@ -69,13 +71,15 @@ def test_interleave_rotates_and_keeps_every_sample():
     order = []
     plans = {k: timing.Plan(lambda k=k: order.append(k), loops=1, repeats=3, call_s=0.0) for k in "abc"}
     timing.interleave(plans)
-    assert order == list("abc" "bca" "cab")
+    assert order == list("abcbcacab")
     assert all(len(p.samples) == 3 and p.stopped is None for p in plans.values())
 
 
 def test_interleave_stops_a_kernel_at_its_allowance():
-    plans = {"slow": timing.Plan(lambda: time.sleep(0.02), loops=1, repeats=10, call_s=0.02, allowance=0.07),
-             "fast": timing.Plan(lambda: None, loops=2, repeats=4, call_s=0.0)}
+    plans = {
+        "slow": timing.Plan(lambda: time.sleep(0.02), loops=1, repeats=10, call_s=0.02, allowance=0.07),
+        "fast": timing.Plan(lambda: None, loops=2, repeats=4, call_s=0.0),
+    }
     timing.interleave(plans)
     assert 1 <= len(plans["slow"].samples) <= 3 and "budget reached" in plans["slow"].stopped
     assert len(plans["fast"].samples) == 4
@@ -112,7 +116,9 @@ def test_fit_power_clamps_and_ignores_sizes_at_or_above_the_target():
     assert steep.exponent == 2.0
     assert budget.fit_power([(10, 1.0)], below=50).exponent == 1.0
     assert budget.fit_power([], below=50) is None
-    assert budget.fit_power([(10, 3.0), (10, 1.0), (20, 2.0)], below=50).exponent == pytest.approx(1.0)  # min per size
+    assert budget.fit_power([(10, 3.0), (10, 1.0), (20, 2.0)], below=50).exponent == pytest.approx(
+        1.0
+    )  # min per size
 
 
 def test_budget_helpers():
@@ -130,7 +136,11 @@ def test_a_long_call_costs_one_call():
     assert budget.minimum_cost(15.0) == 15.0 and budget.minimum_cost(long) == long
     assert budget.minimum_cost(short) == pytest.approx(short + 3 * short)  # warm-up, then 3 samples
     assert budget.minimum_cost(short, repeat=1) == pytest.approx(2 * short)
-    assert (budget.least_samples(15.0), budget.least_samples(short), budget.least_samples(short, 2)) == (1, 3, 2)
+    assert (budget.least_samples(15.0), budget.least_samples(short), budget.least_samples(short, 2)) == (
+        1,
+        3,
+        2,
+    )
     assert budget.largest_call_within(20.0) == 20.0  # every short call fits, and one 20 s call
     assert budget.largest_call_within(2.0) == pytest.approx(0.5)  # 0.5-1 s calls would not: stop short
     assert budget.largest_call_within(0.5) == 0.0
@@ -163,7 +173,9 @@ def test_runner_on_tiny_sizes(fast_timing):
     out = Runner(s).run()
     assert out.exit_code == 0 and not out.interrupted
     cells = {(c.n, c.mode): c for c in out.cells}
-    assert set(cells) == {(n, m) for n in (3, 6) for m in ("function", "forward", "forward-chunked", "reverse")}
+    assert set(cells) == {
+        (n, m) for n in (3, 6) for m in ("function", "forward", "forward-chunked", "reverse")
+    }
     for c in out.cells:
         assert c.status == "ok", c.reason
         assert len(c.samples_s) == 3 and c.time_q1_s <= c.time_median_s <= c.time_q3_s
@@ -191,8 +203,14 @@ def test_runner_times_jacobians(fast_timing):
 def test_skip_prediction_from_smaller_n(fast_timing):
     """Forward chunk 1 calls f n times: at n = 400 it is predicted far over the budget and skipped,
     without being run; reverse (one call) still fits."""
-    s = Settings(problem=sleepy_problem(), sizes=[4, 8, 400], modes=("forward", "reverse"),
-                 repeat=3, budget=0.5, memory=False)
+    s = Settings(
+        problem=sleepy_problem(),
+        sizes=[4, 8, 400],
+        modes=("forward", "reverse"),
+        repeat=3,
+        budget=0.5,
+        memory=False,
+    )
     start = time.perf_counter()
     out = Runner(s).run()
     assert time.perf_counter() - start < 10
@@ -207,7 +225,9 @@ def test_skip_prediction_from_smaller_n(fast_timing):
 
 def _predicted(budget_s):
     """Predictions at n = 100 from records saying: a forward pass cost 75 ms at n = 50, f grows like n."""
-    r = Runner(Settings(problem=sleepy_problem(), sizes=[100], modes=("forward",), budget=budget_s, memory=False))
+    r = Runner(
+        Settings(problem=sleepy_problem(), sizes=[100], modes=("forward",), budget=budget_s, memory=False)
+    )
     r.times["function"] = [(25, 1e-4), (50, 2e-4)]
     r.times["forward"] = [(50, 0.075)]
     cells = {k: r._base(k, 100, 100, 1, GRADIENT) for k in ("function", "forward")}
@@ -242,8 +262,14 @@ def test_a_long_call_cell_with_one_sample(fast_timing, monkeypatch):
     """Forward chunk 1 at n = 4 calls f 4 times (~0.12 s, long here); after its verification call
     a 0.2 s budget fits no second call: the cell is timed by that one call, IQR not available."""
     long_calls(monkeypatch, 0.05)
-    s = Settings(problem=sleepy_problem(0.03), sizes=[4], modes=("forward", "reverse"), repeat=7, budget=0.2,
-                 memory=False)
+    s = Settings(
+        problem=sleepy_problem(0.03),
+        sizes=[4],
+        modes=("forward", "reverse"),
+        repeat=7,
+        budget=0.2,
+        memory=False,
+    )
     out = Runner(s).run()
     assert out.exit_code == 0
     cells = {c.mode: c for c in out.cells}
@@ -251,8 +277,9 @@ def test_a_long_call_cell_with_one_sample(fast_timing, monkeypatch):
     assert fwd.status == "ok" and fwd.loops == 1
     assert fwd.samples_s == [fwd.first_call_s] and fwd.time_median_s == fwd.first_call_s
     assert fwd.time_iqr_s is None and fwd.time_q1_s is None and fwd.time_q3_s is None
-    assert fwd.note.startswith("1 sample: the verification call; a call this long (>= 0.05 s) needs no warm-up; "
-                               "IQR not available")
+    assert fwd.note.startswith(
+        "1 sample: the verification call; a call this long (>= 0.05 s) needs no warm-up; IQR not available"
+    )
     assert "the 0.2 s budget allows no more" in fwd.note
     rev = cells["reverse"]  # short calls keep the rule: warm-up, then at least 3 samples of their own
     assert rev.status == "ok" and 3 <= len(rev.samples_s) and rev.first_call_s not in rev.samples_s
@@ -267,12 +294,16 @@ def test_a_long_call_cell_with_one_sample(fast_timing, monkeypatch):
 
 def test_a_long_call_cell_counts_its_verification_call_among_its_samples(fast_timing, monkeypatch):
     long_calls(monkeypatch, 0.05)
-    s = Settings(problem=sleepy_problem(0.03), sizes=[4], modes=("forward",), repeat=3, budget=1.0,
-                 memory=False)
+    s = Settings(
+        problem=sleepy_problem(0.03), sizes=[4], modes=("forward",), repeat=3, budget=1.0, memory=False
+    )
     fwd = next(c for c in Runner(s).run().cells if c.mode == "forward")
     assert fwd.status == "ok" and len(fwd.samples_s) == 3 and fwd.samples_s[0] == fwd.first_call_s
     assert fwd.time_iqr_s is not None and fwd.time_q1_s <= fwd.time_median_s <= fwd.time_q3_s
-    assert fwd.note == "3 samples, the first being the verification call (a call this long (>= 0.05 s) needs no warm-up)"
+    assert (
+        fwd.note
+        == "3 samples, the first being the verification call (a call this long (>= 0.05 s) needs no warm-up)"
+    )
 
 
 def test_a_call_over_the_budget_is_cut_off_and_says_what_would_fit(fast_timing):
@@ -288,7 +319,9 @@ def test_a_call_over_the_budget_is_cut_off_and_says_what_would_fit(fast_timing):
 
     p = Problem("cliff", "slow from n = 64", GRADIENT, "any n >= 1", build)
     start = time.perf_counter()
-    out = Runner(Settings(problem=p, sizes=[64], modes=("reverse",), repeat=3, budget=0.1, memory=False)).run()
+    out = Runner(
+        Settings(problem=p, sizes=[64], modes=("reverse",), repeat=3, budget=0.1, memory=False)
+    ).run()
     assert time.perf_counter() - start < 3
     rev = next(c for c in out.cells if c.mode == "reverse")
     assert rev.status == "skipped" and rev.first_call_s is None and rev.predicted_time_s < 0.1
@@ -298,8 +331,14 @@ def test_a_call_over_the_budget_is_cut_off_and_says_what_would_fit(fast_timing):
 
 def test_every_mode_over_budget_is_too_large(fast_timing):
     """Every mode predicted at more than PREDICTION_SLACK budgets: nothing is run at all."""
-    s = Settings(problem=sleepy_problem(0.1), sizes=[2, 3], modes=("forward", "reverse"),
-                 repeat=3, budget=0.15, memory=False)
+    s = Settings(
+        problem=sleepy_problem(0.1),
+        sizes=[2, 3],
+        modes=("forward", "reverse"),
+        repeat=3,
+        budget=0.15,
+        memory=False,
+    )
     out = Runner(s).run()
     assert out.too_large and out.exit_code == 2
     assert all(c.status == "skipped" for c in out.cells)

@@ -116,18 +116,28 @@ def _counts(mode: str, stats: modes.Stats, chunk: int | None, n: int, m: int) ->
         return {"passes": 1, "sweeps": None}
     out: dict[str, Any] = {"ops": stats.ops}
     if mode == "reverse":
-        out.update(passes=stats.passes or 1, sweeps=stats.sweeps or m, adjoint_updates=stats.adjoint_updates,
-                   tape_length=stats.tape_length, tape_bytes=stats.tape_bytes or None)
+        out.update(
+            passes=stats.passes or 1,
+            sweeps=stats.sweeps or m,
+            adjoint_updates=stats.adjoint_updates,
+            tape_length=stats.tape_length,
+            tape_bytes=stats.tape_bytes or None,
+        )
     else:
-        out.update(passes=stats.passes or math.ceil(n / (chunk or 1)), sweeps=None,
-                   tangent_updates=stats.tangent_updates)
+        out.update(
+            passes=stats.passes or math.ceil(n / (chunk or 1)),
+            sweeps=None,
+            tangent_updates=stats.tangent_updates,
+        )
     return out
 
 
 def _memory(fn: Any, first_call_s: float) -> dict[str, Any]:
     if first_call_s > MEMORY_CALL_LIMIT_S:
-        return {"note": f"peak memory not measured: one call took {first_call_s:.2g} s, and a tracemalloc "
-                        f"run is only made below {MEMORY_CALL_LIMIT_S:g} s"}
+        return {
+            "note": f"peak memory not measured: one call took {first_call_s:.2g} s, and a tracemalloc "
+            f"run is only made below {MEMORY_CALL_LIMIT_S:g} s"
+        }
     peak, _, _ = traced_peak(fn)
     return {"peak_bytes": peak}
 
@@ -147,9 +157,20 @@ def test_mode(benchmark: Any, problem: str, n: int, mode: str) -> None:
 
     p = CATALOGUE[problem]
     info = benchmark.extra_info
-    info.update(problem=problem, kind=inst.kind, n=inst.n, requested_n=n, m=inst.m, mode=mode, chunk=chunk,
-                seed=SEED, details=dict(inst.details), problem_description=p.description,
-                problem_sizes=p.sizes, first_call_s=first_call_s)
+    info.update(
+        problem=problem,
+        kind=inst.kind,
+        n=inst.n,
+        requested_n=n,
+        m=inst.m,
+        mode=mode,
+        chunk=chunk,
+        seed=SEED,
+        details=dict(inst.details),
+        problem_description=p.description,
+        problem_sizes=p.sizes,
+        first_call_s=first_call_s,
+    )
     info.update(_counts(mode, stats, chunk, inst.n, inst.m))
     info.update(checked)
     info.update(_memory(fn, first_call_s))
