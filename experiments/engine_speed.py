@@ -1,7 +1,8 @@
 """The engines' speed figures (issues 2, 13 and 14), in one process: ``python -m experiments.engine_speed``.
 
-Ratios, not absolute times: every figure is a ratio of medians of interleaved ``timeit`` samples
-(gc collected before each, off while timing), BLAS pinned to one thread, taken in one run.
+Ratios, not absolute times: every figure is a ratio of medians of interleaved samples
+(:func:`experiments.timing.medians`: gc collected before each, off while timing), BLAS pinned to
+one thread, taken in one run. The problems are the catalogue's (:mod:`experiments.problems`).
 
 The first block is issue 2's: reverse-gradient time / plain-function time for scalar Rosenbrock
 (n = 1000, a Python loop over floats), forward(chunk=1) / reverse at n = 1000, and an MLP loss
@@ -20,8 +21,6 @@ from __future__ import annotations
 import gc
 import statistics
 import sys
-import time
-import timeit
 from collections.abc import Callable
 from typing import Any
 
@@ -29,38 +28,22 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import modes
-from experiments.problems import CATALOGUE, article, rosenbrock, rosenbrock_array
-from modes import ops
+from experiments.problems import CATALOGUE, Instance, mlp_instance, rosenbrock, rosenbrock_array
+from experiments.timing import medians, timed_call
+from modes.examples import ARTICLE_POINT, article
+
+#: Scalar Rosenbrock's input count.
+ROSENBROCK_N = 1000
 
 
-def interleaved(kernels: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
-    """Median seconds per call of each kernel, its samples interleaved round by round."""
-    loops = {k: max(1, timeit.Timer(f).autorange()[0]) for k, f in kernels.items()}
-    samples: dict[str, list[float]] = {k: [] for k in kernels}
-    for _ in range(rounds):
-        for k, f in kernels.items():
-            gc.collect()
-            samples[k].append(timeit.Timer(f).timeit(loops[k]) / loops[k])
-    return {k: statistics.median(v) for k, v in samples.items()}
+def rosenbrock_instance() -> Instance:
+    """The catalogue's scalar Rosenbrock at n = 1000 (seed 0)."""
+    return CATALOGUE["rosenbrock"].build(ROSENBROCK_N, seed=0)
 
 
-def mlp_problem(d: int = 64, h: int = 150, batch: int = 256, seed: int = 1) -> tuple[Any, Any, np.ndarray]:
-    """A one-hidden-layer tanh MLP's squared error: (loss in modes.ops, loss in NumPy, parameters)."""
-    rng = np.random.default_rng(seed)
-    X, Y = rng.normal(size=(batch, d)), rng.normal(size=batch)
-    cut = (d * h, d * h + h, d * h + 2 * h)
-
-    def loss(p: Any) -> Any:
-        W1, b1, w2, b2 = ops.reshape(p[: cut[0]], (d, h)), p[cut[0] : cut[1]], p[cut[1] : cut[2]], p[cut[2]]
-        r = ops.tanh(X @ W1 + b1) @ w2 + b2 - Y
-        return ops.sum(r * r) / batch
-
-    def loss_np(p: np.ndarray) -> float:
-        W1, b1, w2, b2 = p[: cut[0]].reshape(d, h), p[cut[0] : cut[1]], p[cut[1] : cut[2]], p[cut[2]]
-        r = np.tanh(X @ W1 + b1) @ w2 + b2 - Y
-        return float(np.sum(r * r) / batch)
-
-    return loss, loss_np, rng.normal(size=cut[2] + 1) * 0.1
+def mlp(features: int = 64, hidden: int = 150, batch: int = 256) -> Instance:
+    """The catalogue's MLP loss with ``hidden`` units (issue 2's: 9901 parameters, batch 256)."""
+    return mlp_instance(hidden * (features + 2) + 1, seed=1, features=features, batch=batch)
 
 
 # ------------------------------------------------------------------- references (issue 14)
@@ -176,7 +159,7 @@ def _chain_rows(rows: list[tuple[str, str, str]]) -> None:
     for got in (modes.grad(chain, x), micrograd_grad(chain, x)):
         np.testing.assert_allclose(got, ref, rtol=1e-12)
     n_ops = 2 * (CHAIN_STEPS - 1)
-    med = interleaved(
+    med = medians(
         {
             "ours": lambda: modes.grad(chain, x),
             "minimal": lambda: minimal_grad(chain, x),
@@ -193,8 +176,8 @@ def _chain_rows(rows: list[tuple[str, str, str]]) -> None:
             f"micrograd {ns['micrograd']:.0f} (micrograd / ours {med['micrograd'] / med['ours']:.2f})",
         )
     )
-    a = [-1.0, 3.0, 4.0]
-    med = interleaved(
+    a = list(ARTICLE_POINT)
+    med = medians(
         {"ours": lambda: modes.grad(article, a), "micrograd": lambda: micrograd_grad(article, a)}, 15
     )
     rows.append(
@@ -212,17 +195,16 @@ def _ratio_rows(rows: list[tuple[str, str, str]], rosenbrock_ratio: float) -> No
         ("scalar Rosenbrock n = 1000, reverse grad / plain f", f"{rosenbrock_ratio:.1f}", "target 30")
     )
     xa = np.random.default_rng(0).uniform(-1.5, 1.5, 1000)
-    med = interleaved(
+    med = medians(
         {"plain": lambda: rosenbrock_array(xa), "grad": lambda: modes.grad(rosenbrock_array, xa)}, 21
     )
     rows.append(
         ("array Rosenbrock n = 1000, grad / NumPy f", f"{med['grad'] / med['plain']:.1f}", "target 5")
     )
     for (d, h, batch), target in (((8, 100, 16), "4"), ((64, 150, 256), "2.5")):
-        loss, loss_np, p = mlp_problem(d=d, h=h, batch=batch)
-        med = interleaved(
-            {"plain": lambda f=loss_np, p=p: f(p), "grad": lambda f=loss, p=p: modes.grad(f, p)}, 21
-        )
+        net = mlp(d, h, batch)
+        loss, p = net.f, net.x
+        med = medians({"plain": lambda f=loss, p=p: f(p), "grad": lambda f=loss, p=p: modes.grad(f, p)}, 21)
         rows.append(
             (
                 f"MLP loss, batch {batch}, n = {p.size}, grad / NumPy f",
@@ -249,7 +231,7 @@ def _memory_row(rows: list[tuple[str, str, str]]) -> None:
 def _chunk_sweep(f: Any, x: Any, chunks: list[int]) -> tuple[int, dict[int, float]]:
     default = modes.forward.choose_chunk(len(x))
     cs = sorted(set(chunks) | {default})
-    med = interleaved({c: (lambda c=c: modes.grad(f, x, mode="forward", chunk=c)) for c in cs}, 3)
+    med = medians({c: (lambda c=c: modes.grad(f, x, mode="forward", chunk=c)) for c in cs}, 3)
     return default, med
 
 
@@ -281,7 +263,7 @@ def _vector_reverse_row(rows: list[tuple[str, str, str]]) -> None:
     except ValueError:
         rows.append(("vector reverse, tall m = n = 128: single sweeps / chunked", "n/a", "no reverse chunk"))
         return
-    med = interleaved(
+    med = medians(
         {
             "single": lambda: modes.jacobian(f, x, mode="reverse", chunk=1),
             "vector": lambda: modes.jacobian(f, x, mode="reverse"),
@@ -314,20 +296,21 @@ def issue14(rosenbrock_ratio: float) -> None:
 def main() -> None:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
     with threadpool_limits(1):
-        x = [float(v) for v in np.random.default_rng(0).uniform(-1.5, 1.5, 1000)]
-        rec = modes.record(rosenbrock, x)
-        med = interleaved(
+        ros = rosenbrock_instance()
+        f, x = ros.f, ros.x
+        rec = modes.record(f, x)
+        med = medians(
             {
-                "plain": lambda: rosenbrock(x),
-                "reverse": lambda: modes.grad(rosenbrock, x),
-                "record": lambda: modes.record(rosenbrock, x),
+                "plain": lambda: f(x),
+                "reverse": lambda: modes.grad(f, x),
+                "record": lambda: modes.record(f, x),
                 "sweep": lambda: rec.backward(),
             },
             15,
         )
         n_ops = rec.tape.ops
         rosenbrock_ratio = med["reverse"] / med["plain"]
-        print(f"scalar Rosenbrock, n = 1000 ({n_ops} recorded ops)")
+        print(f"scalar Rosenbrock, n = {ros.n} ({n_ops} recorded ops)")
         print(f"  reverse / plain = {rosenbrock_ratio:.1f}")
         per_op = {k: v / n_ops * 1e9 for k, v in med.items()}
         print(
@@ -336,16 +319,16 @@ def main() -> None:
         )
         fwd, rev = [], []
         for _ in range(2):
-            gc.collect()
-            t = time.perf_counter()
-            modes.grad(rosenbrock, x, mode="forward", chunk=1)
-            fwd.append(time.perf_counter() - t)
-            rev.append(interleaved({"reverse": lambda: modes.grad(rosenbrock, x)}, 3)["reverse"])
+            fwd.append(timed_call(lambda: modes.grad(f, x, mode="forward", chunk=1))[0])
+            rev.append(medians({"reverse": lambda: modes.grad(f, x)}, 3)["reverse"])
         print(f"  forward(chunk=1) / reverse = {statistics.median(fwd) / statistics.median(rev):.0f}")
-        loss, loss_np, p = mlp_problem()
-        med = interleaved({"plain": lambda: loss_np(p), "reverse": lambda: modes.grad(loss, p)}, 21)
+        net = mlp()
+        loss, p = net.f, net.x
+        med = medians({"plain": lambda: loss(p), "reverse": lambda: modes.grad(loss, p)}, 21)
         ratio = med["reverse"] / med["plain"]
-        print(f"MLP loss, {p.size} parameters, batch 256: reverse / plain NumPy = {ratio:.2f}")
+        print(
+            f"MLP loss, {net.n} parameters, batch {net.details['batch']}: reverse / plain NumPy = {ratio:.2f}"
+        )
         issue14(rosenbrock_ratio)
 
 

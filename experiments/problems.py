@@ -31,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from experiments import adbench
 from modes import ops
+from modes.examples import ARTICLE_GRADIENT, ARTICLE_POINT, article
 
 GRADIENT = "gradient"
 JACOBIAN = "jacobian"
@@ -66,8 +68,8 @@ Builder = Callable[[int, int, "int | None", Mapping[str, Any]], Instance]
 class Problem:
     """A family of functions indexed by the input count ``n``.
 
-    ``min_n``/``fixed_n`` say which ``n`` the builder accepts; ``exact`` is False when it rounds
-    ``n`` to the nearest size it can make (the instance reports the ``n`` used). ``footprint(n, m)``
+    ``min_n``/``fixed_n`` say which ``n`` the builder accepts; a builder may round ``n`` to the
+    nearest size it can make (the instance reports the ``n`` used). ``footprint(n, m)``
     is a lower bound on the bytes the instance's inputs and data take, checked before building.
     ``options`` are ``NAME:key=value`` settings the builder understands, with their defaults.
     """
@@ -79,7 +81,6 @@ class Problem:
     build_fn: Builder
     min_n: int = 1
     fixed_n: int | None = None
-    exact: bool = True
     footprint: Callable[[int, int], int] = lambda n, m: 8 * n
     options: Mapping[str, Any] = field(default_factory=dict)
     default_outputs: Callable[[int], int] | None = None
@@ -114,12 +115,6 @@ class Problem:
 # ----------------------------------------------------------------------------- the functions
 
 
-def article(v: list) -> Any:
-    """The article's f = (a + b)(b + c), one graph node per input."""
-    a, b, c = v
-    return (a + b) * (b + c)
-
-
 def rosenbrock(v: list) -> Any:
     """Rosenbrock's function as a scalar Python loop: one graph node per input and operation."""
     total = 0.0
@@ -152,7 +147,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _build_article(n: int, seed: int, m: int | None, opts: Mapping[str, Any]) -> Instance:
-    return Instance(article, [-1.0, 3.0, 4.0], 3, 1, GRADIENT, np.array([7.0, 9.0, 2.0]))
+    return Instance(article, list(ARTICLE_POINT), 3, 1, GRADIENT, np.array(ARTICLE_GRADIENT))
 
 
 def _rosenbrock_point(n: int, seed: int) -> np.ndarray:
@@ -179,7 +174,13 @@ def mlp_hidden(n: int, features: int = MLP_FEATURES) -> int:
 
 
 def _build_mlp(n: int, seed: int, m: int | None, opts: Mapping[str, Any]) -> Instance:
-    d, batch = MLP_FEATURES, MLP_BATCH
+    return mlp_instance(n, seed)
+
+
+def mlp_instance(n: int, seed: int = 0, features: int = MLP_FEATURES, batch: int = MLP_BATCH) -> Instance:
+    """The mlp problem with about ``n`` parameters; ``features`` and ``batch`` size its data (the
+    catalogue's are small, ``experiments.engine_speed`` times a wider one on a larger batch)."""
+    d = features
     h = mlp_hidden(n, d)
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(batch, d))
@@ -195,18 +196,17 @@ def _build_mlp(n: int, seed: int, m: int | None, opts: Mapping[str, Any]) -> Ins
 
     def loss(p: Any) -> Any:
         """Mean squared error of a one-hidden-layer tanh network on a fixed batch."""
-        W1 = ops.reshape(p[0 : h * d], (h, d))
-        b1, w2, b2 = p[h * d : h * d + h], p[h * d + h : h * d + 2 * h], p[-1]
-        hidden = ops.tanh(X @ W1.T + b1)
-        r = hidden @ w2 + b2 - y
-        return ops.mean(r * r)
+        W1 = ops.reshape(p[0 : d * h], (d, h))
+        b1, w2, b2 = p[d * h : d * h + h], p[d * h + h : d * h + 2 * h], p[-1]
+        r = ops.tanh(X @ W1 + b1) @ w2 + b2 - y
+        return ops.sum(r * r) / batch
 
-    W1, b1 = params[: h * d].reshape(h, d), params[h * d : h * d + h]
-    w2, b2 = params[h * d + h : h * d + 2 * h], params[-1]
-    hidden = np.tanh(X @ W1.T + b1)
+    W1, b1 = params[: d * h].reshape(d, h), params[d * h : d * h + h]
+    w2, b2 = params[d * h + h : d * h + 2 * h], params[-1]
+    hidden = np.tanh(X @ W1 + b1)
     dpred = 2.0 * (hidden @ w2 + b2 - y) / batch
     dz = np.outer(dpred, w2) * (1.0 - hidden**2)
-    ref = np.concatenate([(dz.T @ X).ravel(), dz.sum(axis=0), hidden.T @ dpred, [dpred.sum()]])
+    ref = np.concatenate([(X.T @ dz).ravel(), dz.sum(axis=0), hidden.T @ dpred, [dpred.sum()]])
     details = {"features": d, "hidden": h, "batch": batch}
     return Instance(loss, params, params.size, 1, GRADIENT, ref, details)
 
@@ -238,18 +238,7 @@ def gmm_shape(n: int, d: int | None = None) -> tuple[int, int]:
     return best[1], best[2]
 
 
-def _adbench() -> Any:
-    try:
-        from experiments import adbench
-    except ImportError as e:
-        raise ProblemError(
-            f"the gmm problem needs experiments.adbench, which is unavailable: {e}", usage=False
-        ) from None
-    return adbench
-
-
 def _build_gmm(n: int, seed: int, m: int | None, opts: Mapping[str, Any]) -> Instance:
-    adbench = _adbench()
     if opts.get("file"):
         path = _gmm_data_path(str(opts["file"]))
         data = adbench.read_gmm(path)
@@ -322,7 +311,6 @@ CATALOGUE: dict[str, Problem] = {
             GRADIENT,
             f"any n >= 1, rounded to h*{MLP_FEATURES + 2}+1",
             _build_mlp,
-            exact=False,
         ),
         Problem(
             "logsumexp",
@@ -338,7 +326,6 @@ CATALOGUE: dict[str, Problem] = {
             GRADIENT,
             "any n >= 1, rounded to a (D, K) size",
             _build_gmm,
-            exact=False,
             footprint=_gmm_footprint,
             options={"D": None, "N": GMM_POINTS, "file": None},
         ),
@@ -394,7 +381,6 @@ def get_problem(spec: str) -> tuple[Problem, dict[str, Any]]:
 
 
 def _gmm_data_path(file: str) -> Path:
-    adbench = _adbench()
     path = Path(file).expanduser()
     if not path.exists():
         path = adbench.DATA_DIR / file

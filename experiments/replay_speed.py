@@ -2,12 +2,12 @@
 
 Scalar Rosenbrock in its catalogue form (a Python loop over floats). ``f`` is compiled at one point
 and every gradient is taken at another. Ratios to the plain-float function, from medians of
-interleaved ``timeit`` samples (gc collected before each, off while timing), BLAS pinned to one
-thread: ``replay`` (``Compiled.grad``), ``grad`` (``modes.grad``: record and sweep afresh) and
-``record`` (``modes.record`` alone). The one-off compile cost (median of three compiles) is
-reported apart, with the break-even count ``compile / (grad - replay)``: the number of gradients
-after which compiling has paid for itself. Before timing, the replayed gradient is checked equal
-to the fresh one.
+interleaved samples (:func:`experiments.timing.medians`: gc collected before each, off while
+timing), BLAS pinned to one thread: ``replay`` (``Compiled.grad``), ``grad`` (``modes.grad``:
+record and sweep afresh) and ``record`` (``modes.record`` alone). The one-off compile cost (median
+of three compiles) is reported apart, with the break-even count ``compile / (grad - replay)``: the
+number of gradients after which compiling has paid for itself. Before timing, the replayed
+gradient is checked equal to the fresh one.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import modes
-from experiments.engine_speed import interleaved
 from experiments.problems import rosenbrock
+from experiments.timing import medians
 
 SIZES = (10, 100, 300, 1000)
 
@@ -52,7 +52,7 @@ def measure(n: int, rounds: int) -> dict[str, Any]:
     y = _point(n, 1)
     if not np.array_equal(c.grad(y), modes.grad(rosenbrock, y)):
         raise AssertionError(f"n = {n}: the replayed gradient differs from modes.grad")
-    med = interleaved(
+    med = medians(
         {
             "plain": lambda: rosenbrock(y),
             "replay": lambda: c.grad(y),

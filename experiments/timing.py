@@ -182,3 +182,14 @@ def interleave(plans: dict[str, Plan], on_round: Callable[[int], None] | None = 
         if on_round is not None:
             on_round(rnd)
     return plans
+
+
+def medians(kernels: dict[str, Kernel], rounds: int) -> dict[str, float]:
+    """Median seconds per call of each kernel: a loop count each by autorange, then ``rounds``
+    samples each, interleaved (:func:`interleave`), with no budget."""
+    plans = {}
+    for name, fn in kernels.items():
+        loops, call_s = loops_for(fn, 0.0)
+        plans[name] = Plan(fn, loops, rounds, call_s)
+    interleave(plans)
+    return {name: Summary.of(plan.samples).median for name, plan in plans.items()}

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import modes
-
-
-def article(v: list) -> object:
-    """f = (a + b) * (b + c), one graph node per input."""
-    a, b, c = v
-    return (a + b) * (b + c)
+from modes.examples import ARTICLE_POINT, article
 
 
 def main() -> None:
-    x = [-1.0, 3.0, 4.0]
+    x = list(ARTICLE_POINT)
     print("f = (a + b) * (b + c) at a = -1, b = 3, c = 4\n")
     rec = modes.record(article, x)
     print("reverse mode: the tape (Wengert list), in execution order")

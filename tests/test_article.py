@@ -4,19 +4,16 @@ import numpy as np
 import pytest
 
 import modes
+from modes.examples import ARTICLE_POINT, article
 
-
-def article(v):
-    a, b, c = v
-    return (a + b) * (b + c)
-
+X = list(ARTICLE_POINT)
 
 SETTINGS = [("reverse", None), ("forward", None), ("forward", 1), ("forward", 2), ("forward", 3)]
 
 
 @pytest.mark.parametrize("mode,chunk", SETTINGS)
 def test_article_value_and_gradient(mode, chunk):
-    value, g = modes.value_and_grad(article, [-1.0, 3.0, 4.0], mode=mode, chunk=chunk)
+    value, g = modes.value_and_grad(article, X, mode=mode, chunk=chunk)
     assert value == 14.0
     np.testing.assert_array_equal(g, [7.0, 9.0, 2.0])
     assert g.dtype == np.float64 and g.shape == (3,)
@@ -29,7 +26,7 @@ def test_product_gradient(mode, chunk):
 
 
 def test_reverse_tape_of_the_article():
-    rec = modes.record(article, [-1.0, 3.0, 4.0])
+    rec = modes.record(article, X)
     assert len(rec.tape) == 6  # three inputs, two additions, one product
     assert [rec.tape.node(k).primitive.name for k in (3, 4, 5)] == ["add", "add", "mul"]
     assert rec.tape.node(5).parents == (3, 4) and rec.tape.node(5).partials == (7.0, 2.0)
@@ -42,9 +39,9 @@ def test_reverse_tape_of_the_article():
 
 def test_operation_counts_back_the_articles_thrice():
     with modes.counting(memory=False) as fwd:
-        modes.grad(article, [-1.0, 3.0, 4.0], mode="forward", chunk=1)
+        modes.grad(article, X, mode="forward", chunk=1)
     with modes.counting(memory=False) as rev:
-        modes.grad(article, [-1.0, 3.0, 4.0], mode="reverse")
+        modes.grad(article, X, mode="reverse")
     assert fwd.passes == 3 and rev.passes == 1
     assert fwd.ops == 3 * rev.ops == 9
     assert fwd.tangent_updates == 3 * rev.adjoint_updates == 18

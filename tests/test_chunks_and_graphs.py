@@ -8,30 +8,11 @@ import numpy as np
 import pytest
 
 import modes
+from experiments.problems import rosenbrock as rosenbrock_list
+from experiments.problems import rosenbrock_array, rosenbrock_gradient
 from modes import ops
 
 N = 30  # > 12, so the default chunk is a real chunk (10: three passes)
-
-
-def rosenbrock_list(v):
-    total = 0.0
-    for i in range(len(v) - 1):
-        total = total + 100.0 * (v[i + 1] - v[i] * v[i]) ** 2 + (1.0 - v[i]) ** 2
-    return total
-
-
-def rosenbrock_array(x):
-    return ops.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
-
-
-def rosenbrock_gradient(x):
-    """Hand-derived gradient of the chained Rosenbrock function."""
-    x = np.asarray(x, dtype=float)
-    g = np.zeros_like(x)
-    r = x[1:] - x[:-1] ** 2
-    g[:-1] += -400.0 * x[:-1] * r - 2.0 * (1.0 - x[:-1])
-    g[1:] += 200.0 * r
-    return g
 
 
 def cross_terms(x):
