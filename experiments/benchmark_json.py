@@ -40,8 +40,6 @@ from experiments.results import CELL_FIELDS, SCHEMA_VERSION, Cell, clean
 
 FORMAT = "pytest-benchmark"
 MODE_ORDER = ("function", "forward", "forward-chunked", "reverse")
-#: ``extra_info`` keys that describe the problem rather than the cell.
-PROBLEM_KEYS = ("problem_description", "problem_sizes")
 #: Cell fields with no default that a benchmark must supply (from extra_info or params).
 _REQUIRED = ("problem", "n", "mode")
 

@@ -344,10 +344,8 @@ class _Console:
         self.shown = False
         self.started = time.monotonic()
         if not quiet and sys.stderr.isatty():
-            try:
-                from tqdm import tqdm
-            except ImportError:
-                return
+            from tqdm import tqdm
+
             layout = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} cells [{elapsed}]"
             self.bar = tqdm(total=total, file=sys.stderr, delay=1.0, leave=False, bar_format=layout)
 
@@ -530,15 +528,7 @@ def _err(msg: str) -> None:
 
 
 def _subcommand(name: str, argv: list[str]) -> int:
-    module_name = SUBCOMMANDS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        if e.name not in (module_name, module_name.rsplit(".", 1)[0]):
-            _err(f"'{name}' could not start: {e}")
-            return EXIT_FAILURE
-        _err(f"the '{name}' command is not available in this installation ({module_name} is missing)")
-        return EXIT_FAILURE
+    module = importlib.import_module(SUBCOMMANDS[name])
     return int(module.main(argv) or 0)
 
 

@@ -160,11 +160,8 @@ def run(args: argparse.Namespace) -> int:
         print(expl)
 
     if args.out is not None:
-        try:
-            from experiments.explain_plot import draw
-        except ImportError as e:  # matplotlib missing
-            print(f"{PROG}: error: drawing needs matplotlib ({e})", file=sys.stderr)
-            return 1
+        from experiments.explain_plot import draw
+
         stem = args.name or (
             ARTICLE_STEM if source == DEFAULT_EXPRESSION and at in (None, DEFAULT_POINT) else "explain-graph"
         )

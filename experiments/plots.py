@@ -646,18 +646,17 @@ def chunk_figure(n: int, chunk_cells: Sequence[Cell], cells: Sequence[Cell], tit
             label="hollow: not timed, predicted time",
         )
     _absent(ax, [c for c, t in est if not t], COLOR["forward"])
-    for mode, ls in (("reverse", "-"),):
-        c = cell_at(cells, n, None, mode)
-        if c is not None and timed(c):
-            ax.axhline(
-                c["time_median_s"],
-                color=COLOR[mode],
-                ls=ls,
-                lw=1.4,
-                label=f"{LABEL[mode]}: {human_seconds(c['time_median_s'])}",
-            )
-            if c.get("time_q1_s") and c.get("time_q3_s"):
-                ax.axhspan(c["time_q1_s"], c["time_q3_s"], color=COLOR[mode], alpha=0.15, lw=0)
+    rev = cell_at(cells, n, None, "reverse")
+    if rev is not None and timed(rev):
+        ax.axhline(
+            rev["time_median_s"],
+            color=COLOR["reverse"],
+            ls="-",
+            lw=1.4,
+            label=f"{LABEL['reverse']}: {human_seconds(rev['time_median_s'])}",
+        )
+        if rev.get("time_q1_s") and rev.get("time_q3_s"):
+            ax.axhspan(rev["time_q1_s"], rev["time_q3_s"], color=COLOR["reverse"], alpha=0.15, lw=0)
     chunks = sorted({c["chunk"] for c in chunk_cells})
     ax.xaxis.set_major_locator(FixedLocator(chunks))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))

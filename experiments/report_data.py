@@ -15,20 +15,18 @@ A run can feed three kinds of view, decided by its data:
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from experiments import results
+from experiments import benchmark_json, results
 
 Cell = dict[str, Any]
 MODE_ORDER = ("function", "forward", "forward-chunked", "reverse")
 #: ``details["sweep"]`` of the extra forward-chunked cells a ``--chunks`` run records.
 CHUNK_SWEEP = "chunk"
-BENCHMARK_MODULE = "experiments.benchmark_json"
 
 
 class ReportError(Exception):
@@ -76,7 +74,7 @@ class Run:
 
 def load_runs(path: str | Path) -> list[Run]:
     """The runs in a run folder or ``results.json`` (one), or in a pytest-benchmark JSON file (one
-    per problem it holds, converted by :mod:`experiments.benchmark_json`, imported only then)."""
+    per problem it holds, converted by :mod:`experiments.benchmark_json`)."""
     p = Path(path)
     if p.is_dir():
         if not (p / "results.json").is_file():
@@ -112,20 +110,7 @@ def load_run(path: str | Path) -> Run:
 
 def _from_benchmark(p: Path) -> list[dict[str, Any]]:
     try:
-        module = importlib.import_module(BENCHMARK_MODULE)
-    except ImportError as e:
-        if e.name not in (BENCHMARK_MODULE, "experiments"):
-            raise
-        raise ReportError(
-            f"'{p}' is a pytest-benchmark JSON file, but this installation cannot "
-            f"convert it ({BENCHMARK_MODULE} is missing); report a compare-modes run "
-            "folder instead"
-        ) from None
-    try:
-        if hasattr(module, "load_benchmark_runs"):  # one record per problem
-            docs = list(module.load_benchmark_runs(p))
-        else:
-            docs = [module.load_benchmark_json(p)]
+        docs = list(benchmark_json.load_benchmark_runs(p))  # one record per problem
     except Exception as e:  # the converter's own message says what is wrong with the file
         raise ReportError(f"cannot convert '{p}': {e}") from None
     if not docs or not all(isinstance(d, dict) and isinstance(d.get("cells"), list) for d in docs):

@@ -29,9 +29,15 @@ from typing import Any
 
 SCHEMA_VERSION = 1
 
-#: Cell statuses: timed; not timed (over the budget or memory; ``reason`` says why and what fits);
-#: failed (an exception, or forward and reverse disagree); cut short by Ctrl-C.
-STATUSES = ("ok", "skipped", "error", "interrupted")
+#: What a cell times (its ``mode``): f alone (no differentiation), forward mode with one tangent
+#: direction per pass, forward mode with a chunk of directions per pass, and reverse mode.
+FUNCTION, FORWARD, FORWARD_CHUNKED, REVERSE = "function", "forward", "forward-chunked", "reverse"
+#: The differentiation modes, in the order the command line lists them.
+MODES = (FORWARD, FORWARD_CHUNKED, REVERSE)
+#: The forward modes (a cell of either has a chunk and ceil(n / chunk) passes).
+FORWARD_MODES = (FORWARD, FORWARD_CHUNKED)
+#: The order tables, legends and figures show a run's cells in.
+MODE_ORDER = (FUNCTION, *MODES)
 
 
 @dataclass
@@ -47,6 +53,8 @@ class Cell:
     chunk: int | None  # forward directions per pass
     passes: int | None  # forward passes through f (ceil(n / chunk)); 1 for reverse and function
     sweeps: int | None  # reverse mode's backward sweeps (m)
+    #: "ok" timed; "skipped" not timed (over the budget or memory; ``reason`` says why and what
+    #: fits); "error" failed (an exception, or forward and reverse disagree); "interrupted" (Ctrl-C)
     status: str = "ok"
     reason: str | None = None
     time_median_s: float | None = None

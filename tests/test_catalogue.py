@@ -1,6 +1,5 @@
 """The problem catalogue: reference derivatives in both modes, accepted sizes, user problems."""
 
-import importlib.util
 import textwrap
 
 import numpy as np
@@ -16,11 +15,6 @@ from experiments.problems import (
     gmm_params_count,
     gmm_shape,
     mlp_hidden,
-)
-
-HAS_ADBENCH = importlib.util.find_spec("experiments.adbench") is not None
-needs_adbench = pytest.mark.skipif(
-    not HAS_ADBENCH, reason="experiments.adbench (the ADBench GMM) is not there yet"
 )
 
 SMALL = {
@@ -106,7 +100,6 @@ def test_gmm_shape_picks_the_closest_parameter_count():
     assert gmm_params_count(2, 5) == 30  # ADBench's gmm_1k_d2_K5
 
 
-@needs_adbench
 @pytest.mark.parametrize("mode,chunk", SETTINGS)
 def test_gmm_both_modes_agree(mode, chunk):
     inst = CATALOGUE["gmm"].build(12, seed=2)
@@ -115,7 +108,6 @@ def test_gmm_both_modes_agree(mode, chunk):
     np.testing.assert_allclose(_derivative(inst, mode, chunk), rev, rtol=1e-10, atol=1e-12)
 
 
-@needs_adbench
 def test_gmm_from_a_shipped_data_file_matches_adbench():
     from experiments import adbench
 

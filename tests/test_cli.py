@@ -247,12 +247,6 @@ def test_explain_is_dispatched(monkeypatch):
     assert seen == [["a*b", "--at", "a=1,b=2"]]
 
 
-def test_explain_unavailable_says_so(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "experiments.explain", None)
-    assert main(["explain"]) == 1
-    assert "'explain' command is not available" in capsys.readouterr().err
-
-
 def test_run_returns_the_folder_for_later_steps(tmp_path, fast, capsys):
     """The seam for reports: ``cli.run`` hands back the finished run folder."""
     ns = cli.build_parser().parse_args(
