@@ -20,7 +20,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,20 +29,20 @@ import numpy as np
 import modes
 from experiments import budget, environment, tables
 from experiments.problems import CATALOGUE, DEFAULT_PROBLEM, JACOBIAN, ProblemError, get_problem
-from experiments.results import OutputError, RunRecord, create_run_folder
-from experiments.runner import (
-    EXIT_FAILURE,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
+from experiments.results import (
+    FORWARD_CHUNKED,
     FUNCTION,
     MODES,
-    Outcome,
-    Runner,
-    Settings,
+    REVERSE,
+    OutputError,
+    RunRecord,
+    create_run_folder,
 )
+from experiments.runner import Outcome, Runner, Settings
 
 PROG = "compare-modes"
+#: Exit codes.
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DISAGREE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 #: Subcommands served by other modules' ``main(argv) -> int``, imported only when asked for.
 SUBCOMMANDS = {"explain": "experiments.explain", "report": "experiments.report"}
 #: Where sweeps are saved when no --out is given.
@@ -297,8 +297,16 @@ def _settings(ns: argparse.Namespace) -> Settings:
             f"{budget.AUTORANGE_S:g} s for a short call, or one whole call of at least "
             f"{budget.LONG_CALL_S:g} s for a long one)"
         )
-    if ns.chunk is not None and "forward-chunked" not in ns.modes:
+    if ns.chunk is not None and FORWARD_CHUNKED not in ns.modes:
         raise UsageError("--chunk sets forward-chunked's chunk, but --modes leaves forward-chunked out")
+    if ns.chunks is not None:
+        if len(sizes) != 1 or len(ns.outputs or []) > 1:
+            raise UsageError(
+                "--chunks sweeps the chunk size at one size: give one --inputs N "
+                "(and at most one --outputs M)"
+            )
+        if not {FORWARD_CHUNKED, REVERSE} <= set(ns.modes):
+            raise UsageError("--chunks times forward-chunked against reverse: keep both in --modes")
     return Settings(
         problem=problem,
         sizes=sizes,
@@ -310,7 +318,21 @@ def _settings(ns: argparse.Namespace) -> Settings:
         budget=ns.budget,
         seed=ns.seed,
         tolerance=ns.tolerance,
+        chunks=ns.chunks,
     )
+
+
+def exit_code(outcome: Outcome) -> int:
+    """The exit code of a finished run: interrupted, then disagreement, failure, nothing measured."""
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    if outcome.disagreements:
+        return EXIT_DISAGREE
+    if outcome.count("error"):
+        return EXIT_FAILURE
+    if outcome.too_large:
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def _list_problems(as_json: bool) -> int:
@@ -374,7 +396,6 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
     """Run the parsed command line; the seam for what comes after a run (reports) is the result's
     ``folder``. Raises UsageError, ProblemError or OutputError before anything is timed."""
     settings = _settings(ns)
-    _check_chunks(ns, settings)
     problem = settings.problem
     folder = None
     if ns.out is not None or len(settings.sizes) > 1 or ns.report:
@@ -383,14 +404,14 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
         folder = create_run_folder(parent, label)
     quiet = ns.quiet or ns.json
     runner_groups = len(settings.sizes) * len(settings.outputs or [None])
-    console = _Console(quiet, runner_groups * (len(settings.modes) + 1) + 3 * len(ns.chunks or []))
+    console = _Console(quiet, runner_groups * (len(settings.modes) + 1) + 3 * len(settings.chunks or []))
     try:
         with environment.pinned_threads(ns.threads) as pools:
             header = {
                 "tool": {"name": PROG, "version": _tool_version()},
                 "command": {"argv": [PROG, *argv], "line": shlex.join([PROG, *argv]), "cwd": os.getcwd()},
                 "run_folder": str(folder) if folder else None,
-                "settings": {**settings.as_dict(), "threads": ns.threads, "chunks": ns.chunks},
+                "settings": _settings_doc(settings, ns.threads),
                 "environment": environment.collect(list(argv), pools),
                 "problem": {
                     "name": problem.name,
@@ -409,8 +430,6 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
             runner = Runner(settings, record, narrate=console.say, progress=console.step)
             try:
                 outcome = runner.run()
-                if ns.chunks and not outcome.interrupted:
-                    outcome = _chunk_sweep(settings, ns.chunks, record, console, outcome)
             except BaseException as e:
                 record.finish("partial", f"failed: {type(e).__name__}: {e}")
                 raise
@@ -422,55 +441,14 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
         record.finish("partial", "interrupted (Ctrl-C) before the run finished", summary)
     else:
         record.finish("complete", None, summary)
-    return RunResult(outcome.exit_code, record, outcome, folder)
+    return RunResult(exit_code(outcome), record, outcome, folder)
 
 
-def _check_chunks(ns: argparse.Namespace, settings: Settings) -> None:
-    if ns.chunks is None:
-        return
-    if len(settings.sizes) != 1 or len(settings.outputs or []) > 1:
-        raise UsageError(
-            "--chunks sweeps the chunk size at one size: give one --inputs N (and at most one --outputs M)"
-        )
-    if not {"forward-chunked", "reverse"} <= set(settings.modes):
-        raise UsageError("--chunks times forward-chunked against reverse: keep both in --modes")
-
-
-class _ChunkRecord:
-    """Hands a chunk sweep's forward-chunked cells to the run's record, tagged as the sweep's; the
-    sweep's f and reverse cells (timed again only to check and interleave) are left out."""
-
-    def __init__(self, record: RunRecord) -> None:
-        self.record = record
-
-    def add(self, cell: Any) -> None:
-        if cell.mode == "forward-chunked":
-            cell.details = {**cell.details, "sweep": "chunk"}
-            self.record.add(cell)
-
-
-def _chunk_sweep(
-    settings: Settings, chunks: list[int], record: RunRecord, console: _Console, outcome: Outcome
-) -> Outcome:
-    """``--chunks``: after the run (f, forward, the default chunk and reverse at its one n), time
-    forward-chunked at each further chunk size, checked against reverse mode like any cell."""
-    done = {c.chunk for c in outcome.cells if c.mode in ("forward", "forward-chunked") and c.chunk}
-    n = max((c.n for c in outcome.cells), default=settings.sizes[0])
-    cells = list(outcome.cells)
-    for chunk in sorted({min(c, n) for c in chunks} - done):
-        console.say(f"n = {n}: chunk-size sweep, forward-chunked with chunk {chunk}")
-        sub = replace(settings, modes=("forward-chunked", "reverse"), chunk=chunk)
-        runner = Runner(sub, _ChunkRecord(record), narrate=console.say, progress=_after(console, len(cells)))
-        more = runner.run()
-        cells += [c for c in more.cells if c.mode == "forward-chunked"]
-        if more.interrupted:
-            return Outcome(cells, interrupted=True)
-    return Outcome(cells, interrupted=outcome.interrupted)
-
-
-def _after(console: _Console, done: int) -> Any:
-    """A progress callback counting on from ``done`` cells."""
-    return lambda k, label: console.step(done + k, label)
+def _settings_doc(settings: Settings, threads: int) -> dict[str, Any]:
+    """The run's settings as results.json records them (the chunk sweep's sizes last)."""
+    doc = settings.as_dict()
+    chunks = doc.pop("chunks")
+    return {**doc, "threads": threads, "chunks": chunks}
 
 
 def _write_report(result: RunResult, ns: argparse.Namespace) -> int:

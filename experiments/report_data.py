@@ -22,11 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from experiments import benchmark_json, results
+from experiments.results import CHUNK_SWEEP, MODE_ORDER
 
 Cell = dict[str, Any]
-MODE_ORDER = ("function", "forward", "forward-chunked", "reverse")
-#: ``details["sweep"]`` of the extra forward-chunked cells a ``--chunks`` run records.
-CHUNK_SWEEP = "chunk"
 
 
 class ReportError(Exception):

@@ -38,6 +38,8 @@ MODES = (FORWARD, FORWARD_CHUNKED, REVERSE)
 FORWARD_MODES = (FORWARD, FORWARD_CHUNKED)
 #: The order tables, legends and figures show a run's cells in.
 MODE_ORDER = (FUNCTION, *MODES)
+#: ``details["sweep"]`` of the extra forward-chunked cells a chunk-size sweep (``--chunks``) records.
+CHUNK_SWEEP = "chunk"
 
 
 @dataclass
@@ -86,6 +88,20 @@ class Cell:
 
     def as_dict(self) -> dict[str, Any]:
         return clean(asdict(self))
+
+    def skip(self, why: str) -> Cell:
+        """Mark the cell not timed, saying why (and what would fit)."""
+        self.status, self.reason = "skipped", why
+        return self
+
+    def fail(self, why: str) -> Cell:
+        """Mark the cell failed, saying why."""
+        self.status, self.reason = "error", why
+        return self
+
+    def add_note(self, text: str) -> None:
+        """Append ``text`` to the cell's note."""
+        self.note = text if not self.note else f"{self.note}; {text}"
 
 
 CELL_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Cell))

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 from experiments import budget, runner, tables, timing
+from experiments.cli import exit_code
 from experiments.problems import CATALOGUE, GRADIENT, Instance, Problem
 from experiments.results import CELL_FIELDS, SCHEMA_VERSION, Cell, RunRecord, create_run_folder, load
-from experiments.runner import Runner, Settings, rel_diff
+from experiments.runner import Runner, Settings
+from experiments.verify import rel_diff
 
 
 def make_fast(monkeypatch):
@@ -171,7 +173,7 @@ def test_rel_diff():
 def test_runner_on_tiny_sizes(fast_timing):
     s = Settings(problem=CATALOGUE["rosenbrock"], sizes=[3, 6], repeat=3, budget=5.0)
     out = Runner(s).run()
-    assert out.exit_code == 0 and not out.interrupted
+    assert exit_code(out) == 0 and not out.interrupted
     cells = {(c.n, c.mode): c for c in out.cells}
     assert set(cells) == {
         (n, m) for n in (3, 6) for m in ("function", "forward", "forward-chunked", "reverse")
@@ -194,7 +196,7 @@ def test_runner_on_tiny_sizes(fast_timing):
 def test_runner_times_jacobians(fast_timing):
     s = Settings(problem=CATALOGUE["tall"], sizes=[2], outputs=[8], repeat=3, budget=5.0)
     out = Runner(s).run()
-    assert out.exit_code == 0
+    assert exit_code(out) == 0
     rev = next(c for c in out.cells if c.mode == "reverse")
     fwd = next(c for c in out.cells if c.mode == "forward")
     assert rev.kind == "jacobian" and rev.m == 8 and rev.sweeps == 8 and fwd.passes == 2
@@ -220,7 +222,7 @@ def test_skip_prediction_from_smaller_n(fast_timing):
     assert fwd.predicted_time_s > 0.5 and max(fwd.predicted_from) == 8
     assert "predicted" in fwd.reason and "n <= " in fwd.reason and "budget" in fwd.reason
     assert rev.status == "ok"
-    assert out.exit_code == 0
+    assert exit_code(out) == 0
 
 
 def _predicted(budget_s):
@@ -228,10 +230,10 @@ def _predicted(budget_s):
     r = Runner(
         Settings(problem=sleepy_problem(), sizes=[100], modes=("forward",), budget=budget_s, memory=False)
     )
-    r.times["function"] = [(25, 1e-4), (50, 2e-4)]
-    r.times["forward"] = [(50, 0.075)]
+    r.predictor.times["function"] = [(25, 1e-4), (50, 2e-4)]
+    r.predictor.times["forward"] = [(50, 0.075)]
     cells = {k: r._base(k, 100, 100, 1, GRADIENT) for k in ("function", "forward")}
-    return cells, r._predict(cells, 100, None)
+    return cells, r.predictor.predict(cells, 100, None)
 
 
 def test_prediction_uses_the_one_call_minimum_for_long_calls():
@@ -271,7 +273,7 @@ def test_a_long_call_cell_with_one_sample(fast_timing, monkeypatch):
         memory=False,
     )
     out = Runner(s).run()
-    assert out.exit_code == 0
+    assert exit_code(out) == 0
     cells = {c.mode: c for c in out.cells}
     fwd = cells["forward"]
     assert fwd.status == "ok" and fwd.loops == 1
@@ -340,14 +342,14 @@ def test_every_mode_over_budget_is_too_large(fast_timing):
         memory=False,
     )
     out = Runner(s).run()
-    assert out.too_large and out.exit_code == 2
+    assert out.too_large and exit_code(out) == 2
     assert all(c.status == "skipped" for c in out.cells)
 
 
 def test_footprint_too_large_is_skipped_before_building(fast_timing):
     s = Settings(problem=CATALOGUE["rosenbrock-array"], sizes=[10**13], repeat=3)
     out = Runner(s).run()
-    assert out.exit_code == 2
+    assert exit_code(out) == 2
     assert all(c.status == "skipped" and "would fit" in c.reason for c in out.cells)
 
 
@@ -359,7 +361,7 @@ def test_disagreement_is_an_error_with_exit_code_3(fast_timing):
 
     p = Problem("random", "a different function at every call", GRADIENT, "any", build)
     out = Runner(Settings(problem=p, sizes=[4], repeat=3, budget=5.0, memory=False)).run()
-    assert out.exit_code == 3
+    assert exit_code(out) == 3
     bad = [c for c in out.cells if c.status == "error"]
     assert bad and all("disagree" in c.reason and c.agrees is False for c in bad)
     assert {c.mode for c in bad} <= {"forward", "forward-chunked"}
@@ -376,7 +378,7 @@ def test_a_failing_function_is_an_error_with_exit_code_1(fast_timing):
 
     p = Problem("picky", "fails under AD", GRADIENT, "any", build)
     out = Runner(Settings(problem=p, sizes=[3], repeat=3, budget=5.0, memory=False)).run()
-    assert out.exit_code == 1
+    assert exit_code(out) == 1
     errors = [c for c in out.cells if c.status == "error"]
     assert {c.mode for c in errors} == {"forward", "forward-chunked", "reverse"}
     assert "ValueError: no engines please (test_runner.py:" in errors[0].reason
@@ -403,7 +405,7 @@ def test_results_written_incrementally_survive_an_interruption(tmp_path, fast_ti
     folder = create_run_folder(tmp_path, "run")
     record = RunRecord({"settings": {"x": 1}}, folder)
     out = Runner(Settings(problem=p, sizes=[3, 5], repeat=3, budget=5.0), record).run()
-    assert out.interrupted and out.exit_code == 130
+    assert out.interrupted and exit_code(out) == 130
     # nothing called record.finish(): this is what a killed process leaves behind
     doc = load(folder)
     assert doc["schema_version"] == SCHEMA_VERSION and doc["status"] == "partial"

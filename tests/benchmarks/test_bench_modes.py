@@ -30,8 +30,11 @@ import numpy as np
 import pytest
 
 import modes
+from experiments.kernels import chunk_for, kernel
+from experiments.memory import traced_peak
 from experiments.problems import CATALOGUE, GRADIENT, Instance
-from experiments.runner import FUNCTION, chunk_for, kernel, rel_diff, traced_peak
+from experiments.results import FUNCTION
+from experiments.verify import rel_diff
 
 #: The four timed kernels of one (problem, n), in the order a table lists them.
 MODES = (FUNCTION, "forward", "forward-chunked", "reverse")
