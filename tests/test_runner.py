@@ -88,10 +88,12 @@ def test_interleave_stops_a_kernel_at_its_allowance():
 
 
 def test_time_limit_interrupts_a_hopeless_call():
+    """A 60 s call with a 0.05 s limit is cut off long before it ends (the bound is loose: the
+    gc.collect() before the call can take seconds in a full test session on a loaded machine)."""
     start = time.perf_counter()
     with pytest.raises(timing.TimeLimitExceeded):
-        timing.timed_call(lambda: time.sleep(5), limit=0.05)
-    assert time.perf_counter() - start < 1.0
+        timing.timed_call(lambda: time.sleep(60), limit=0.05)
+    assert time.perf_counter() - start < 30.0
 
 
 def test_loops_for_uses_autorange_only_for_short_calls():
