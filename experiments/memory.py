@@ -11,8 +11,8 @@ from typing import Any
 import modes
 from experiments import budget as bud
 from experiments.environment import available_memory
+from experiments.human import human_bytes, human_seconds
 from experiments.results import Cell
-from experiments.tables import human_bytes, human_seconds
 from experiments.timing import TimeLimitExceeded, time_limit
 
 #: A cell is skipped if its predicted peak memory passes this share of the available memory.

@@ -39,6 +39,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatterSciNotati
 from matplotlib.transforms import blended_transform_factory
 
 from experiments import fits
+from experiments.human import human_seconds
 from experiments.report_data import (
     Cell,
     best_forward,
@@ -49,7 +50,6 @@ from experiments.report_data import (
     series,
     timed,
 )
-from experiments.tables import human_seconds
 
 DPI = 150
 SIZE = (7.2, 4.6)  # inches: 1080 x 690 pixels at DPI, legible at a README's width

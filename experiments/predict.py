@@ -16,11 +16,11 @@ from dataclasses import replace
 from typing import Any
 
 from experiments import budget as bud
+from experiments.human import human_seconds
 from experiments.kernels import kernel, work
 from experiments.memory import MemoryMeter
 from experiments.problems import Instance, Problem
 from experiments.results import FUNCTION, Cell
-from experiments.tables import human_seconds
 from experiments.timing import TimeLimitExceeded, probe_time
 
 #: A probe stops growing n once one call takes this long.

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import modes
 from experiments import budget as bud
+from experiments.human import human_seconds
 from experiments.kernels import chunk_for, kernel
 from experiments.memory import MemoryMeter
 from experiments.predict import Predictor
@@ -44,7 +45,6 @@ from experiments.results import (
     REVERSE,
     Cell,
 )
-from experiments.tables import human_seconds
 from experiments.timing import Plan, Summary, TimeLimitExceeded, interleave, loops_for, timed_call
 from experiments.verify import check, describe_error
 

@@ -2,59 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
-MODE_ORDER = ("function", "forward", "forward-chunked", "reverse")
-
-
-def human_bytes(b: float | None) -> str:
-    """``1536`` -> ``1.5 KiB``; None -> ``-``."""
-    if b is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(b) < 1024:
-            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.1f} {unit}"
-        b /= 1024
-    return f"{b:.1f} TiB"
-
-
-def human_seconds(s: float | None) -> str:
-    """A duration in the unit that reads best (``2.3 ms``, ``41 s``, ``3.2 h``); None -> ``-``."""
-    if s is None:
-        return "-"
-    if s < 1e-6:
-        return f"{s * 1e9:.3g} ns"
-    if s < 1e-3:
-        return f"{s * 1e6:.3g} µs"
-    if s < 1:
-        return f"{s * 1e3:.3g} ms"
-    if s < 120:
-        return f"{s:.3g} s"
-    if s < 7200:
-        return f"{s / 60:.3g} min"
-    return f"{s / 3600:.3g} h"
-
-
-def times(x: float | None) -> str:
-    """A ratio as ``212x`` / ``3.4x`` / ``0.52x``."""
-    if x is None or not math.isfinite(x):
-        return "-"
-    return f"{x:.0f}x" if x >= 100 else f"{x:.3g}x"
-
-
-def _count(v: int | None) -> str:
-    return "-" if v is None else f"{v:,}"
-
-
-def _agree(c: dict[str, Any]) -> str:
-    """Agreement with the other modes, else with the closed-form reference (``ref``)."""
-    d = c.get("max_rel_diff")
-    if d is None:
-        r = c.get("ref_rel_diff")
-        return "-" if r is None else f"ref {r:.0e}"
-    return f"{'yes' if c.get('agrees') else 'NO'} {d:.0e}"
+from experiments.human import agreement, count, human_bytes, human_seconds, plural, times
+from experiments.results import FORWARD, FORWARD_MODES, MODE_ORDER, REVERSE
 
 
 def _sorted(cells: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -97,20 +49,20 @@ def format_table(cells: list[dict[str, Any]]) -> str:
         else:
             notes.append(f"[{len(notes) + 1}] {c['mode']} at n = {c['n']}: {c['status']}: {c['reason']}")
             timing = [f"{c['status']} [{len(notes)}]", "", "", ""]
-        updates = c["tangent_updates"] if c["mode"].startswith("forward") else c["adjoint_updates"]
+        updates = c["tangent_updates"] if c["mode"] in FORWARD_MODES else c["adjoint_updates"]
         rows.append(
             [
                 str(c["n"]),
                 *([str(c["m"])] if jac else []),
                 c["mode"],
                 "-" if c["chunk"] is None else str(c["chunk"]),
-                _count(c["passes"]),
-                _count(c["sweeps"]),
+                count(c["passes"]),
+                count(c["sweeps"]),
                 *timing,
-                _count(c["ops"]),
-                _count(updates),
+                count(c["ops"]),
+                count(updates),
                 human_bytes(c["peak_bytes"]),
-                _agree(c),
+                agreement(c),
             ]
         )
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
@@ -121,10 +73,6 @@ def format_table(cells: list[dict[str, Any]]) -> str:
         lines.append("  ".join(v.ljust(w) if h in left else v.rjust(w) for h, v, w in zip(head, r, widths)))
     notes += [f"note: {c['mode']} at n = {c['n']}: {c['note']}" for c in _sorted(cells) if c.get("note")]
     return "\n".join(lines + ([""] + notes if notes else []))
-
-
-def _plural(k: int | None, one: str, many: str) -> str:
-    return f"{k} {one if k == 1 else many}"
 
 
 def _by(cells: list[dict[str, Any]], n: int, m: int, mode: str) -> dict[str, Any] | None:
@@ -146,17 +94,17 @@ def _time(c: dict[str, Any] | None) -> tuple[float | None, bool]:
 
 def _compare(cells: list[dict[str, Any]], n: int, m: int, fwd_mode: str) -> str | None:
     """One sentence comparing reverse mode with ``fwd_mode`` at (n, m)."""
-    fwd, rev = _by(cells, n, m, fwd_mode), _by(cells, n, m, "reverse")
+    fwd, rev = _by(cells, n, m, fwd_mode), _by(cells, n, m, REVERSE)
     if fwd is None or rev is None:
         return None
     tf, pf = _time(fwd)
     tr, pr = _time(rev)
-    label = "forward mode (chunk 1)" if fwd_mode == "forward" else f"forward mode (chunk {fwd['chunk']})"
+    label = "forward mode (chunk 1)" if fwd_mode == FORWARD else f"forward mode (chunk {fwd['chunk']})"
     jac = fwd["kind"] == "jacobian"
     where = f"n = {n} inputs and m = {m} outputs" if jac else f"n = {n}"
     ideal = (
-        f"{_plural(fwd['passes'], 'forward pass', 'forward passes')} against "
-        f"{_plural(rev['sweeps'], 'reverse sweep', 'reverse sweeps')}"
+        f"{plural(fwd['passes'], 'forward pass', 'forward passes')} against "
+        f"{plural(rev['sweeps'], 'reverse sweep', 'reverse sweeps')}"
         if jac
         else f"ideal n/c = {fwd['passes']}"
     )
@@ -195,7 +143,7 @@ def _sweep(cells: list[dict[str, Any]], sizes: list[tuple[int, int]], fwd_mode: 
     parts, ideal, guessed = [], [], False
     jac = any(c["kind"] == "jacobian" for c in cells)
     for n, m in sizes:
-        fwd, rev = _by(cells, n, m, fwd_mode), _by(cells, n, m, "reverse")
+        fwd, rev = _by(cells, n, m, fwd_mode), _by(cells, n, m, REVERSE)
         (tf, pf), (tr, pr) = _time(fwd), _time(rev)
         if fwd is None or tf is None or tr is None:
             continue
@@ -205,7 +153,7 @@ def _sweep(cells: list[dict[str, Any]], sizes: list[tuple[int, int]], fwd_mode: 
         ideal.append(f"{fwd['passes']}/{rev['sweeps']}" if jac else str(fwd["passes"]))
     if not parts:
         return None
-    label = "forward mode (chunk 1)" if fwd_mode == "forward" else "forward mode (chunked)"
+    label = "forward mode (chunk 1)" if fwd_mode == FORWARD else "forward mode (chunked)"
     what = "passes/sweeps" if jac else "ideal n/c"
     return f"Speedup of reverse mode over {label}: {', '.join(parts)} ({what}: {', '.join(ideal)})" + (
         "; ~ marks an estimate for a cell over the budget." if guessed else "."
@@ -217,7 +165,7 @@ def summary(cells: list[dict[str, Any]]) -> list[str]:
     cost of a reverse gradient relative to the function; one sentence per comparison in a sweep."""
     sizes = sorted({(c["n"], c["m"]) for c in cells})
     out: list[str] = []
-    for fwd_mode in ("forward", "forward-chunked"):
+    for fwd_mode in FORWARD_MODES:
         if len(sizes) > 1:
             s = _sweep(cells, sizes, fwd_mode)
             out += [s] if s else []
@@ -229,7 +177,7 @@ def summary(cells: list[dict[str, Any]]) -> list[str]:
     revs = [
         c
         for n, m in sizes
-        if (c := _by(cells, n, m, "reverse")) is not None
+        if (c := _by(cells, n, m, REVERSE)) is not None
         and c["status"] == "ok"
         and c["ratio_to_function"]
         and c["kind"] == "gradient"

@@ -1,7 +1,8 @@
 """The terminal table and the closing sentences, from hand-made cells."""
 
+from experiments.human import human_bytes, human_seconds, times
 from experiments.results import Cell
-from experiments.tables import format_table, human_bytes, human_seconds, summary, times
+from experiments.tables import format_table, summary
 
 
 def cell(n, mode, median=None, status="ok", m=1, kind="gradient", **kw):

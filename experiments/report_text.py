@@ -1,0 +1,426 @@
+"""The report's words: figure captions, the headline, the article's claims against what was
+measured, mode advice, and the number phrases they are made of. Each function reads cells (as
+results.json holds them) and returns text; :mod:`experiments.report_sections` places it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from experiments import fits, plots
+from experiments.human import human_seconds, plural, times_md
+from experiments.report_data import (
+    Cell,
+    Run,
+    cell_at,
+    in_chunk_sweep,
+    jacobian_grid,
+    main_cells,
+    series,
+    sizes,
+    timed,
+)
+
+GRID_EXAMPLE = "compare-modes --problem tall --inputs 2,8,32,128 --outputs 2,8,32,128 --report"
+CHUNK_EXAMPLE = "compare-modes --problem rosenbrock --inputs 200 --chunks 1,2,4,8,12,25,50,100,200 --report"
+
+
+CAPTIONS = {
+    "time": "Median time per {unit} against the number of inputs n (log-log), one line per mode with its "
+    "interquartile band, and f alone for reference. Guides: O(n) through {anchor} first point, "
+    "O(n²) through forward mode's (chunk 1) first point. The legend gives each mode's fitted "
+    "log-log slope over the large-n tail, ± one standard uncertainty. Hollow markers: cells not "
+    "timed (over the budget), at their predicted time.",
+    "speedup": "Speedup of reverse mode over forward mode (forward time ÷ reverse time; bars from the "
+    "quartiles) against n. Dashed: the ideal, forward passes per reverse sweep (n for chunk 1, "
+    "⌈n/c⌉ chunked), reached if a reverse sweep cost as much as one forward pass. The stars on "
+    "the break-even line mark the crossover n* with its 68% interval (hollow: extrapolated "
+    "outside the sizes measured).",
+    "audit": "{Unit} time divided by the time of f alone at the same n. The shaded band is the "
+    "cheap-gradient principle's 3 to 4 × f for reverse mode (Griewank and Walther, a bound on "
+    "operation counts); forward mode's ratio grows with its passes.",
+    "counts": "Counted, not timed (the same on any machine): forward passes and reverse sweeps (left), "
+    "and primitive evaluations (right), from each cell's checking call.",
+    "memory": "Peak memory allocated during one call (tracemalloc), per mode; dotted: reverse mode's tape "
+    "alone. Reverse mode keeps every intermediate on its tape until the sweep; forward mode "
+    "carries c tangents along with each value and keeps no record of the computation.",
+    "chunks": "Forward mode at n = {n} with c tangent directions per pass, median and IQR per chunk size "
+    "(top axis: the passes that makes); reverse mode as a horizontal line with its IQR band.",
+    "heatmap": "Each cell compares the faster forward mode (chunk 1 or chunked) with reverse mode for a "
+    "Jacobian with n inputs and m outputs: red where forward mode wins, blue where reverse mode "
+    "wins, the label giving by how much. Forward mode needs ⌈n/c⌉ passes, reverse mode m "
+    "sweeps; the dashed line is n = m. Stars: the crossover n* along a row (interpolated "
+    "log-log between the two cells where the winner changes), with its 68% interval.",
+}
+
+
+def methodology_runs(settings: list[tuple[int, dict[str, Any]]]) -> str:
+    """How compare-modes measured its runs, with each run's own repeats, budget and tolerance."""
+
+    def value(key: str, default: Any, fmt: str, unit: str = "") -> str:
+        got: dict[str, list[int]] = {}
+        for i, st in settings:
+            got.setdefault(format(st.get(key, default), fmt) + unit, []).append(i)
+        if len(got) == 1:
+            return next(iter(got))
+        return ", ".join(
+            f"{v} (run{'s' if len(ix) > 1 else ''} {', '.join(map(str, ix))})" for v, ix in got.items()
+        )
+
+    tol, repeat = value("tolerance", 1e-8, "g"), value("repeat", 7, "d")
+    budget = value("budget", 10, "g", " s")
+    return (
+        "Each cell (one problem, one size, one mode) is measured the same way. A first call, apart from "
+        "the samples, warms the code up, counts the operations (`modes.counting()`) and checks the "
+        f"result: forward and reverse mode must agree to a relative {tol}, and match the closed-form "
+        "derivative where the problem has one. Peak memory is measured in a separate run under "
+        "`tracemalloc`. Then f alone and every mode are timed with their repeats interleaved round by "
+        f"round (so every ratio compares like with like), {repeat} samples per cell unless the budget "
+        "allows fewer (at least 3, or a single call for a call too long to repeat); a sample is a "
+        "`timeit` loop of at least 0.2 s, with garbage collected before it, outside the timed region. A "
+        "cell reports the **median** time per call and the **interquartile range** (Q1 to Q3) of its "
+        "samples; a cell timed by one call has no IQR (shown as n/a). Before each size, each mode's cost "
+        f"is predicted from smaller sizes; a cell that would pass the budget per cell, {budget}, is "
+        "skipped rather than run, and says which n would fit. BLAS threads are pinned (see above)."
+    )
+
+
+def claim_passes(cells: list[Cell]) -> str | None:
+    """The article's "thrice": passes and operation counts, then what wall time says."""
+    counted = _count_pairs(cells)
+    if not counted:
+        return None
+    n0, f0, r0 = next((t for t in counted if t[0] == 3), counted[0])  # the article's three inputs
+    exact = all(f["ops"] == f["passes"] * rv["ops"] for _, f, rv in counted)
+    ratios = ", ".join(f"{_ratio(f['ops'] / rv['ops'])} at n = {n}" for n, f, rv in counted)
+    text = (
+        '**"Forward mode goes through the graph once per input; reverse mode once."** (With the '
+        "article's three inputs, forward mode goes through it thrice.) The counts agree exactly: at "
+        f"n = {n0} forward mode (chunk 1) made {plural(f0['passes'], 'pass', 'passes')} and evaluated "
+        f"{f0['ops']:,} primitives against reverse mode's one sweep over {r0['ops']:,}; forward mode "
+        f"evaluates {'exactly n' if exact else 'about n'} times as many primitives at every n "
+        f"({ratios})."
+    )
+    s0, rho = _speedup(cells, n0, "forward"), _pass_cost(cells, n0)
+    if s0 is not None:
+        if s0 < 0.9 * n0:
+            text += (
+                f" Wall time says less than the counts: at n = {n0} reverse mode was {times_md(s0)} faster, "
+                f"not {n0}×"
+            )
+        else:
+            text += (
+                f" Wall time agrees: at n = {n0} reverse mode was {times_md(s0)} faster "
+                f"(the counts say {n0}×)"
+            )
+        if rho is not None:
+            text += (
+                f"; one reverse gradient (recording the tape, then sweeping it back) costs as much as "
+                f"{rho:.2g} forward passes here"
+            )
+        text += "."
+    return text
+
+
+def claim_growth(cells: list[Cell]) -> str | None:
+    fw, rv = series(cells, "forward"), series(cells, "reverse")
+    kf, kr, ks = fits.fit_slope(fw), fits.fit_slope(rv), fits.fit_ratio_slope(fw, rv)
+    if ks is None:
+        return None
+    return (
+        '**"Reverse mode\'s advantage grows with the number of inputs."** Measured speedups of '
+        f"reverse over forward mode (chunk 1): {_speedup_list(cells, 'forward')}. Forward mode's time "
+        f"grows like n^{kf.text() if kf else '?'}, reverse mode's like n^{kr.text() if kr else '?'}, so "
+        f"the speedup grows like n^{ks.text()} (fitted directly over "
+        f"n = {', '.join(map(str, ks.sizes))}; the ideal is n^1)."
+    )
+
+
+def claim_chunked(cells: list[Cell]) -> str | None:
+    kc = fits.fit_ratio_slope(series(cells, "forward-chunked"), series(cells, "reverse"))
+    if kc is None:
+        return None
+    return (
+        "**Chunked forward mode** (c tangent directions per pass, ⌈n/c⌉ passes) narrows the gap by "
+        f"about c but does not change how it grows: speedups {_speedup_list(cells, 'forward-chunked')}, "
+        f"growing like n^{kc.text()}."
+    )
+
+
+def claim_cheap(cells: list[Cell]) -> str | None:
+    rv, fn = series(cells, "reverse"), series(cells, "function")
+    f_at = {c["n"]: c["time_median_s"] for c in fn}
+    ratios = [c["time_median_s"] / f_at[c["n"]] for c in rv if c["n"] in f_at]
+    if not ratios:
+        return None
+    k = fits.fit_ratio_slope(rv, fn)
+    trend = ""
+    if k is not None:
+        trend = f"; the ratio grows like n^{k.text()}"
+        if k.error is not None and abs(k.slope) < max(0.15, 2 * k.error):
+            trend += ", so a reverse gradient costs a constant times f, as the principle says"
+    return (
+        '**"A gradient costs a small constant times the function"** (the cheap-gradient principle: '
+        "3 to 4 × f in operation counts, Griewank and Walther). In wall time a reverse gradient took "
+        f"{times_md(min(ratios))} to {times_md(max(ratios))} the time of f alone{trend}. The constant is "
+        "large because this engine is interpreted Python: every operation of f becomes a recorded tape entry "
+        "and an adjoint update, while f alone does plain float arithmetic."
+    )
+
+
+def advice_gradient(run: Run) -> str:
+    cells = main_cells(run.cells)
+    rv = series(cells, "reverse")
+    parts = []
+    for mode, name in (("forward", "forward mode (chunk 1)"), ("forward-chunked", "chunked forward mode")):
+        co = fits.crossover(series(cells, mode), rv)
+        if co is None:
+            continue
+        n, speedup = co.closest
+        if co.how == "below" and not co.found:
+            parts.append(
+                f"reverse mode beat {name} at every n measured ({co.sizes[0]} and up; closest at "
+                f"n = {n}, {times_md(speedup)}), so {name} has no range of n where it wins"
+            )
+        elif co.n_star is None:
+            parts.append(
+                f"{name} beat reverse mode at every n measured (up to {co.sizes[-1]}) and the "
+                "speedup does not grow toward 1, so reverse mode has no range of n where it wins"
+            )
+        elif co.how == "below":
+            parts.append(
+                f"reverse mode beat {name} at every n measured ({co.sizes[0]} and up); "
+                f"extrapolated, {name} would win only below n* ≈ {_n(co)}"
+            )
+        elif co.how == "above":
+            parts.append(
+                f"{name} won at every n measured (up to {co.sizes[-1]}); extrapolated, reverse "
+                f"mode would win above n* ≈ {_n(co)}"
+            )
+        else:
+            parts.append(f"{name} wins below n* ≈ {_n(co)} inputs and reverse mode above")
+    text = f"For **{run.problem}** on this machine: "
+    text += "; ".join(parts) + "." if parts else "the run has too few timed sizes for advice."
+    model = []
+    for mode, name in (("forward", "forward"), ("reverse", "reverse")):
+        fit = fits.fit_slope(series(cells, mode))
+        if fit is not None:
+            model.append(
+                f"t_{name}(n) ≈ {human_seconds(fit.at(1))} × n^{fit.slope:.2f} "
+                f"(fitted over n = {', '.join(map(str, fit.sizes))})"
+            )
+    if model:
+        text += " The fitted cost model: " + ", ".join(model) + "."
+    rho = [(n, p) for n in sizes(cells) if (p := _pass_cost(cells, n)) is not None]
+    if rho:
+        lo, hi = min(p for _, p in rho), max(p for _, p in rho)
+        text += (
+            f" One reverse gradient costs as much as {lo:.2g} to {hi:.2g} forward passes (over "
+            f"n = {rho[0][0]} to {rho[-1][0]}): reverse mode wins as soon as forward mode needs more "
+            "passes than that."
+        )
+    return text
+
+
+def advice_chunks(run: Run, n: int, chunk_cells: list[Cell]) -> str | None:
+    """What the chunk-size sweep says about forward mode's chunk."""
+    ok = [c for c in chunk_cells if timed(c)]
+    if len(ok) < 2:
+        return None
+    best = min(ok, key=lambda c: c["time_median_s"])
+    text = (
+        f"Chunk size ({run.problem}, n = {n}): forward mode was fastest with c = {best['chunk']} "
+        f"({plural(best['passes'] or 1, 'pass', 'passes')}, {human_seconds(best['time_median_s'])})"
+    )
+    default = next((c for c in ok if c.get("mode") == "forward-chunked" and not in_chunk_sweep(c)), None)
+    one = next((c for c in ok if c.get("chunk") == 1), None)
+    others = [
+        f"{times_md(c['time_median_s'] / best['time_median_s'])} faster than c = {c['chunk']}{label}"
+        for c, label in ((default, " (the default)"), (one, ""))
+        if c is not None and c is not best
+    ]
+    text += (", " + " and ".join(others)) if others else ""
+    rev = cell_at(run.cells, n, None, "reverse")
+    if rev is not None and timed(rev):
+        faster = rev["time_median_s"] < best["time_median_s"]
+        text += (
+            f"; reverse mode ({human_seconds(rev['time_median_s'])}) was "
+            f"{'still faster' if faster else 'slower'}"
+        )
+    return text + "."
+
+
+def advice_jacobian(run: Run, ns: list[int], ms: list[int]) -> str:
+    wins: dict[str, list[tuple[int, int]]] = {"forward": [], "reverse": []}
+    for n in ns:
+        for m in ms:
+            r = plots.forward_over_reverse(run.cells, n, m)
+            if r is not None:
+                wins["reverse" if r > 1 else "forward"].append((n, m))
+    total = len(wins["forward"]) + len(wins["reverse"])
+    tall = [(n, m) for n, m in wins["forward"] + wins["reverse"] if m > n]
+    tall_fwd = [p for p in tall if p in wins["forward"]]
+    text = (
+        f"With several outputs (a Jacobian, measured on **{run.problem}**): forward mode needs ⌈n/c⌉ "
+        "passes whatever m is, reverse mode one sweep per output. Over the grid forward mode won "
+        f"{len(wins['forward'])} and reverse mode {len(wins['reverse'])} of {total} cells; with more "
+        f"outputs than inputs (m > n) forward mode won {len(tall_fwd)} of {len(tall)}."
+    )
+    if wins["reverse"]:
+        least = min(n / m for n, m in wins["reverse"])
+        cells = ", ".join(f"({n}, {m})" for n, m in wins["reverse"])
+        text += (
+            f" Reverse mode won only at (n, m) = {cells}: where inputs outnumber outputs at least "
+            f"{least:.3g} to 1."
+        )
+    per = [
+        (m, co.n_star / m)
+        for m in ms
+        if (co := plots.jacobian_crossover(run.cells, m)) is not None and co.found and co.how == "measured"
+    ]
+    if per:
+        lo, hi = min(k for _, k in per), max(k for _, k in per)
+        span = f"{lo:.2g}" if f"{lo:.2g}" == f"{hi:.2g}" else f"{lo:.2g} to {hi:.2g}"
+        text += (
+            f" Where the grid brackets it, the crossover grows with the outputs: n* ≈ {span} × m "
+            f"(measured at m = {', '.join(str(m) for m, _ in per)}), so for this function reverse mode "
+            f"wins once inputs outnumber outputs about {hi:.2g} to 1."
+        )
+    return text + (
+        " Prefer forward mode when outputs outnumber inputs, reverse mode for many inputs and few outputs."
+    )
+
+
+# ----------------------------------------------------------------------- numbers for the text
+
+
+def where(c: Cell) -> str:
+    return f"n = {c.get('n')}" + (f", m = {c.get('m')}" if c.get("kind") == "jacobian" else "")
+
+
+def _ratio(r: float) -> str:
+    return f"{r:,.0f}" if r >= 10 else f"{r:.3g}"
+
+
+def cell_name(c: Cell) -> str:
+    return f"{c.get('mode')}{chunk_label(c)}"
+
+
+def chunk_label(c: Cell) -> str:
+    return f" (chunk {c['chunk']})" if c.get("mode") == "forward-chunked" and c.get("chunk") else ""
+
+
+def _n(co: fits.Crossover) -> str:
+    s = f"{co.n_star:.2g}" if co.n_star < 10 else f"{co.n_star:,.0f}"
+    if co.low is not None and co.high is not None:
+        lo = f"{co.low:.2g}" if co.low < 10 else f"{co.low:,.0f}"
+        hi = f"{co.high:.2g}" if co.high < 10 else f"{co.high:,.0f}"
+        s += f" (68% interval {lo} to {hi})"
+    return s
+
+
+def _count_pairs(cells: list[Cell]) -> list[tuple[int, Cell, Cell]]:
+    """(n, forward cell, reverse cell) where both have operation counts."""
+    out = []
+    for n in sizes(cells):
+        f, r = cell_at(cells, n, None, "forward"), cell_at(cells, n, None, "reverse")
+        if f and r and f.get("ops") and r.get("ops") and f.get("passes"):
+            out.append((n, f, r))
+    return out
+
+
+def _speedup(cells: list[Cell], n: int, mode: str) -> float | None:
+    f, r = cell_at(cells, n, None, mode), cell_at(cells, n, None, "reverse")
+    if f and r and timed(f) and timed(r):
+        return f["time_median_s"] / r["time_median_s"]
+    return None
+
+
+def _estimate(c: Cell | None) -> float | None:
+    if c is None:
+        return None
+    if timed(c):
+        return c["time_median_s"]
+    if c.get("status") == "skipped":
+        return c.get("first_call_s") or c.get("predicted_time_s")
+    return None
+
+
+def _speedup_list(cells: list[Cell], mode: str) -> str:
+    """``2.3× at n = 3, ..., ~160× at n = 300`` (``~``: estimated from a prediction)."""
+    parts, guessed = [], False
+    for n in sizes(cells):
+        s = _speedup(cells, n, mode)
+        if s is not None:
+            parts.append(f"{times_md(s)} at n = {n}")
+            continue
+        f, r = cell_at(cells, n, None, mode), cell_at(cells, n, None, "reverse")
+        tf, tr = _estimate(f), _estimate(r)
+        if tf and tr:
+            parts.append(f"~{times_md(tf / tr)} at n = {n}")
+            guessed = True
+    return ", ".join(parts) + (" (~: estimated, one mode was over the budget)" if guessed else "")
+
+
+def _pass_cost(cells: list[Cell], n: int) -> float | None:
+    """One reverse gradient's time in forward passes (chunk 1) at n."""
+    f, r = cell_at(cells, n, None, "forward"), cell_at(cells, n, None, "reverse")
+    if f and r and timed(f) and timed(r) and f.get("passes"):
+        return r["time_median_s"] / (f["time_median_s"] / f["passes"])
+    return None
+
+
+def jacobian_headline(run: Run, ms: Sequence[int]) -> str:
+    """Where reverse mode starts to win along each output count m of a Jacobian grid."""
+    found, none = [], []
+    for m in ms:
+        co = plots.jacobian_crossover(run.cells, m)
+        if co is None:
+            continue
+        if co.found and co.how == "measured":
+            found.append(f"n* ≈ {_n(co)} with m = {m}")
+        elif co.found:
+            past = f"past n = {co.sizes[-1]}" if co.how == "above" else f"below n = {co.sizes[0]}"
+            found.append(f"n* ≈ {_n(co)} with m = {m} (extrapolated {past})")
+        else:
+            none.append((m, co))
+    text = f"Jacobian of {run.problem} (n inputs, m outputs): "
+    text += ("reverse mode starts to beat the faster forward mode at " + ", ".join(found)) if found else ""
+    fwd = [m for m, co in none if co.how == "above"]
+    rev = [m for m, co in none if co.how == "below"]
+    if fwd:
+        text += ("; " if found else "") + (
+            f"with m = {', '.join(map(str, fwd))} forward mode won at every n "
+            f"measured (up to {max(jacobian_grid(run)[0])})"
+        )
+    if rev:
+        joined = ", ".join(map(str, rev))
+        text += ("; " if found or fwd else "") + f"with m = {joined} reverse mode won at every n"
+    return text + "."
+
+
+def headline(run: Run) -> list[str]:
+    """The headline figures of a size sweep: speedups at each n, fitted slopes, crossover n*."""
+    cells = main_cells(run.cells)
+    out = []
+    rv = series(cells, "reverse")
+    for mode, name in (("forward", "forward mode (chunk 1)"), ("forward-chunked", "chunked forward mode")):
+        fw = series(cells, mode)
+        if not fw or not rv:
+            continue
+        co = fits.crossover(fw, rv)
+        ks = fits.fit_ratio_slope(fw, rv)
+        text = f"Speedup of reverse mode over {name} on {run.problem}: {_speedup_list(cells, mode)}"
+        if ks is not None:
+            text += f"; it grows like n^{ks.text()}"
+        if co is not None:
+            text += f"; crossover: {co.text()}"
+        out.append(text + ".")
+    slopes = []
+    for mode in ("function", "forward", "forward-chunked", "reverse"):
+        fit = fits.fit_slope(series(cells, mode))
+        if fit is not None:
+            slopes.append(f"{plots.LABEL[mode]} n^{fit.text()}")
+    if slopes:
+        out.append("Fitted growth of the time per call (large-n tail): " + ", ".join(slopes) + ".")
+    return out
