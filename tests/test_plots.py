@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection, PolyCollection, QuadMesh
+from matplotlib.colors import to_rgb
 from matplotlib.container import ErrorbarContainer
 from matplotlib.image import imread
 
 from experiments import fits, plots
-from experiments.report_data import Run, chunk_sweep, jacobian_grid
+from experiments.report_data import Run, cell_at, chunk_sweep, jacobian_grid, series
 
 SIZES = (10, 30, 100, 300, 1000)
 MODES = ("function", "forward", "forward-chunked", "reverse")
@@ -195,6 +196,22 @@ def document(cells, name="synthetic", kind="gradient", status="complete", comman
     }
 
 
+def mode_lines(ax):
+    """Each mode's line, by mode (its label is the mode's name, then its fitted slope)."""
+    by_label = {line.get_label().split(": slope")[0]: line for line in ax.lines}
+    return {mode: by_label[plots.LABEL[mode]] for mode in MODES if plots.LABEL[mode] in by_label}
+
+
+def mode_band_vertices(ax, mode):
+    """The vertices of the IQR band(s) drawn in ``mode``'s colour."""
+    bands = [
+        c
+        for c in ax.collections
+        if isinstance(c, PolyCollection) and np.allclose(c.get_facecolor()[0][:3], to_rgb(plots.COLOR[mode]))
+    ]
+    return np.concatenate([p.vertices for b in bands for p in b.get_paths()]) if bands else np.empty((0, 2))
+
+
 def legend_texts(fig):
     return [t.get_text() for leg in fig.legends for t in leg.get_texts()]
 
@@ -222,11 +239,26 @@ def test_time_figure_axes_lines_and_slopes(sweep):
     assert ax.get_xlabel() == "inputs n"
     assert "seconds" in ax.get_ylabel() and "gradient" in ax.get_ylabel()
     assert ax.get_title() == "synthetic: time vs n"
-    labels = [line.get_label() for line in ax.lines]
-    assert len(ax.lines) == 6  # four modes and the O(n), O(n^2) guides
-    assert sum(label.startswith(("O(n) guide", "O(n²) guide")) for label in labels) == 2
-    # IQR bands, one per mode
-    assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 4
+    # each mode's medians, at the sizes it was timed, and its IQR band from Q1 to Q3
+    lines = mode_lines(ax)
+    assert set(lines) == set(MODES)
+    for mode, line in lines.items():
+        pts = series(sweep, mode)
+        assert list(line.get_xdata()) == [c["n"] for c in pts]
+        np.testing.assert_array_equal(line.get_ydata(), [c["time_median_s"] for c in pts])
+        v = mode_band_vertices(ax, mode)
+        assert (v[:, 0].min(), v[:, 0].max()) == (pts[0]["n"], pts[-1]["n"])
+        assert v[:, 1].min() == pytest.approx(min(c["time_q1_s"] for c in pts))
+        assert v[:, 1].max() == pytest.approx(max(c["time_q3_s"] for c in pts))
+    # the guides grow like n and n^2, through reverse's and forward's first points
+    guides = {
+        line.get_label().split(" guide")[0]: line for line in ax.lines if " guide, " in line.get_label()
+    }
+    for name, mode, k in (("O(n)", "reverse", 1), ("O(n²)", "forward", 2)):
+        (x1, y1), (x2, y2) = guides[name].get_xy1(), guides[name].get_xy2()
+        first = series(sweep, mode)[0]
+        assert (x1, y1) == (first["n"], first["time_median_s"])
+        assert math.log(y2 / y1) / math.log(x2 / x1) == pytest.approx(k)
     # the fitted slopes are in the legend, with their uncertainty
     k, err = slope_in_legend(fig, "forward, chunk 1")
     assert abs(k - 2) < 0.05 and 0 < err < 0.1
@@ -264,7 +296,11 @@ def test_a_cell_timed_once_has_no_band_and_still_draws(sweep):
     once = next(c for c in cells if c["mode"] == "forward" and c["n"] == 300)
     once.update(time_q1_s=None, time_q3_s=None, time_iqr_s=None, samples_s=[once["time_median_s"]])
     fig = plots.styled(plots.time_figure, cells, "t")
-    assert len(fig.axes[0].lines) == 6
+    ax = fig.axes[0]
+    forward = mode_lines(ax)["forward"]
+    assert (300, once["time_median_s"]) in zip(forward.get_xdata(), forward.get_ydata())
+    assert 300 not in mode_band_vertices(ax, "forward")[:, 0]  # no band where there is no spread
+    assert 300 in mode_band_vertices(ax, "reverse")[:, 0]
     k, _ = slope_in_legend(fig, "forward, chunk 1")
     assert abs(k - 2) < 0.05
 
@@ -352,8 +388,12 @@ def test_chunk_figure_from_a_chunk_sweep():
     ax = fig.axes[0]
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
     assert "chunk size c" in ax.get_xlabel()
-    rev = [line for line in ax.lines if line.get_label().startswith("reverse")]
-    assert len(rev) == 1 and len(set(rev[0].get_ydata())) == 1  # a horizontal line
+    (rev,) = [line for line in ax.lines if line.get_label().startswith("reverse")]
+    assert set(rev.get_ydata()) == {cell_at(cells, 200, None, "reverse")["time_median_s"]}  # horizontal
+    forward = next(c for c in ax.containers if c.get_label() == "forward mode, chunk c").lines[0]
+    timed = [c for c in sweep if c["status"] == "ok"]
+    assert list(forward.get_xdata()) == [c["chunk"] for c in timed]
+    np.testing.assert_array_equal(forward.get_ydata(), [c["time_median_s"] for c in timed])
     assert any(t.startswith("fastest: c = ") for t in legend_texts(fig))
 
 
@@ -362,8 +402,10 @@ def test_heatmap_figure_over_inputs_and_outputs():
     ns, ms = jacobian_grid(Run({"cells": cells}, None))
     fig = plots.styled(plots.heatmap_figure, cells, ns, ms, "grid")
     ax = fig.axes[0]
-    mesh = [c for c in ax.collections if isinstance(c, QuadMesh)]
-    assert len(mesh) == 1 and mesh[0].get_array().shape == (3, 3)
+    (mesh,) = [c for c in ax.collections if isinstance(c, QuadMesh)]
+    # rows are m, columns n: log10 of (faster forward time / reverse time) in each cell
+    expected = [[math.log10(plots.forward_over_reverse(cells, n, m)) for n in ns] for m in ms]
+    np.testing.assert_allclose(mesh.get_array().reshape(len(ms), len(ns)), expected, rtol=1e-12)
     assert [line.get_label() for line in ax.lines].count("n = m") == 1
     # the crossover n* along each row where the winner changes (forward costs n/3m of reverse
     # here): inside the grid for m = 2 and 8; for m = 32 it would lie past the largest n
