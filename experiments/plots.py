@@ -223,6 +223,20 @@ def _mode_series(
 # ----------------------------------------------------------------------------- 1. time vs n
 
 
+def _hollow(ax: Axes, points: Sequence[tuple[float, float]], mode: str) -> None:
+    """Hollow markers in ``mode``'s style at ``points``: cells not timed, at their estimate."""
+    ax.scatter(
+        [x for x, _ in points],
+        [y for _, y in points],
+        marker=MARKER[mode],
+        s=36,
+        facecolors="none",
+        edgecolors=COLOR[mode],
+        linewidths=1.3,
+        zorder=4,
+    )
+
+
 def time_figure(cells: Sequence[Cell], title: str) -> Figure:
     """Median time per call against n, log-log, one line per mode with its IQR band."""
     present = [m for m in modes_present(cells) if series(cells, m)]
@@ -264,16 +278,7 @@ def time_figure(cells: Sequence[Cell], title: str) -> Figure:
         guessed = [(c["n"], _estimate(c)) for c in not_timed(cells, mode)]
         est = [(n, t) for n, t in guessed if t is not None]
         if est:
-            ax.scatter(
-                [n for n, _ in est],
-                [t for _, t in est],
-                marker=MARKER[mode],
-                s=36,
-                facecolors="none",
-                edgecolors=COLOR[mode],
-                linewidths=1.3,
-                zorder=4,
-            )
+            _hollow(ax, est, mode)
             if _PREDICTED not in extra:
                 extra.append(_PREDICTED)
         bare = [n for n, t in guessed if t is None]
@@ -380,16 +385,7 @@ def speedup_figure(cells: Sequence[Cell], title: str) -> Figure:
             if tf and tr:
                 est.append((n, tf / tr))
         if est:
-            ax.scatter(
-                [n for n, _ in est],
-                [v for _, v in est],
-                marker=MARKER[mode],
-                s=36,
-                facecolors="none",
-                edgecolors=COLOR[mode],
-                linewidths=1.3,
-                zorder=4,
-            )
+            _hollow(ax, est, mode)
             hollow = True
             lo_n, hi_n = min(lo_n, est[0][0]), max(hi_n, est[-1][0])
         # the crossover, on the break-even line, with its interval
