@@ -36,10 +36,19 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from experiments.results import CELL_FIELDS, SCHEMA_VERSION, Cell, clean
+from experiments.results import (
+    CELL_FIELDS,
+    FORWARD,
+    FORWARD_CHUNKED,
+    FUNCTION,
+    MODE_ORDER,
+    REVERSE,
+    SCHEMA_VERSION,
+    Cell,
+    clean,
+)
 
 FORMAT = "pytest-benchmark"
-MODE_ORDER = ("function", "forward", "forward-chunked", "reverse")
 #: Cell fields with no default that a benchmark must supply (from extra_info or params).
 _REQUIRED = ("problem", "n", "mode")
 
@@ -85,7 +94,7 @@ def benchmark_to_cell(bench: dict[str, Any]) -> dict[str, Any] | None:
         mode=mode,
         chunk=None if chunk is None else int(chunk),
         passes=info.get(
-            "passes", 1 if mode in ("function", "reverse") else (math.ceil(n / int(chunk)) if chunk else None)
+            "passes", 1 if mode in (FUNCTION, REVERSE) else (math.ceil(n / int(chunk)) if chunk else None)
         ),
         sweeps=info.get("sweeps"),
         status="ok",
@@ -125,13 +134,13 @@ def add_ratios(cells: list[dict[str, Any]]) -> None:
             c = group.get(mode)
             return c.get("time_median_s") if c is not None and c.get("status") == "ok" else None
 
-        f, fw, fc = med("function"), med("forward"), med("forward-chunked")
+        f, fw, fc = med(FUNCTION), med(FORWARD), med(FORWARD_CHUNKED)
         for mode, c in group.items():
             t = med(mode)
             if not t:
                 continue
             c["function_time_s"] = f
-            if mode != "function":
+            if mode != FUNCTION:
                 c["ratio_to_function"] = t / f if f else None
                 c["speedup_vs_forward"] = fw / t if fw else None
                 c["speedup_vs_forward_chunked"] = fc / t if fc else None

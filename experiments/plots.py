@@ -50,6 +50,7 @@ from experiments.report_data import (
     series,
     timed,
 )
+from experiments.results import FORWARD, FORWARD_CHUNKED, FORWARD_MODES, FUNCTION, REVERSE
 
 DPI = 150
 SIZE = (7.2, 4.6)  # inches: 1080 x 690 pixels at DPI, legible at a README's width
@@ -67,14 +68,14 @@ STYLE = {
     "svg.hashsalt": "compare-modes",  # stable SVG ids: a regenerated report is identical
 }
 #: Okabe-Ito colours (readable with colour-blindness).
-COLOR = {"function": "#555555", "forward": "#D55E00", "forward-chunked": "#E69F00", "reverse": "#0072B2"}
+COLOR = {FUNCTION: "#555555", FORWARD: "#D55E00", FORWARD_CHUNKED: "#E69F00", REVERSE: "#0072B2"}
 LABEL = {
-    "function": "f alone",
-    "forward": "forward, chunk 1",
-    "forward-chunked": "forward, chunked",
-    "reverse": "reverse",
+    FUNCTION: "f alone",
+    FORWARD: "forward, chunk 1",
+    FORWARD_CHUNKED: "forward, chunked",
+    REVERSE: REVERSE,
 }
-MARKER = {"function": "s", "forward": "o", "forward-chunked": "D", "reverse": "^"}
+MARKER = {FUNCTION: "s", FORWARD: "o", FORWARD_CHUNKED: "D", REVERSE: "^"}
 GUIDE = "#888888"
 BAND = "#009E73"
 #: Log axes with fewer powers of ten than this in view also label their 2s and 5s (a short axis
@@ -212,7 +213,7 @@ def _mode_series(
             "color": COLOR.get(mode),
             "marker": MARKER.get(mode, "o"),
             "ms": 5,
-            "ls": "--" if mode == "function" else "-",
+            "ls": "--" if mode == FUNCTION else "-",
             **kw,
         }
         ax.plot([n for n, _ in have], [v for _, v in have], label=label, **style)
@@ -257,7 +258,7 @@ def time_figure(cells: Sequence[Cell], title: str) -> Figure:
             color=COLOR[mode],
             marker=MARKER[mode],
             ms=5,
-            ls="--" if mode == "function" else "-",
+            ls="--" if mode == FUNCTION else "-",
             label=label,
             zorder=3,
         )
@@ -286,7 +287,7 @@ def time_figure(cells: Sequence[Cell], title: str) -> Figure:
         if bare and _ABSENT not in extra:
             extra.append(_ABSENT)
     # O(n) through reverse mode's first point, O(n^2) through forward mode's first point
-    anchors = {"reverse": "O(n)", "forward": "O(n²)"}
+    anchors = {REVERSE: "O(n)", FORWARD: "O(n²)"}
     first = series(cells, present[0])[0]
     for mode, name in anchors.items():
         pts = series(cells, mode) or [first]
@@ -318,13 +319,13 @@ def time_figure(cells: Sequence[Cell], title: str) -> Figure:
 
 def speedup_points(cells: Sequence[Cell], fwd_mode: str) -> list[tuple[Cell, Cell]]:
     """(forward cell, reverse cell) at each n where both were timed."""
-    rev = {c["n"]: c for c in series(cells, "reverse")}
+    rev = {c["n"]: c for c in series(cells, REVERSE)}
     return [(f, rev[f["n"]]) for f in series(cells, fwd_mode) if f["n"] in rev]
 
 
 def speedup_figure(cells: Sequence[Cell], title: str) -> Figure:
     """Speedup of reverse over forward mode against n, with the ideal and the crossover n*."""
-    comparisons = [m for m in ("forward", "forward-chunked") if len(speedup_points(cells, m)) >= 2]
+    comparisons = [m for m in FORWARD_MODES if len(speedup_points(cells, m)) >= 2]
     if not comparisons:
         raise NoDataError(
             "the speedup figure needs forward and reverse mode timed at the same n, at two "
@@ -336,7 +337,7 @@ def speedup_figure(cells: Sequence[Cell], title: str) -> Figure:
     lo_n, hi_n = math.inf, 0.0
     handles: list[Any] = []
     hollow = False
-    rev_all = {c["n"]: c for c in main_cells(cells) if c.get("mode") == "reverse"}
+    rev_all = {c["n"]: c for c in main_cells(cells) if c.get("mode") == REVERSE}
     jac = _unit(cells) == "Jacobian"
     for mode in comparisons:
         pairs = speedup_points(cells, mode)
@@ -365,7 +366,7 @@ def speedup_figure(cells: Sequence[Cell], title: str) -> Figure:
             (c for c in main_cells(cells) if c.get("mode") == mode and c.get("passes")), key=lambda c: c["n"]
         )
         ideal = [(c["n"], c["passes"] / ((rev_all.get(c["n"]) or {}).get("sweeps") or 1)) for c in fw_all]
-        what = ("n" if mode == "forward" else "⌈n/c⌉") + (" / m" if jac else "")
+        what = ("n" if mode == FORWARD else "⌈n/c⌉") + (" / m" if jac else "")
         handles += ax.plot(
             [n for n, _ in ideal],
             [v for _, v in ideal],
@@ -462,8 +463,8 @@ def _g(x: float | None) -> str:
 
 def audit_figure(cells: Sequence[Cell], title: str) -> Figure:
     """Time of each mode relative to f alone, with the 3-4x band of the cheap-gradient principle."""
-    f_time = {c["n"]: c["time_median_s"] for c in series(cells, "function")}
-    ad = [m for m in modes_present(cells) if m != "function"]
+    f_time = {c["n"]: c["time_median_s"] for c in series(cells, FUNCTION)}
+    ad = [m for m in modes_present(cells) if m != FUNCTION]
 
     def ratio(c: Cell) -> float | None:
         if not timed(c):
@@ -483,7 +484,7 @@ def audit_figure(cells: Sequence[Cell], title: str) -> Figure:
     crosses = False
     for mode in ad:
         got = [r for c in main_cells(cells) if c.get("mode") == mode and (r := ratio(c))]
-        label = LABEL[mode] + (f": {min(got):.3g}× to {max(got):.3g}× f" if mode == "reverse" and got else "")
+        label = LABEL[mode] + (f": {min(got):.3g}× to {max(got):.3g}× f" if mode == REVERSE and got else "")
         _, missing = _mode_series(ax, cells, mode, ratio, label)
         crosses = crosses or missing
     lo, hi = CHEAP_GRADIENT
@@ -495,7 +496,7 @@ def audit_figure(cells: Sequence[Cell], title: str) -> Figure:
         lw=0,
         label=f"{lo:g} to {hi:g} × f: cheap-gradient bound, reverse (Griewank & Walther)",
     )
-    ax.axhline(1.0, color=COLOR["function"], lw=0.9, ls="--", label="f alone (ratio 1)")
+    ax.axhline(1.0, color=COLOR[FUNCTION], lw=0.9, ls="--", label="f alone (ratio 1)")
     ymin, ymax = ax.get_ylim()
     ax.set_ylim(min(ymin, 0.7), max(ymax, hi * 1.4))
     ax.set_xlabel("inputs n")
@@ -511,7 +512,7 @@ def audit_figure(cells: Sequence[Cell], title: str) -> Figure:
 
 def counts_figure(cells: Sequence[Cell], title: str) -> Figure:
     """Forward passes / reverse sweeps (left) and primitive evaluations (right) against n."""
-    ad = [m for m in modes_present(cells) if m != "function"]
+    ad = [m for m in modes_present(cells) if m != FUNCTION]
     rows = [c for c in main_cells(cells) if c.get("mode") in ad and c.get("ops")]
     if len({c["n"] for c in rows}) < 2:
         raise NoDataError("the operation-count figure needs counts at two or more input counts n")
@@ -522,7 +523,7 @@ def counts_figure(cells: Sequence[Cell], title: str) -> Figure:
     def passes(c: Cell) -> float | None:
         if c.get("ops") is None:
             return None
-        return c.get("sweeps") if c.get("mode") == "reverse" else c.get("passes")
+        return c.get("sweeps") if c.get("mode") == REVERSE else c.get("passes")
 
     for mode in ad:
         _, a = _mode_series(left, cells, mode, passes, LABEL[mode])
@@ -535,8 +536,8 @@ def counts_figure(cells: Sequence[Cell], title: str) -> Figure:
     left.set_title("passes through f", fontsize=10.5)
     right.set_ylabel("primitive evaluations (count)")
     right.set_title("operations evaluated", fontsize=10.5)
-    fw = {c["n"]: c["ops"] for c in rows if c["mode"] == "forward"}
-    rv = {c["n"]: c["ops"] for c in rows if c["mode"] == "reverse"}
+    fw = {c["n"]: c["ops"] for c in rows if c["mode"] == FORWARD}
+    rv = {c["n"]: c["ops"] for c in rows if c["mode"] == REVERSE}
     both = sorted(set(fw) & set(rv))
     if both:
         n = both[-1]
@@ -567,13 +568,13 @@ def memory_figure(cells: Sequence[Cell], title: str) -> Figure:
     tape = sorted(
         (c["n"], c["tape_bytes"])
         for c in main_cells(cells)
-        if c.get("mode") == "reverse" and c.get("tape_bytes")
+        if c.get("mode") == REVERSE and c.get("tape_bytes")
     )
     if tape:
         ax.plot(
             [n for n, _ in tape],
             [b for _, b in tape],
-            color=COLOR["reverse"],
+            color=COLOR[REVERSE],
             ls=":",
             lw=1.4,
             marker=".",
@@ -611,7 +612,7 @@ def chunk_figure(n: int, chunk_cells: Sequence[Cell], cells: Sequence[Cell], tit
         cs,
         med,
         yerr=np.clip(err, 0, None),
-        color=COLOR["forward"],
+        color=COLOR[FORWARD],
         marker="o",
         ms=5,
         capsize=3,
@@ -637,22 +638,22 @@ def chunk_figure(n: int, chunk_cells: Sequence[Cell], cells: Sequence[Cell], tit
             marker="o",
             s=36,
             facecolors="none",
-            edgecolors=COLOR["forward"],
+            edgecolors=COLOR[FORWARD],
             zorder=4,
             label="hollow: not timed, predicted time",
         )
-    _absent(ax, [c for c, t in est if not t], COLOR["forward"])
-    rev = cell_at(cells, n, None, "reverse")
+    _absent(ax, [c for c, t in est if not t], COLOR[FORWARD])
+    rev = cell_at(cells, n, None, REVERSE)
     if rev is not None and timed(rev):
         ax.axhline(
             rev["time_median_s"],
-            color=COLOR["reverse"],
+            color=COLOR[REVERSE],
             ls="-",
             lw=1.4,
             label=f"{LABEL['reverse']}: {human_seconds(rev['time_median_s'])}",
         )
         if rev.get("time_q1_s") and rev.get("time_q3_s"):
-            ax.axhspan(rev["time_q1_s"], rev["time_q3_s"], color=COLOR["reverse"], alpha=0.15, lw=0)
+            ax.axhspan(rev["time_q1_s"], rev["time_q3_s"], color=COLOR[REVERSE], alpha=0.15, lw=0)
     chunks = sorted({c["chunk"] for c in chunk_cells})
     ax.xaxis.set_major_locator(FixedLocator(chunks))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
@@ -683,8 +684,8 @@ def _edges(values: Sequence[int]) -> np.ndarray:
 
 def forward_over_reverse(cells: Sequence[Cell], n: int, m: int) -> float | None:
     """The faster forward mode's time (chunk 1 or chunked) over reverse mode's at (n, m)."""
-    fw = [c for c in (cell_at(cells, n, m, k) for k in ("forward", "forward-chunked")) if c and timed(c)]
-    rev = cell_at(cells, n, m, "reverse")
+    fw = [c for c in (cell_at(cells, n, m, k) for k in FORWARD_MODES) if c and timed(c)]
+    rev = cell_at(cells, n, m, REVERSE)
     if not fw or rev is None or not timed(rev):
         return None
     return min(c["time_median_s"] for c in fw) / rev["time_median_s"]
@@ -693,7 +694,7 @@ def forward_over_reverse(cells: Sequence[Cell], n: int, m: int) -> float | None:
 def jacobian_crossover(cells: Sequence[Cell], m: int) -> fits.Crossover | None:
     """Along one row of a Jacobian grid (m outputs): where reverse mode starts to beat the faster
     forward mode as n grows."""
-    return fits.crossover(best_forward(cells, m), series(cells, "reverse", m))
+    return fits.crossover(best_forward(cells, m), series(cells, REVERSE, m))
 
 
 def heatmap_figure(cells: Sequence[Cell], ns: Sequence[int], ms: Sequence[int], title: str) -> Figure:

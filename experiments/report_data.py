@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import benchmark_json, results
-from experiments.results import CHUNK_SWEEP, MODE_ORDER
+from experiments.results import CHUNK_SWEEP, FORWARD_MODES, MODE_ORDER
 
 Cell = dict[str, Any]
 
@@ -174,7 +174,7 @@ def chunk_sweep(run: Run) -> tuple[int, list[Cell]] | None:
     """(n, forward cells by chunk size) at the n with the most chunk sizes, if three or more."""
     by_n: dict[int, dict[int, Cell]] = {}
     for c in run.cells:
-        if c.get("mode") in ("forward", "forward-chunked") and c.get("chunk"):
+        if c.get("mode") in FORWARD_MODES and c.get("chunk"):
             by_n.setdefault(int(c["n"]), {}).setdefault(int(c["chunk"]), c)
     if not by_n:
         return None
@@ -195,7 +195,7 @@ def best_forward(cells: Iterable[Cell], m: int) -> list[Cell]:
     """At each n (with m outputs), the faster timed forward cell: chunk 1 or chunked."""
     best: dict[int, Cell] = {}
     for c in main_cells(cells):
-        if c.get("m") == m and c.get("mode") in ("forward", "forward-chunked") and timed(c):
+        if c.get("m") == m and c.get("mode") in FORWARD_MODES and timed(c):
             if c["n"] not in best or c["time_median_s"] < best[c["n"]]["time_median_s"]:
                 best[c["n"]] = c
     return [best[n] for n in sorted(best)]

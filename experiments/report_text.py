@@ -20,6 +20,7 @@ from experiments.report_data import (
     sizes,
     timed,
 )
+from experiments.results import FORWARD, FORWARD_CHUNKED, FUNCTION, REVERSE
 
 GRID_EXAMPLE = "compare-modes --problem tall --inputs 2,8,32,128 --outputs 2,8,32,128 --report"
 CHUNK_EXAMPLE = "compare-modes --problem rosenbrock --inputs 200 --chunks 1,2,4,8,12,25,50,100,200 --report"
@@ -101,7 +102,7 @@ def claim_passes(cells: list[Cell]) -> str | None:
         f"evaluates {'exactly n' if exact else 'about n'} times as many primitives at every n "
         f"({ratios})."
     )
-    s0, rho = _speedup(cells, n0, "forward"), _pass_cost(cells, n0)
+    s0, rho = _speedup(cells, n0, FORWARD), _pass_cost(cells, n0)
     if s0 is not None:
         if s0 < 0.9 * n0:
             text += (
@@ -123,7 +124,7 @@ def claim_passes(cells: list[Cell]) -> str | None:
 
 
 def claim_growth(cells: list[Cell]) -> str | None:
-    fw, rv = series(cells, "forward"), series(cells, "reverse")
+    fw, rv = series(cells, FORWARD), series(cells, REVERSE)
     kf, kr, ks = fits.fit_slope(fw), fits.fit_slope(rv), fits.fit_ratio_slope(fw, rv)
     if ks is None:
         return None
@@ -137,7 +138,7 @@ def claim_growth(cells: list[Cell]) -> str | None:
 
 
 def claim_chunked(cells: list[Cell]) -> str | None:
-    kc = fits.fit_ratio_slope(series(cells, "forward-chunked"), series(cells, "reverse"))
+    kc = fits.fit_ratio_slope(series(cells, FORWARD_CHUNKED), series(cells, REVERSE))
     if kc is None:
         return None
     return (
@@ -148,7 +149,7 @@ def claim_chunked(cells: list[Cell]) -> str | None:
 
 
 def claim_cheap(cells: list[Cell]) -> str | None:
-    rv, fn = series(cells, "reverse"), series(cells, "function")
+    rv, fn = series(cells, REVERSE), series(cells, FUNCTION)
     f_at = {c["n"]: c["time_median_s"] for c in fn}
     ratios = [c["time_median_s"] / f_at[c["n"]] for c in rv if c["n"] in f_at]
     if not ratios:
@@ -170,9 +171,9 @@ def claim_cheap(cells: list[Cell]) -> str | None:
 
 def advice_gradient(run: Run) -> str:
     cells = main_cells(run.cells)
-    rv = series(cells, "reverse")
+    rv = series(cells, REVERSE)
     parts = []
-    for mode, name in (("forward", "forward mode (chunk 1)"), ("forward-chunked", "chunked forward mode")):
+    for mode, name in ((FORWARD, "forward mode (chunk 1)"), (FORWARD_CHUNKED, "chunked forward mode")):
         co = fits.crossover(series(cells, mode), rv)
         if co is None:
             continue
@@ -202,7 +203,8 @@ def advice_gradient(run: Run) -> str:
     text = f"For **{run.problem}** on this machine: "
     text += "; ".join(parts) + "." if parts else "the run has too few timed sizes for advice."
     model = []
-    for mode, name in (("forward", "forward"), ("reverse", "reverse")):
+    for mode in (FORWARD, REVERSE):
+        name = mode
         fit = fits.fit_slope(series(cells, mode))
         if fit is not None:
             model.append(
@@ -232,7 +234,7 @@ def advice_chunks(run: Run, n: int, chunk_cells: list[Cell]) -> str | None:
         f"Chunk size ({run.problem}, n = {n}): forward mode was fastest with c = {best['chunk']} "
         f"({plural(best['passes'] or 1, 'pass', 'passes')}, {human_seconds(best['time_median_s'])})"
     )
-    default = next((c for c in ok if c.get("mode") == "forward-chunked" and not in_chunk_sweep(c)), None)
+    default = next((c for c in ok if c.get("mode") == FORWARD_CHUNKED and not in_chunk_sweep(c)), None)
     one = next((c for c in ok if c.get("chunk") == 1), None)
     others = [
         f"{times_md(c['time_median_s'] / best['time_median_s'])} faster than c = {c['chunk']}{label}"
@@ -240,7 +242,7 @@ def advice_chunks(run: Run, n: int, chunk_cells: list[Cell]) -> str | None:
         if c is not None and c is not best
     ]
     text += (", " + " and ".join(others)) if others else ""
-    rev = cell_at(run.cells, n, None, "reverse")
+    rev = cell_at(run.cells, n, None, REVERSE)
     if rev is not None and timed(rev):
         faster = rev["time_median_s"] < best["time_median_s"]
         text += (
@@ -251,24 +253,24 @@ def advice_chunks(run: Run, n: int, chunk_cells: list[Cell]) -> str | None:
 
 
 def advice_jacobian(run: Run, ns: list[int], ms: list[int]) -> str:
-    wins: dict[str, list[tuple[int, int]]] = {"forward": [], "reverse": []}
+    wins: dict[str, list[tuple[int, int]]] = {FORWARD: [], REVERSE: []}
     for n in ns:
         for m in ms:
             r = plots.forward_over_reverse(run.cells, n, m)
             if r is not None:
-                wins["reverse" if r > 1 else "forward"].append((n, m))
-    total = len(wins["forward"]) + len(wins["reverse"])
-    tall = [(n, m) for n, m in wins["forward"] + wins["reverse"] if m > n]
-    tall_fwd = [p for p in tall if p in wins["forward"]]
+                wins[REVERSE if r > 1 else FORWARD].append((n, m))
+    total = len(wins[FORWARD]) + len(wins[REVERSE])
+    tall = [(n, m) for n, m in wins[FORWARD] + wins[REVERSE] if m > n]
+    tall_fwd = [p for p in tall if p in wins[FORWARD]]
     text = (
         f"With several outputs (a Jacobian, measured on **{run.problem}**): forward mode needs ⌈n/c⌉ "
         "passes whatever m is, reverse mode one sweep per output. Over the grid forward mode won "
         f"{len(wins['forward'])} and reverse mode {len(wins['reverse'])} of {total} cells; with more "
         f"outputs than inputs (m > n) forward mode won {len(tall_fwd)} of {len(tall)}."
     )
-    if wins["reverse"]:
-        least = min(n / m for n, m in wins["reverse"])
-        cells = ", ".join(f"({n}, {m})" for n, m in wins["reverse"])
+    if wins[REVERSE]:
+        least = min(n / m for n, m in wins[REVERSE])
+        cells = ", ".join(f"({n}, {m})" for n, m in wins[REVERSE])
         text += (
             f" Reverse mode won only at (n, m) = {cells}: where inputs outnumber outputs at least "
             f"{least:.3g} to 1."
@@ -307,7 +309,7 @@ def cell_name(c: Cell) -> str:
 
 
 def chunk_label(c: Cell) -> str:
-    return f" (chunk {c['chunk']})" if c.get("mode") == "forward-chunked" and c.get("chunk") else ""
+    return f" (chunk {c['chunk']})" if c.get("mode") == FORWARD_CHUNKED and c.get("chunk") else ""
 
 
 def _n(co: fits.Crossover) -> str:
@@ -323,14 +325,14 @@ def _count_pairs(cells: list[Cell]) -> list[tuple[int, Cell, Cell]]:
     """(n, forward cell, reverse cell) where both have operation counts."""
     out = []
     for n in sizes(cells):
-        f, r = cell_at(cells, n, None, "forward"), cell_at(cells, n, None, "reverse")
+        f, r = cell_at(cells, n, None, FORWARD), cell_at(cells, n, None, REVERSE)
         if f and r and f.get("ops") and r.get("ops") and f.get("passes"):
             out.append((n, f, r))
     return out
 
 
 def _speedup(cells: list[Cell], n: int, mode: str) -> float | None:
-    f, r = cell_at(cells, n, None, mode), cell_at(cells, n, None, "reverse")
+    f, r = cell_at(cells, n, None, mode), cell_at(cells, n, None, REVERSE)
     if f and r and timed(f) and timed(r):
         return f["time_median_s"] / r["time_median_s"]
     return None
@@ -354,7 +356,7 @@ def _speedup_list(cells: list[Cell], mode: str) -> str:
         if s is not None:
             parts.append(f"{times_md(s)} at n = {n}")
             continue
-        f, r = cell_at(cells, n, None, mode), cell_at(cells, n, None, "reverse")
+        f, r = cell_at(cells, n, None, mode), cell_at(cells, n, None, REVERSE)
         tf, tr = _estimate(f), _estimate(r)
         if tf and tr:
             parts.append(f"~{times_md(tf / tr)} at n = {n}")
@@ -364,7 +366,7 @@ def _speedup_list(cells: list[Cell], mode: str) -> str:
 
 def _pass_cost(cells: list[Cell], n: int) -> float | None:
     """One reverse gradient's time in forward passes (chunk 1) at n."""
-    f, r = cell_at(cells, n, None, "forward"), cell_at(cells, n, None, "reverse")
+    f, r = cell_at(cells, n, None, FORWARD), cell_at(cells, n, None, REVERSE)
     if f and r and timed(f) and timed(r) and f.get("passes"):
         return r["time_median_s"] / (f["time_median_s"] / f["passes"])
     return None
@@ -403,8 +405,8 @@ def headline(run: Run) -> list[str]:
     """The headline figures of a size sweep: speedups at each n, fitted slopes, crossover n*."""
     cells = main_cells(run.cells)
     out = []
-    rv = series(cells, "reverse")
-    for mode, name in (("forward", "forward mode (chunk 1)"), ("forward-chunked", "chunked forward mode")):
+    rv = series(cells, REVERSE)
+    for mode, name in ((FORWARD, "forward mode (chunk 1)"), (FORWARD_CHUNKED, "chunked forward mode")):
         fw = series(cells, mode)
         if not fw or not rv:
             continue
@@ -417,7 +419,7 @@ def headline(run: Run) -> list[str]:
             text += f"; crossover: {co.text()}"
         out.append(text + ".")
     slopes = []
-    for mode in ("function", "forward", "forward-chunked", "reverse"):
+    for mode in (FUNCTION, FORWARD, FORWARD_CHUNKED, REVERSE):
         fit = fits.fit_slope(series(cells, mode))
         if fit is not None:
             slopes.append(f"{plots.LABEL[mode]} n^{fit.text()}")
