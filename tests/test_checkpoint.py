@@ -287,3 +287,11 @@ def test_closed_over_values_computed_alone_need_passing_in():
     with pytest.raises(modes.CheckpointError, match="xs\\[t\\]"):
         modes.grad(lambda xs: f(xs, 3), XS)
     close(modes.grad(lambda xs: f(xs, None), XS), modes.grad(lambda xs: f(xs, None), XS, mode="forward"))
+
+
+def test_compile_refuses_a_checkpointed_loop_and_replays_a_plain_one():
+    """A replay cannot re-run the recomputation inside the sweep: modes.compile says no, clearly."""
+    with pytest.raises(modes.ModesError, match=r"modes\.compile cannot replay"):
+        modes.compile(lambda h: rnn(h, snapshots=3), H0)
+    h1 = RNG.normal(size=D)
+    close(modes.compile(rnn, H0).grad(h1), modes.grad(rnn, h1))
