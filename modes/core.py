@@ -13,6 +13,7 @@ higher ones, so perturbations of different nesting depths never mix.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -120,6 +121,8 @@ class Primitive:
 
 
 _levels = itertools.count(1)
+#: The level of the last trace each thread opened (levels themselves are unique process-wide).
+_opened = threading.local()
 
 
 class Trace:
@@ -131,7 +134,7 @@ class Trace:
     __slots__ = ("level", "active", "__weakref__")
 
     def __init__(self) -> None:
-        self.level = next(_levels)
+        self.level = _opened.level = next(_levels)
         self.active = True
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:  # pragma: no cover
@@ -146,6 +149,15 @@ class Trace:
             "another computation; engine values are only valid inside the function being "
             "differentiated (read the number with modes.primal(v) if you need it later)"
         )
+
+
+def last_level() -> int:
+    """The level of the last trace opened by the calling thread (0 if none).
+
+    Per thread, so that "did ``f`` open a trace of its own?" (``modes.compile`` asks) is answered
+    the same whatever other threads differentiate meanwhile.
+    """
+    return getattr(_opened, "level", 0)
 
 
 class Traced:

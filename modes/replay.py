@@ -48,9 +48,9 @@ from typing import Any
 import numpy as np
 
 from modes import forward, guard, reverse, stats
-from modes.core import ModesError, Primitive, Trace, Traced, primal, shape_of
+from modes.core import ModesError, Primitive, Trace, Traced, last_level, primal, shape_of
 from modes.guard import SYMBOLS, BranchChangedError
-from modes.inputs import Inputs, as_plain, normalize_output, parse_direction, parse_inputs, require_scalar
+from modes.inputs import Inputs, as_plain, call, parse_direction, parse_inputs, require_scalar
 from modes.reverse import Recording, Tape, Var
 from modes.value import EngineValue
 
@@ -213,12 +213,6 @@ class _Recorder(Tape):
         k = self._locate(source)
         if k is not None:
             self.derived_consts[id(obj)] = (obj, k, fn)
-
-
-def _level_now() -> int:
-    probe = Trace()
-    probe.close()
-    return probe.level
 
 
 class Program:
@@ -565,11 +559,11 @@ class Compiled:
             else:
                 arg = tape.input(inputs.items)
                 nodes = [arg.index]
-            out = normalize_output(self.f(arg))
+            out = call(self.f, arg)
         finally:
             guard.OBSERVERS.remove(tape)
             tape.close()
-        if _level_now() != tape.level + 1:
+        if last_level() != tape.level:  # this thread opened no trace inside f
             raise ModesError(
                 "modes.compile cannot replay a differentiation run inside f (modes.grad, jvp, hessian, "
                 "checkpoint, loop or a compiled replay opened its own trace while f was recorded): the "

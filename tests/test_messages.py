@@ -72,6 +72,16 @@ def test_storing_an_engine_value_into_a_numpy_array_suggests_stack(mode, chunk):
     assert "ops.stack" in str(err)
 
 
+def test_storing_into_a_numpy_array_is_named_when_compiling():
+    def f(v):
+        buf = np.zeros(2)
+        buf[0] = v[0]
+        return buf[0] * v[1]
+
+    with pytest.raises(TypeError, match=r"ops\.stack"):
+        modes.compile(f, [1.0, 2.0])
+
+
 def test_storing_into_a_numpy_array_is_named_in_nested_differentiation():
     def inner(y):
         buf = np.zeros(1)

@@ -119,3 +119,30 @@ def test_gradients_are_right_under_many_threads():
     with ThreadPoolExecutor(max_workers=8) as pool:
         ok = list(pool.map(job, range(len(points))))
     assert all(ok), ok.count(False)
+
+
+def test_a_compile_recording_notes_only_its_own_threads_comparisons():
+    """modes.compile's branch guard hears every thread's comparisons; it must keep only its own."""
+
+    def f(v):
+        return v[0] * v[1] if v[0] > 0 else v[1]
+
+    alone = len(modes.compile(f, [1.0, 2.0]).program.checks)
+    stop = threading.Event()
+
+    def noise() -> None:
+        while not stop.is_set():
+            modes.grad(lambda v: v[0] * 2.0 if v[0] < v[1] else v[1], [1.0, 2.0])
+
+    t = threading.Thread(target=noise)
+    t.start()
+    try:
+        counts = set()
+        for _ in range(300):
+            c = modes.compile(f, [1.0, 2.0])
+            counts.add(len(c.program.checks))
+            np.testing.assert_array_equal(c.grad([3.0, 4.0]), [4.0, 3.0])
+    finally:
+        stop.set()
+        t.join()
+    assert counts == {alone}

@@ -58,6 +58,7 @@ def test_a_complex_value_is_refused_in_every_entry_point():
         lambda: modes.jacobian(f, 3.0, mode="forward"),
         lambda: modes.record(f, 3.0),
         lambda: modes.hvp(lambda x: (x * 1j) * x, 3.0, 1.0),
+        lambda: modes.compile(f, 3.0),
     ):
         with pytest.raises(TypeError, match=r"complex"):
             call()
@@ -226,6 +227,14 @@ def test_x_to_the_y_at_zero_zero(mode, chunk):
     # away from x == 0 nothing changes: d/dy x**y = x**y log x, d/dx = y x**(y-1)
     g = modes.grad(lambda v: v[0] ** v[1], [2.0, 0.0], mode=mode, chunk=chunk)
     np.testing.assert_allclose(g, [0.0, np.log(2.0)], rtol=1e-15)
+
+
+def test_a_compiled_replay_follows_the_pow_convention():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for at in ([0.0, 0.0], [1.0, 2.0]):  # recorded at the point itself, and replayed there
+            c = modes.compile(lambda v: v[0] ** v[1] + v[0] ** 0.0, at)
+            np.testing.assert_array_equal(c.grad([0.0, 0.0]), [0.0, 0.0])
 
 
 @pytest.mark.parametrize(
