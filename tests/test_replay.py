@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_random_expressions import points, to_engine, trees
 
@@ -79,6 +79,10 @@ def test_random_expressions_replay_like_a_fresh_recording(tree, x0, x1):
     """
     f = lambda v: to_engine(tree, v)
     with np.errstate(all="ignore"):
+        try:  # plain-float subtrees of constants (0.0 / 0.0) raise in Python itself: not a replay case
+            f(x0), f(x1)
+        except ArithmeticError:
+            assume(False)
         c = modes.compile(f, x0)
         try:
             value, g = c.value_and_grad(x1)
