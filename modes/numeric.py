@@ -103,6 +103,74 @@ maximum = binary(_py_max, np.maximum)
 minimum = binary(_py_min, np.minimum)
 
 
+def _py_sign(x: float) -> float:
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else x * 0.0)  # 0.0 for +-0, nan for nan
+
+
+def _py_integral(fn: Callable[[float], int]) -> Callable[[float], float]:
+    """``math.floor``-like functions return ints; the engines' scalar type is float."""
+
+    def kernel(x: float) -> float:
+        return float(fn(x))  # inf and nan raise, and fall back to NumPy
+
+    return kernel
+
+
+def _py_logaddexp(x: float, y: float) -> float:
+    if x == y:  # also +-inf with itself: the NumPy answer, no inf - inf
+        return x + math.log(2.0)
+    m = x if x > y else y
+    return m + math.log1p(math.exp(-abs(x - y)))
+
+
+def _py_logaddexp2(x: float, y: float) -> float:
+    if x == y:
+        return x + 1.0
+    m = x if x > y else y
+    return m + math.log1p(2.0 ** -abs(x - y)) / math.log(2.0)
+
+
+def _py_fmax(x: float, y: float) -> float:
+    return y if x != x else (x if (y != y or x >= y) else y)
+
+
+def _py_fmin(x: float, y: float) -> float:
+    return y if x != x else (x if (y != y or x <= y) else y)
+
+
+def _py_remainder(x: float, y: float) -> float:
+    if y == 0.0 or x != x or y != y or abs(x) == math.inf or abs(y) == math.inf:
+        raise ValueError  # NumPy's answer for the corner cases
+    return x % y
+
+
+sign = unary(_py_sign, np.sign)
+floor = unary(_py_integral(math.floor), np.floor)
+ceil = unary(_py_integral(math.ceil), np.ceil)
+rint = unary(_py_integral(round), np.rint)  # round() on a float rounds half to even, like rint
+trunc = unary(_py_integral(math.trunc), np.trunc)
+arcsin = unary(math.asin, np.arcsin)
+arccos = unary(math.acos, np.arccos)
+arctan = unary(math.atan, np.arctan)
+arcsinh = unary(math.asinh, np.arcsinh)
+arccosh = unary(math.acosh, np.arccosh)
+arctanh = unary(math.atanh, np.arctanh)
+expm1 = unary(math.expm1, np.expm1)
+exp2 = unary(math.exp2, np.exp2)
+log2 = unary(math.log2, np.log2)
+log10 = unary(math.log10, np.log10)
+cbrt = unary(math.cbrt, np.cbrt)
+sinc = unary(lambda x: float(np.sinc(x)), np.sinc)
+hypot = binary(math.hypot, np.hypot)
+arctan2 = binary(math.atan2, np.arctan2)
+logaddexp = binary(_py_logaddexp, np.logaddexp)
+logaddexp2 = binary(_py_logaddexp2, np.logaddexp2)
+remainder = binary(_py_remainder, np.remainder)
+fmod = binary(math.fmod, np.fmod)
+fmax = binary(_py_fmax, np.fmax)
+fmin = binary(_py_fmin, np.fmin)
+
+
 #: Below this |x|, 1 - tanh(x)^2 is accurate to a few ulps (1 - t^2 >= 0.07): no cosh needed.
 SECH2_DIRECT = 2.0
 

@@ -236,6 +236,77 @@ def normalize_index(idx: Any, ndim: int) -> Any:
     return out[0] if len(out) == 1 and not isinstance(idx, tuple) else tuple(out)
 
 
+# ----------------------------------------------------------- elementwise functions (derived)
+
+
+def _no_out(out: Any, name: str) -> None:
+    if out is not None:
+        raise TypeError(f"{name}: out= is not supported on engine values (results are new values)")
+
+
+@public(numpy=np.fabs, expression=True)
+def fabs(x: Any) -> Any:
+    """``|x|`` (derived: ``abs``; derivative ``sign(x)``, 0 at 0)."""
+    return rules.absolute(x)
+
+
+@public("round", numpy=(np.round, np.around))
+def round_(x: Any, decimals: int = 0, out: Any = None) -> Any:
+    """Round half to even to ``decimals`` places like ``np.round``: derivative 0 (a step function)."""
+    _no_out(out, "round")
+    if decimals == 0:
+        return rules.rint(x)
+    scale = 10.0 ** int(decimals)
+    return rules.div(rules.rint(rules.mul(x, scale)), scale)
+
+
+@public(numpy=np.fix)
+def fix(x: Any, out: Any = None) -> Any:
+    """Round towards zero like ``np.fix`` (derived: ``trunc``; derivative 0)."""
+    _no_out(out, "fix")
+    return rules.trunc(x)
+
+
+@public(numpy=np.reciprocal, expression=True)
+def reciprocal(x: Any) -> Any:
+    """``1 / x`` (derived: ``div``)."""
+    return rules.div(1.0, x)
+
+
+@public(numpy=np.float_power)
+def float_power(x: Any, y: Any) -> Any:
+    """``x ** y`` in float64 (derived: ``power``; the engines compute in float64 already)."""
+    return rules.power(x, y)
+
+
+@public(numpy=(np.deg2rad, np.radians), expression=True)
+def deg2rad(x: Any) -> Any:
+    """Degrees to radians: ``x * (pi / 180)``, bit for bit NumPy's value."""
+    return rules.mul(x, np.pi / 180.0)
+
+
+@public(numpy=(np.rad2deg, np.degrees), expression=True)
+def rad2deg(x: Any) -> Any:
+    """Radians to degrees: ``x * (180 / pi)``, bit for bit NumPy's value."""
+    return rules.mul(x, 180.0 / np.pi)
+
+
+@public(numpy=np.nan_to_num)
+def nan_to_num(
+    x: Any, copy: bool = True, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
+) -> Any:
+    """Replace nan and infinities like ``np.nan_to_num``: derivative 1 where ``x`` is finite, else 0."""
+    p = primal(x)
+    replaced = np.nan_to_num(p, nan=nan, posinf=posinf, neginf=neginf)
+    return rules.where(np.isfinite(p), x, num_float(replaced))
+
+
+def num_float(a: Any) -> Any:
+    """A NumPy result as the engines' plain type (0-d arrays become floats)."""
+    a = np.asarray(a, dtype=float)
+    return float(a) if a.ndim == 0 else a
+
+
 # The primitives declared public in the rule table become this module's names too.
 globals().update({name: e.fn for name, e in registry.PUBLIC.items() if name not in globals()})
 

@@ -38,6 +38,11 @@ _COMPARISONS: dict[Any, Any] = {
     for u in (np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal)
 }
 
+#: Predicates read primal values and return plain booleans, like comparisons.
+_COMPARISONS.update(
+    {u: (lambda x, _u=u: _u(primal(x))) for u in (np.isnan, np.isfinite, np.isinf, np.signbit)}
+)
+
 #: Queries of an engine value's structure (no derivative involved).
 _QUERIES: dict[Any, Any] = {
     np.shape: shape_of,
@@ -101,6 +106,8 @@ class EngineValue(Traced):
     __rtruediv__ = _operator(rules.div, reflected=True)
     __pow__ = _operator(rules.power, reflected=False)
     __rpow__ = _operator(rules.power, reflected=True)
+    __mod__ = _operator(rules.remainder, reflected=False)
+    __rmod__ = _operator(rules.remainder, reflected=True)
 
     def __matmul__(self, o: Any) -> Any:
         return ops.matmul(self, o)

@@ -31,6 +31,11 @@ FUNCTION_CALLS = {
     np.where: (lambda v: np.where(M > 0.3, v, -v), lambda v: ops.where(M > 0.3, v, -v)),
     np.tensordot: (lambda v: np.tensordot(v, v, axes=2), lambda v: ops.tensordot(v, v, axes=2)),
     np.dot: (lambda v: np.dot(v, np.ones(3)), lambda v: ops.dot(v, np.ones(3))),
+    np.round: (lambda v: np.round(v * 7.0, 1) * v, lambda v: ops.round(v * 7.0, 1) * v),
+    np.around: (lambda v: np.around(v * 7.0) * v, lambda v: ops.round(v * 7.0) * v),
+    np.sinc: (lambda v: np.sinc(v) * v, lambda v: ops.sinc(v) * v),
+    np.fix: (lambda v: np.fix(v * 7.0) * v, lambda v: ops.fix(v * 7.0) * v),
+    np.nan_to_num: (lambda v: np.nan_to_num(v / (M - M[0, 0])), lambda v: ops.nan_to_num(v / (M - M[0, 0]))),
 }
 
 
