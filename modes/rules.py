@@ -406,5 +406,105 @@ fmin = Primitive(
     public="fmin", numpy=np.fmin,
 )
 
+# ------------------------------------------------------------ reductions and scans (issue 12)
+
+
+def _chooser_weights(x: Any, out: Any, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """Where max/min chose ``x``: 1/k at each of the k entries tied for the extreme, else 0.
+
+    Ties split evenly among the tied entries (autograd's and JAX's convention; two tied entries
+    get 0.5 each, as ``maximum``/``minimum`` give). A constant: the choice has derivative 0.
+    """
+    px, po = np.asarray(primal(x), dtype=float), np.asarray(primal(out), dtype=float)
+    if not keepdims:
+        po = np.expand_dims(po, axes)
+    chosen = px == po
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return chosen / np.sum(chosen, axis=axes, keepdims=True)
+
+
+def _chooser(name: str, np_fn: Any) -> Primitive:
+    def jvp(ts: list, xs: tuple, out: Any, cdim: int, axes: tuple[int, ...], keepdims: bool) -> Any:
+        w = _chooser_weights(xs[0], out, axes, keepdims)
+        return sum_(mul(ts[0], w[..., None] if cdim else w), axes=axes, keepdims=keepdims)
+
+    def vjp(ct: Any, x: Any, out: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+        return mul(_sum_vjp(ct, x, out, axes, keepdims), _chooser_weights(x, out, axes, keepdims))
+
+    return Primitive(
+        name,
+        lambda x, axes, keepdims: num.as_float_array(np_fn(x, axis=axes, keepdims=keepdims)),
+        ("x",),
+        jvp=jvp,
+        vjp=(vjp,),
+    )
+
+
+amax = _chooser("amax", np.max)
+amin = _chooser("amin", np.min)
+
+
+def _reverse(x: Any, axis: int) -> Any:
+    return getitem(x, idx=(slice(None),) * axis + (slice(None, None, -1),))
+
+
+# cumsum is linear: its transpose is the reversed cumulative sum of the reversed cotangent
+cumsum = Primitive(
+    "cumsum", lambda x, axis: np.cumsum(x, axis=axis), ("x",),
+    jvp=lambda ts, xs, out, cdim, axis: cumsum(ts[0], axis=axis),
+    vjp=(lambda ct, x, out, axis: _reverse(cumsum(_reverse(ct, axis), axis=axis), axis),),
+)
+
+# ------------------------------------------------------ batched matrix product (issue 12)
+
+
+def _chunk_first(t: Any, nd: int, out_nd: int) -> Any:
+    """Forward mode's trailing chunk axis moved to the front, as a batch axis of ``out_nd`` + 1 dims.
+
+    Batch axes broadcast right-aligned in NumPy's linear algebra, so the chunk axis gets unit axes
+    after it up to the result's dimension: it then never meets an operand's own batch axes.
+    """
+    s = shape_of(t)
+    t = transpose(t, axes=(nd, *range(nd)))
+    return t if out_nd <= nd else reshape(t, shape=(s[-1],) + (1,) * (out_nd - nd) + s[:-1])
+
+
+def _chunk_last(t: Any) -> Any:
+    nd = len(shape_of(t))
+    return transpose(t, axes=(*range(1, nd), 0))
+
+
+def swap_last(x: Any) -> Any:
+    """The last two axes swapped (a batch of matrices transposed)."""
+    n = len(shape_of(x))
+    return transpose(x, axes=(*range(n - 2), n - 1, n - 2))
+
+
+def _matmul_jvp(ts: list, xs: tuple, out: Any, cdim: int) -> Any:
+    (ta, tb), (a, b) = ts, xs
+    if cdim:
+        ta = None if ta is None else _chunk_first(ta, len(shape_of(a)), len(shape_of(out)))
+        tb = None if tb is None else _chunk_first(tb, len(shape_of(b)), len(shape_of(out)))
+    terms = [matmul(ta, b)] if ta is not None else []
+    if tb is not None:
+        terms.append(matmul(a, tb))
+    t = terms[0] if len(terms) == 1 else add(terms[0], terms[1])
+    if cdim:
+        t = _chunk_last(t)
+        want = shape_of(out) + shape_of(t)[-1:]
+        return t if shape_of(t) == want else broadcast_to(t, shape=want)
+    return t if shape_of(t) == shape_of(out) else broadcast_to(t, shape=shape_of(out))
+
+
+# a @ b for operands of at least 2 dimensions whose leading (batch) axes broadcast
+matmul = Primitive(
+    "matmul", lambda a, b: np.matmul(a, b), ("a", "b"),
+    jvp=_matmul_jvp,
+    vjp=(
+        lambda ct, a, b, out: sum_to(matmul(ct, swap_last(b)), shape_of(a)),
+        lambda ct, a, b, out: sum_to(matmul(swap_last(a), ct), shape_of(b)),
+    ),
+)
+
 #: Every primitive of the table, by name, in declaration order (derived: nothing to keep in step).
 PRIMITIVES: dict[str, Primitive] = {p.name: p for p in list(globals().values()) if isinstance(p, Primitive)}

@@ -235,6 +235,73 @@ class EngineValue(Traced):
     def dot(self, o: Any) -> Any:
         return ops.dot(self, o)
 
+    # -- more of ndarray's methods (issue 12): each is its modes.ops function ---------------------
+    def max(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return ops.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return ops.min(self, axis=axis, keepdims=keepdims)
+
+    def prod(self, axis: Any = None, keepdims: bool = False) -> Any:
+        return ops.prod(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> Any:
+        return ops.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis: Any = None, ddof: float = 0, keepdims: bool = False) -> Any:
+        return ops.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def cumsum(self, axis: Any = None) -> Any:
+        return ops.cumsum(self, axis=axis)
+
+    def clip(self, min: Any = None, max: Any = None) -> Any:  # noqa: A002 - NumPy's names
+        return ops.clip(self, min, max)
+
+    def squeeze(self, axis: Any = None) -> Any:
+        return ops.squeeze(self, axis=axis)
+
+    def ravel(self) -> Any:
+        return ops.ravel(self)
+
+    def flatten(self) -> Any:
+        return ops.ravel(self)
+
+    def transpose(self, *axes: Any) -> Any:
+        return ops.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+
+    def swapaxes(self, axis1: int, axis2: int) -> Any:
+        return ops.swapaxes(self, axis1, axis2)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+        return ops.diagonal(self, offset, axis1, axis2)
+
+    def trace(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+        return ops.trace(self, offset, axis1, axis2)
+
+    def repeat(self, repeats: Any, axis: Any = None) -> Any:
+        return ops.repeat(self, repeats, axis)
+
+    def take(self, indices: Any, axis: Any = None) -> Any:
+        return ops.take(self, indices, axis)
+
+    def copy(self) -> Any:
+        return self
+
+    def astype(self, dtype: Any) -> Any:
+        """Only float64 keeps a derivative: any other dtype is refused, naming it."""
+        if np.dtype(dtype) != np.float64:
+            raise TypeError(
+                f"astype({np.dtype(dtype)}) would change an engine value's numbers without a "
+                "derivative; engine values stay float64 (read the number with modes.primal(v))"
+            )
+        return self
+
+    def argmax(self, axis: Any = None) -> Any:
+        return np.argmax(primal(self), axis=axis)
+
+    def argmin(self, axis: Any = None) -> Any:
+        return np.argmin(primal(self), axis=axis)
+
     # -- NumPy dispatch (NEP 13 and NEP 18) -----------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         fn = registry.UFUNCS.get(ufunc) or _COMPARISONS.get(ufunc)
