@@ -1076,6 +1076,206 @@ def select(condlist: Sequence[Any], choicelist: Sequence[Any], default: Any = 0.
     return out
 
 
+# ------------------------------------------------------------------ linear algebra (issue 12)
+
+
+def _square_matrices(a: Any, name: str) -> None:
+    s = shape_of(a)
+    if len(s) < 2 or s[-1] != s[-2]:
+        raise np.linalg.LinAlgError(f"{name}: last 2 dimensions of the array must be square, got shape {s}")
+
+
+@public(numpy=np.linalg.inv)
+def inv(a: Any) -> Any:
+    """Matrix inverse (batched over leading axes), like ``np.linalg.inv``."""
+    _square_matrices(a, "inv")
+    return rules.inv(a)
+
+
+@public(numpy=np.linalg.solve)
+def solve(a: Any, b: Any) -> Any:
+    """Solve ``a x = b`` like ``np.linalg.solve`` (``b`` a vector when 1-D, else matrices)."""
+    _square_matrices(a, "solve")
+    if _ndim(b) == 1:
+        return rules.reshape(rules.solve(a, rules.reshape(b, shape=(shape_of(b)[0], 1))), shape=shape_of(b))
+    return rules.solve(a, b)
+
+
+@public(numpy=np.linalg.det)
+def det(a: Any) -> Any:
+    """Determinant like ``np.linalg.det``; its derivative ``det(a) a^-T`` needs a non-singular ``a``."""
+    _square_matrices(a, "det")
+    return rules.det(a)
+
+
+@public(numpy=np.linalg.slogdet)
+def slogdet(a: Any) -> tuple[Any, Any]:
+    """``(sign, log|det a|)`` like ``np.linalg.slogdet``; the sign is a constant (derivative 0)."""
+    _square_matrices(a, "slogdet")
+    sign = np.linalg.slogdet(primal(a))[0]
+    return (num_float(sign), rules.logabsdet(a))
+
+
+@public(numpy=np.linalg.cholesky)
+def cholesky(a: Any, upper: bool = False) -> Any:
+    """Lower Cholesky factor like ``np.linalg.cholesky`` (it reads the lower triangle of ``a``)."""
+    _square_matrices(a, "cholesky")
+    if upper:
+        raise NotImplementedError("cholesky: upper=True is not supported on engine values; use .T")
+    return rules.cholesky(a)
+
+
+class EighResult(tuple):
+    """``(eigenvalues, eigenvectors)``, also readable as ``.eigenvalues`` / ``.eigenvectors``."""
+
+    __slots__ = ()
+
+    @property
+    def eigenvalues(self) -> Any:
+        return self[0]
+
+    @property
+    def eigenvectors(self) -> Any:
+        return self[1]
+
+
+@public(numpy=np.linalg.eigh)
+def eigh(a: Any, UPLO: str = "L") -> EighResult:  # noqa: N803 - NumPy's name
+    """Eigenvalues (ascending) and eigenvectors of symmetric matrices, like ``np.linalg.eigh``.
+
+    Only the lower triangle is read (UPLO='L'); eigenvectors of a repeated eigenvalue are not
+    differentiable (their derivative is inf/nan), eigenvalues alone are (use ``eigvalsh``).
+    """
+    _square_matrices(a, "eigh")
+    if UPLO != "L":
+        raise NotImplementedError("eigh: only UPLO='L' is supported on engine values")
+    packed = rules.eigh(a)
+    nd = _ndim(packed)
+    lead = (slice(None),) * (nd - 2)
+    return EighResult(
+        (rules.getitem(packed, idx=(*lead, 0)), rules.getitem(packed, idx=(*lead, slice(1, None))))
+    )
+
+
+@public(numpy=np.linalg.eigvalsh)
+def eigvalsh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803 - NumPy's name
+    """Eigenvalues (ascending) of symmetric matrices, like ``np.linalg.eigvalsh`` (lower triangle)."""
+    _square_matrices(a, "eigvalsh")
+    if UPLO != "L":
+        raise NotImplementedError("eigvalsh: only UPLO='L' is supported on engine values")
+    return rules.eigvalsh(a)
+
+
+@public(numpy=np.linalg.svd)
+def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False) -> Any:
+    """Singular values (``compute_uv=False``), decreasing, like ``np.linalg.svd``.
+
+    The singular vectors U, V are not supported on engine values (a TypeError says so); a zero or
+    repeated singular value has no derivative (nan).
+    """
+    if compute_uv:
+        raise TypeError(
+            "numpy.linalg.svd with compute_uv=True is not supported on engine values: only the "
+            "singular values are (np.linalg.svd(a, compute_uv=False)); for symmetric matrices use eigh"
+        )
+    if _ndim(a) < 2:
+        raise np.linalg.LinAlgError("svd: the array must have at least 2 dimensions")
+    return rules.svdvals(a)
+
+
+@public(numpy=np.linalg.pinv)
+def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = None) -> Any:
+    """Pseudo-inverse of a matrix of full rank, like ``np.linalg.pinv``.
+
+    Derived: ``(a^T a)^-1 a^T`` for a tall matrix, ``a^T (a a^T)^-1`` for a wide one (solves, not
+    explicit inverses); both equal NumPy's SVD-based pinv when ``a`` has full rank, and the
+    pseudo-inverse is differentiable only where the rank does not change.
+    """
+    if _ndim(a) < 2:
+        raise np.linalg.LinAlgError("pinv: the array must have at least 2 dimensions")
+    m, n = shape_of(a)[-2:]
+    rank = np.linalg.matrix_rank(primal(a))
+    if np.any(rank < builtins.min(m, n)):
+        raise NotImplementedError("pinv: only matrices of full rank are supported on engine values")
+    at = rules.swap_last(a)
+    if m >= n:
+        return rules.solve(rules.matmul(at, a), at)
+    return rules.swap_last(rules.solve(rules.matmul(a, at), a))
+
+
+def _vector_norm(x: Any, ord: Any, axes: tuple[int, ...], keepdims: bool) -> Any:  # noqa: A002
+    if ord is None or ord == 2:
+        return rules.sqrt(rules.sum_(rules.square(x), axes=axes, keepdims=keepdims))
+    if ord == np.inf:
+        return rules.amax(rules.absolute(x), axes=axes, keepdims=keepdims)
+    if ord == -np.inf:
+        return rules.amin(rules.absolute(x), axes=axes, keepdims=keepdims)
+    if ord == 0:
+        return num_float(np.sum(primal(x) != 0, axis=axes, keepdims=keepdims))
+    if ord == 1:
+        return rules.sum_(rules.absolute(x), axes=axes, keepdims=keepdims)
+    p = float(ord)
+    return rules.power(rules.sum_(rules.power(rules.absolute(x), p), axes=axes, keepdims=keepdims), 1.0 / p)
+
+
+def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any:  # noqa: A002
+    r, c = axes
+    if ord in (None, "fro"):
+        out = rules.sqrt(rules.sum_(rules.square(x), axes=tuple(sorted(axes)), keepdims=True))
+    elif ord in (1, -1, np.inf, -np.inf):
+        inner_axis, outer_axis = (r, c) if ord in (1, -1) else (c, r)
+        s = rules.sum_(rules.absolute(x), axes=(inner_axis,), keepdims=True)
+        pick = rules.amax if ord in (1, np.inf) else rules.amin
+        out = pick(s, axes=(outer_axis,), keepdims=True)
+    elif ord in (2, -2, "nuc"):
+        nd = _ndim(x)
+        rest = tuple(i for i in range(nd) if i not in axes)
+        sv = rules.svdvals(rules.transpose(x, axes=(*rest, r, c)))
+        last = (_ndim(sv) - 1,)
+        if ord == "nuc":
+            sv = rules.sum_(sv, axes=last, keepdims=False)
+        else:
+            sv = (rules.amax if ord == 2 else rules.amin)(sv, axes=last, keepdims=False)
+        shape = list(shape_of(x))
+        shape[r] = shape[c] = 1
+        out = rules.reshape(sv, shape=tuple(shape))
+    else:
+        raise ValueError(f"Invalid norm order {ord!r} for matrices")
+    if keepdims:
+        return out
+    return rules.reshape(out, shape=tuple(d for i, d in enumerate(shape_of(out)) if i not in axes))
+
+
+@public(numpy=np.linalg.norm)
+def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> Any:  # noqa: A002
+    """Vector and matrix norms like ``np.linalg.norm`` (every ``ord``, ``axis`` and ``keepdims``).
+
+    At ``x = 0`` the 2-norm (and the Frobenius norm) has derivative 0: the kink takes the
+    subgradient 0, like ``abs'(0)`` (the infinite partial of sqrt meets an exactly zero tangent).
+    ``ord=0`` counts non-zero entries: a constant, derivative 0.
+    """
+    x = _value(x)
+    nd = _ndim(x)
+    if axis is None:
+        if ord is None:
+            out = rules.sqrt(rules.sum_(rules.square(x), axes=tuple(range(nd)), keepdims=bool(keepdims)))
+            return out
+        if nd == 1:
+            axis = 0
+        elif nd == 2:
+            axis = (0, 1)
+        else:
+            raise ValueError("Improper number of dimensions to norm.")
+    if isinstance(axis, (int, np.integer)):
+        return _vector_norm(x, ord, _axes(axis, nd), bool(keepdims))
+    axes = tuple(int(a) % nd for a in axis)
+    if len(axes) == 1:
+        return _vector_norm(x, ord, axes, bool(keepdims))
+    if len(axes) != 2 or axes[0] == axes[1]:
+        raise ValueError("Improper number of dimensions to norm.")
+    return _matrix_norm(x, ord, axes, bool(keepdims))
+
+
 # The primitives declared public in the rule table become this module's names too.
 globals().update({name: e.fn for name, e in registry.PUBLIC.items() if name not in globals()})
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from modes import numeric as num
-from modes.core import PerArgument, Primitive, primal, shape_of
+from modes.core import PerArgument, Primitive, Traced, primal, shape_of
 
 # ---------------------------------------------------------------- helpers used inside rules
 
@@ -504,6 +504,230 @@ matmul = Primitive(
         lambda ct, a, b, out: sum_to(matmul(ct, swap_last(b)), shape_of(a)),
         lambda ct, a, b, out: sum_to(matmul(swap_last(a), ct), shape_of(b)),
     ),
+)
+
+# --------------------------------------------------------------- linear algebra (issue 12)
+# Batches of matrices live in the last two axes. In forward mode a tangent's trailing chunk axis is
+# first moved to the front (``_front``): NumPy's linear algebra then broadcasts over it like any
+# batch axis, and ``_back`` puts it last again. Every rule is written with primitives (matmul,
+# solve, inv, eigh...), so second derivatives nest.
+
+
+def _front(t: Any, x: Any, cdim: int) -> Any:
+    return _chunk_first(t, len(shape_of(x)), len(shape_of(x))) if cdim else t
+
+
+def _back(t: Any, cdim: int) -> Any:
+    return _chunk_last(t) if cdim else t
+
+
+def _eye(n: int) -> np.ndarray:
+    return np.eye(n)
+
+
+def _mtrace(x: Any) -> Any:
+    """Trace of each matrix in the last two axes."""
+    nd = len(shape_of(x))
+    return sum_(mul(x, _eye(shape_of(x)[-1])), axes=(nd - 2, nd - 1), keepdims=False)
+
+
+def _mdiag(x: Any) -> Any:
+    """Diagonal of each matrix in the last two axes, as a last axis."""
+    nd = len(shape_of(x))
+    return sum_(mul(x, _eye(shape_of(x)[-1])), axes=(nd - 2,), keepdims=False)
+
+
+def _scalar_to_matrix(x: Any) -> Any:
+    """Append two unit axes so a batch of numbers multiplies a batch of matrices."""
+    return reshape(x, shape=(*shape_of(x), 1, 1))
+
+
+def _lower(n: int, k: int = 0) -> np.ndarray:
+    return np.tri(n, k=k, dtype=bool)
+
+
+def _from_lower(t: Any) -> Any:
+    """The symmetric matrix NumPy's cholesky/eigh actually read: the lower triangle, mirrored.
+
+    ``np.linalg.cholesky`` and ``eigh`` (UPLO='L') ignore the upper triangle, so a perturbation
+    there changes nothing: the tangent that matters is tril(dA) + tril(dA, -1)^T.
+    """
+    n = shape_of(t)[-1]
+    return add(where(_lower(n), t, 0.0), swap_last(where(_lower(n, -1), t, 0.0)))
+
+
+def _to_lower(g: Any) -> Any:
+    """Transpose of :func:`_from_lower`: tril(G) + tril(G^T, -1)."""
+    n = shape_of(g)[-1]
+    return add(where(_lower(n), g, 0.0), where(_lower(n, -1), swap_last(g), 0.0))
+
+
+inv = Primitive(
+    "inv", lambda a: np.linalg.inv(a), ("a",),
+    jvp=lambda ts, xs, out, cdim: _back(neg(matmul(out, matmul(_front(ts[0], xs[0], cdim), out))), cdim),
+    vjp=(lambda ct, a, out: neg(matmul(swap_last(out), matmul(ct, swap_last(out)))),),
+)
+
+
+def _solve_jvp(ts: list, xs: tuple, out: Any, cdim: int) -> Any:
+    (ta, tb), (a, b) = ts, xs
+    nd = len(shape_of(out))  # a batch of right-hand sides can make out larger than a: pad to it
+    rhs = tb if tb is None or not cdim else _chunk_first(tb, len(shape_of(b)), nd)
+    if ta is not None:
+        da_x = matmul(_chunk_first(ta, len(shape_of(a)), nd) if cdim else ta, out)
+        rhs = neg(da_x) if rhs is None else sub(rhs, da_x)
+    t = _back(solve(a, rhs), cdim)
+    want = shape_of(out) + ((shape_of(t)[-1],) if cdim else ())
+    return t if shape_of(t) == want else broadcast_to(t, shape=want)
+
+
+def _solve_vjp_b(ct: Any, a: Any, b: Any, out: Any) -> Any:
+    return sum_to(solve(swap_last(a), ct), shape_of(b))
+
+
+def _solve_vjp_a(ct: Any, a: Any, b: Any, out: Any) -> Any:
+    return sum_to(neg(matmul(solve(swap_last(a), ct), swap_last(out))), shape_of(a))
+
+
+# solve(a, b) = a^-1 b for b of shape (..., n, k) (modes.ops.solve adapts a vector b)
+solve = Primitive(
+    "solve", lambda a, b: np.linalg.solve(a, b), ("a", "b"),
+    jvp=_solve_jvp, vjp=(_solve_vjp_a, _solve_vjp_b),
+)
+
+# det' = det * tr(A^-1 dA); a singular A raises NumPy's LinAlgError (A^-1 does not exist)
+det = Primitive(
+    "det", lambda a: num.as_float_array(np.linalg.det(a)), ("a",),
+    jvp=lambda ts, xs, out, cdim: _back(mul(out, _mtrace(solve(xs[0], _front(ts[0], xs[0], cdim)))), cdim),
+    vjp=(lambda ct, a, out: mul(_scalar_to_matrix(mul(ct, out)), swap_last(inv(a))),),
+)
+
+logabsdet = Primitive(
+    "logabsdet", lambda a: num.as_float_array(np.linalg.slogdet(a)[1]), ("a",),
+    jvp=lambda ts, xs, out, cdim: _back(_mtrace(solve(xs[0], _front(ts[0], xs[0], cdim))), cdim),
+    vjp=(lambda ct, a, out: mul(_scalar_to_matrix(ct), swap_last(inv(a))),),
+)
+
+
+def _phi(x: Any) -> Any:
+    """The lower triangle with its diagonal halved (cholesky's derivative map)."""
+    n = shape_of(x)[-1]
+    return mul(x, np.tril(np.ones((n, n))) - 0.5 * np.eye(n))
+
+
+def _cholesky_jvp(ts: list, xs: tuple, out: Any, cdim: int) -> Any:
+    da = _from_lower(_front(ts[0], xs[0], cdim))
+    m = swap_last(solve(out, swap_last(solve(out, da))))  # L^-1 dA L^-T
+    return _back(matmul(out, _phi(m)), cdim)
+
+
+def _cholesky_vjp(ct: Any, a: Any, out: Any) -> Any:
+    lt = swap_last(out)
+    p = _phi(matmul(lt, ct))
+    return _to_lower(swap_last(solve(lt, swap_last(solve(lt, p)))))  # L^-T P L^-1
+
+
+cholesky = Primitive(
+    "cholesky", lambda a: np.linalg.cholesky(a), ("a",), jvp=_cholesky_jvp, vjp=(_cholesky_vjp,),
+)
+
+
+def _eigh_impl(a: Any) -> np.ndarray:
+    w, v = np.linalg.eigh(a)
+    return np.concatenate([w[..., None, :], v], axis=-2)
+
+
+def _eigh_parts(out: Any) -> tuple[Any, Any]:
+    nd = len(shape_of(out))
+    lead = (slice(None),) * (nd - 2)
+    return getitem(out, idx=(*lead, 0)), getitem(out, idx=(*lead, slice(1, None)))
+
+
+def _eigh_gaps(w: Any) -> Any:
+    """F[i, j] = 1 / (w[j] - w[i]) off the diagonal, 0 on it (inf for a repeated eigenvalue)."""
+    s = shape_of(w)
+    n = s[-1]
+    d = sub(reshape(w, shape=(*s[:-1], 1, n)), reshape(w, shape=(*s[:-1], n, 1)))
+    eye = np.eye(n, dtype=bool)
+    return where(eye, 0.0, div(1.0, where(eye, 1.0, d)))
+
+
+def _eigh_jvp(ts: list, xs: tuple, out: Any, cdim: int) -> Any:
+    w, v = _eigh_parts(out)
+    m = matmul(swap_last(v), matmul(_from_lower(_front(ts[0], xs[0], cdim)), v))
+    dw = _mdiag(m)
+    dv = matmul(v, mul(_eigh_gaps(w), m))
+    sd = shape_of(dw)
+    return _back(concatenate(reshape(dw, shape=(*sd[:-1], 1, sd[-1])), dv, axis=len(sd) - 1), cdim)
+
+
+def _eigh_vjp(ct: Any, a: Any, out: Any) -> Any:
+    w, v = _eigh_parts(out)
+    gw, gv = _eigh_parts(ct)
+    inner = mul(reshape(gw, shape=(*shape_of(gw)[:-1], 1, shape_of(gw)[-1])), np.eye(shape_of(gw)[-1]))
+    if isinstance(gv, Traced) or np.any(primal(gv)):  # eigenvalues alone need no gaps (repeated ones too)
+        inner = add(inner, mul(_eigh_gaps(w), matmul(swap_last(v), gv)))
+    return _to_lower(matmul(v, matmul(inner, swap_last(v))))
+
+
+# eigenvalues (row 0) and eigenvectors (rows 1..n) packed in one array, so one primitive carries
+# both; eigenvectors of a repeated eigenvalue are not differentiable (the gaps are infinite)
+eigh = Primitive("eigh", _eigh_impl, ("a",), jvp=_eigh_jvp, vjp=(_eigh_vjp,))
+
+
+def _eigvalsh_jvp(ts: list, xs: tuple, out: Any, cdim: int) -> Any:
+    v = _eigh_parts(eigh(xs[0]))[1]
+    return _back(_mdiag(matmul(swap_last(v), matmul(_from_lower(_front(ts[0], xs[0], cdim)), v))), cdim)
+
+
+def _eigvalsh_vjp(ct: Any, a: Any, out: Any) -> Any:
+    v = _eigh_parts(eigh(a))[1]
+    g = mul(reshape(ct, shape=(*shape_of(ct)[:-1], 1, shape_of(ct)[-1])), np.eye(shape_of(ct)[-1]))
+    return _to_lower(matmul(v, matmul(g, swap_last(v))))
+
+
+# eigenvalues alone: differentiable at repeated eigenvalues too (first order)
+eigvalsh = Primitive("eigvalsh", lambda a: np.linalg.eigvalsh(a), ("a",), jvp=_eigvalsh_jvp, vjp=(_eigvalsh_vjp,))
+
+
+def _right_vectors(a: Any) -> Any:
+    """Right singular vectors of each matrix (columns, by decreasing singular value), from the
+    eigenvectors of a^T a: an eigh primitive, so they are differentiable too."""
+    v = _eigh_parts(eigh(matmul(swap_last(a), a)))[1]
+    nd = len(shape_of(v))
+    return getitem(v, idx=(slice(None),) * (nd - 1) + (slice(None, None, -1),))
+
+
+def _svdvals_jvp(ts: list, xs: tuple, out: Any, cdim: int) -> Any:
+    a = xs[0]
+    m, n = shape_of(a)[-2:]
+    ta = _front(ts[0], a, cdim)
+    if m < n:
+        a, ta = swap_last(a), swap_last(ta)
+    k = min(m, n)
+    v = _right_vectors(a)
+    nd = len(shape_of(v))
+    v = getitem(v, idx=(slice(None),) * (nd - 1) + (slice(0, k),))
+    ds = div(_mdiag(matmul(swap_last(matmul(a, v)), matmul(ta, v))), out)  # u_i^T dA v_i, u_i = A v_i / s_i
+    return _back(ds, cdim)
+
+
+def _svdvals_vjp(ct: Any, a: Any, out: Any) -> Any:
+    m, n = shape_of(a)[-2:]
+    at = swap_last(a) if m < n else a
+    k = min(m, n)
+    v = _right_vectors(at)
+    nd = len(shape_of(v))
+    v = getitem(v, idx=(slice(None),) * (nd - 1) + (slice(0, k),))
+    g = div(ct, out)
+    scaled = mul(reshape(g, shape=(*shape_of(g)[:-1], 1, k)), np.eye(k))
+    grad = matmul(at, matmul(v, matmul(scaled, swap_last(v))))  # A V diag(g / s) V^T
+    return swap_last(grad) if m < n else grad
+
+
+# singular values, decreasing; a zero or repeated singular value has no derivative here (nan)
+svdvals = Primitive(
+    "svdvals", lambda a: np.linalg.svd(a, compute_uv=False), ("a",), jvp=_svdvals_jvp, vjp=(_svdvals_vjp,),
 )
 
 #: Every primitive of the table, by name, in declaration order (derived: nothing to keep in step).

@@ -167,7 +167,7 @@ CASES: list[Case] = [
     ("norm-nuc", lambda x: np.linalg.norm(x, "nuc"), M),
     ("det", lambda x: np.linalg.det(x), SQ),
     ("slogdet", lambda x: np.linalg.slogdet(x)[1], SQ),
-    ("inv", lambda x: np.sum(np.linalg.inv(x) ** 2), SQ),
+    ("inv", lambda x: np.sum(np.linalg.inv(x + 3 * np.eye(3)) ** 2), SQ),  # SQ: cond 1e3, too much for FD
     ("pinv", lambda x: np.sum(np.linalg.pinv(x) ** 2), M),
     ("solve", lambda x: np.sum(np.linalg.solve(x, np.arange(3.0))), SQ),
     ("solve-matrix", lambda x: np.sum(np.linalg.solve(SPD, x) ** 2), M),

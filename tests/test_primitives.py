@@ -864,6 +864,12 @@ _ARRAYS_12 = (
 )
 COVERED.update({n: "tests/test_numpy_arrays.py" for n in _ARRAYS_12})
 PRIMITIVES_COVERED.update({n: "tests/test_numpy_arrays.py" for n in ("amax", "amin", "cumsum", "matmul")})
+_LINALG_12 = ("inv", "solve", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "svd", "pinv", "norm")
+COVERED.update({n: "tests/test_numpy_linalg.py" for n in _LINALG_12})
+PRIMITIVES_COVERED.update(
+    {n: "tests/test_numpy_linalg.py" for n in ("inv", "solve", "det", "logabsdet", "cholesky", "eigh")}
+)
+PRIMITIVES_COVERED.update({n: "tests/test_numpy_linalg.py" for n in ("eigvalsh", "svdvals")})
 
 
 def _ops_named(fn):
