@@ -450,9 +450,9 @@ def nan_to_num(
     x: Any, copy: bool = True, nan: float = 0.0, posinf: float | None = None, neginf: float | None = None
 ) -> Any:
     """Replace nan and infinities like ``np.nan_to_num``: derivative 1 where ``x`` is finite, else 0."""
-    p = primal(x)
-    replaced = np.nan_to_num(p, nan=nan, posinf=posinf, neginf=neginf)
-    return rules.where(np.isfinite(p), x, num_float(replaced))
+    finite = _derived(x, np.isfinite)
+    replaced = _derived(x, lambda v: num_float(np.nan_to_num(v, nan=nan, posinf=posinf, neginf=neginf)))
+    return rules.where(finite, x, replaced)
 
 
 def num_float(a: Any) -> Any:
@@ -961,27 +961,30 @@ def take_along_axis(x: Any, indices: Any, axis: int | None) -> Any:
 
 
 @public(numpy=np.sort)
-def sort(x: Any, axis: int | None = -1, kind: Any = None, order: Any = None) -> Any:
-    """Sorted copy like ``np.sort`` (derived: a gather by the stable ``argsort`` permutation).
+def sort(x: Any, axis: int | None = -1, kind: Any = None, order: Any = None, *, stable: Any = None) -> Any:
+    """Sorted copy like ``np.sort`` (the ``sort`` primitive: a gather by the stable permutation).
 
     Each output entry's derivative is that of the input entry that lands there; tied entries keep
     their input order (a stable sort), so the derivative is defined at ties too.
     """
     if order is not None:
         raise TypeError("sort: order= (structured arrays) is not supported on engine values")
+    x = _value(x)
     if axis is None:
         x, axis = ravel(x), 0
-    return take_along_axis(x, np.argsort(primal(x), axis=axis, kind="stable"), axis)
+    return rules.sort(x, axis=_axes(axis, _ndim(x))[0], kth=None)
 
 
 @public(numpy=np.partition)
 def partition(x: Any, kth: Any, axis: int = -1, kind: str = "introselect", order: Any = None) -> Any:
-    """``np.partition`` (derived: a gather by NumPy's ``argpartition`` permutation)."""
+    """``np.partition`` (the ``sort`` primitive with ``kth``: a gather by ``argpartition``)."""
     if order is not None:
         raise TypeError("partition: order= is not supported on engine values")
+    x = _value(x)
     if axis is None:
         x, axis = ravel(x), 0
-    return take_along_axis(x, np.argpartition(primal(x), kth, axis=axis), axis)
+    kth = int(kth) if isinstance(kth, (int, np.integer)) else tuple(int(k) for k in kth)
+    return rules.sort(x, axis=_axes(axis, _ndim(x))[0], kth=kth)
 
 
 @public(numpy=np.diff)
@@ -1112,8 +1115,7 @@ def det(a: Any) -> Any:
 def slogdet(a: Any) -> tuple[Any, Any]:
     """``(sign, log|det a|)`` like ``np.linalg.slogdet``; the sign is a constant (derivative 0)."""
     _square_matrices(a, "slogdet")
-    sign = np.linalg.slogdet(primal(a))[0]
-    return (num_float(sign), rules.logabsdet(a))
+    return (rules.detsign(a), rules.logabsdet(a))
 
 
 @public(numpy=np.linalg.cholesky)
@@ -1210,8 +1212,8 @@ def _vector_norm(x: Any, ord: Any, axes: tuple[int, ...], keepdims: bool) -> Any
         return rules.amax(rules.absolute(x), axes=axes, keepdims=keepdims)
     if ord == -np.inf:
         return rules.amin(rules.absolute(x), axes=axes, keepdims=keepdims)
-    if ord == 0:
-        return num_float(np.sum(primal(x) != 0, axis=axes, keepdims=keepdims))
+    if ord == 0:  # the count of non-zero entries, from primitives (a replay recounts): derivative 0
+        return rules.sum_(rules.sign(rules.absolute(x)), axes=axes, keepdims=keepdims)
     if ord == 1:
         return rules.sum_(rules.absolute(x), axes=axes, keepdims=keepdims)
     p = float(ord)
@@ -1274,6 +1276,184 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     if len(axes) != 2 or axes[0] == axes[1]:
         raise ValueError("Improper number of dimensions to norm.")
     return _matrix_norm(x, ord, axes, bool(keepdims))
+
+
+# ------------------------------------------------------- more of what people write (issue 12)
+
+
+@public(numpy=np.cumprod)
+def cumprod(x: Any, axis: int | None = None, dtype: Any = None, out: Any = None) -> Any:
+    """Cumulative product like ``np.cumprod`` (derived: a prefix scan of pairwise products).
+
+    ``log2(n)`` rounds of ``y[i] *= y[i - k]`` (k = 1, 2, 4, ...): every derivative is a product of
+    other entries, exact at zeros and negatives (``exp(cumsum(log))`` would be neither), and it nests.
+    """
+    _keep("cumprod", out=out, dtype=None if dtype in (None, float) else dtype)
+    x = _value(x)
+    if axis is None:
+        x, axis = ravel(x), 0
+    nd = _ndim(x)
+    axis = _axes(axis, nd)[0]
+    s = shape_of(x)
+    n, k = s[axis], 1
+    while k < n:
+        ones = np.ones(s[:axis] + (k,) + s[axis + 1 :])
+        x = rules.mul(
+            x,
+            rules.concatenate(ones, rules.getitem(x, idx=_axis_index(nd, axis, slice(0, n - k))), axis=axis),
+        )
+        k *= 2
+    return x
+
+
+@public(numpy=np.average)
+def average(
+    x: Any, axis: Any = None, weights: Any = None, returned: bool = False, *, keepdims: bool = False
+) -> Any:
+    """Weighted mean like ``np.average`` (derived); weights may be engine values too."""
+    x = _value(x)
+    if weights is None:
+        avg = mean(x, axis=axis, keepdims=keepdims)
+        count = float(np.prod(shape_of(x))) / float(np.prod(shape_of(avg)) if _ndim(avg) else 1.0)
+        return (
+            (avg, rules.broadcast_to(count, shape=shape_of(avg)) if _ndim(avg) else count)
+            if returned
+            else avg
+        )
+    w = weights if isinstance(weights, Traced) else num_float(weights)
+    if shape_of(w) != shape_of(x):
+        if axis is None or _ndim(w) != 1:
+            raise TypeError("average: axis must be given when the shapes of a and weights differ")
+        ax = _axes(axis, _ndim(x))[0]
+        w = rules.reshape(w, shape=tuple(shape_of(w)[0] if i == ax else 1 for i in range(_ndim(x))))
+    total = sum(
+        rules.broadcast_to(w, shape=shape_of(x)) if shape_of(w) != shape_of(x) else w,
+        axis=axis,
+        keepdims=keepdims,
+    )
+    avg = rules.div(sum(rules.mul(x, w), axis=axis, keepdims=keepdims), total)
+    return (avg, total) if returned else avg
+
+
+def _derived(source: Any, fn: Any) -> Any:
+    """``fn(primal(source))``, a constant operand; a compiled replay recomputes it (modes.guard)."""
+    obj = fn(primal(source))
+    if OBSERVERS and isinstance(source, Traced):
+        guard.derived(source, obj, fn)
+    return obj
+
+
+def _finite_or(x: Any, fill: float) -> Any:
+    return rules.where(_derived(x, np.isnan), fill, x)
+
+
+@public(numpy=np.nansum)
+def nansum(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    """Sum ignoring nans, like ``np.nansum`` (a nan entry has derivative 0)."""
+    _keep("nansum", out=out, dtype=None if dtype in (None, float) else dtype)
+    return sum(_finite_or(_value(x), 0.0), axis=axis, keepdims=keepdims)
+
+
+@public(numpy=np.nanmean)
+def nanmean(x: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    """Mean ignoring nans, like ``np.nanmean``."""
+    _keep("nanmean", out=out, dtype=None if dtype in (None, float) else dtype)
+    x = _value(x)
+    axes = None if axis is None else _axes(axis, _ndim(x))
+    count = _derived(x, lambda v: num_float(np.sum(~np.isnan(v), axis=axes, keepdims=keepdims)))
+    return rules.div(nansum(x, axis=axis, keepdims=keepdims), count)
+
+
+@public(numpy=np.nanmax)
+def nanmax(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    """Largest entry ignoring nans, like ``np.nanmax`` (ties split evenly)."""
+    _keep("nanmax", out=out)
+    return max_(_finite_or(_value(x), -np.inf), axis=axis, keepdims=keepdims)
+
+
+@public(numpy=np.nanmin)
+def nanmin(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    """Smallest entry ignoring nans, like ``np.nanmin`` (ties split evenly)."""
+    _keep("nanmin", out=out)
+    return min_(_finite_or(_value(x), np.inf), axis=axis, keepdims=keepdims)
+
+
+@public(numpy=np.convolve)
+def convolve(a: Any, v: Any, mode: str = "full") -> Any:
+    """1-D convolution like ``np.convolve`` (derived: the outer product scattered onto i + j)."""
+    a = a if isinstance(a, Traced) else num_float(a)
+    v = v if isinstance(v, Traced) else num_float(v)
+    if _ndim(a) != 1 or _ndim(v) != 1:
+        raise ValueError("convolve: both inputs must be 1-D")
+    n, m = shape_of(a)[0], shape_of(v)[0]
+    if n == 0 or m == 0:
+        raise ValueError("convolve: inputs cannot be empty")
+    full = rules.index_add(outer(a, v), idx=np.add.outer(np.arange(n), np.arange(m)), shape=(n + m - 1,))
+    if mode == "full":
+        return full
+    long, short = builtins.max(n, m), builtins.min(n, m)
+    if mode == "same":
+        start = (short - 1) // 2
+        return rules.getitem(full, idx=slice(start, start + long))
+    if mode == "valid":
+        return rules.getitem(full, idx=slice(short - 1, long))
+    raise ValueError(f"convolve: mode must be 'full', 'same' or 'valid', got {mode!r}")
+
+
+@public(numpy=np.correlate)
+def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
+    """1-D cross-correlation of real arrays like ``np.correlate`` (derived: ``convolve``, ``v`` reversed)."""
+    v = v if isinstance(v, Traced) else num_float(v)
+    if shape_of(a)[0] < shape_of(v)[0]:  # NumPy swaps and reverses the result in this case
+        return flip(convolve(v, flip(a), mode), 0)
+    return convolve(a, flip(v), mode)
+
+
+@public(numpy=np.linalg.matrix_power)
+def matrix_power(a: Any, n: int) -> Any:
+    """``a`` to the integer power ``n`` like ``np.linalg.matrix_power`` (repeated squaring; n < 0 inverts)."""
+    _square_matrices(a, "matrix_power")
+    n = int(n)
+    if n < 0:
+        a, n = rules.inv(a), -n
+    if n == 0:
+        return np.broadcast_to(np.eye(shape_of(a)[-1]), shape_of(a)).copy()
+    result = None
+    while n:
+        if n & 1:
+            result = a if result is None else rules.matmul(result, a)
+        n >>= 1
+        if n:
+            a = rules.matmul(a, a)
+    return result
+
+
+@public(numpy=np.linalg.multi_dot)
+def multi_dot(arrays: Sequence[Any], *, out: Any = None) -> Any:
+    """``np.linalg.multi_dot``: the product of a chain, left to right (1-D ends as vectors)."""
+    _keep("multi_dot", out=out)
+    arrays = list(arrays)
+    if len(arrays) < 2:
+        raise ValueError("multi_dot: expecting at least two arrays")
+    result = arrays[0]
+    for x in arrays[1:]:
+        result = dot(result, x)
+    return result
+
+
+@public(numpy=np.linalg.vector_norm)
+def vector_norm(x: Any, *, axis: Any = None, keepdims: bool = False, ord: Any = 2) -> Any:  # noqa: A002
+    """``np.linalg.vector_norm`` (NumPy 2): a vector norm over ``axis`` (all axes by default)."""
+    x = _value(x)
+    axes = _axes(axis, _ndim(x))
+    return _vector_norm(x, None if ord == 2 else ord, axes, bool(keepdims))
+
+
+@public(numpy=np.linalg.matrix_norm)
+def matrix_norm(x: Any, *, keepdims: bool = False, ord: Any = "fro") -> Any:  # noqa: A002
+    """``np.linalg.matrix_norm`` (NumPy 2): a matrix norm of the last two axes."""
+    nd = _ndim(x)
+    return _matrix_norm(_value(x), ord, (nd - 2, nd - 1), bool(keepdims))
 
 
 # The primitives declared public in the rule table become this module's names too.

@@ -57,6 +57,25 @@ _MODULUS = (
 )
 
 
+def _reader(fn: Any) -> Any:
+    """A NumPy function answering with indices or booleans, read on primal values (no derivative).
+
+    The read goes through :func:`modes.guard.primal`, like ``modes.primal(v)``: a compiled tape
+    re-checks it, since what ``f`` does with an index cannot be replayed.
+    """
+
+    def read(*args: Any, **kwargs: Any) -> Any:
+        return fn(*(guard.primal(a) if isinstance(a, Traced) else a for a in args), **kwargs)
+
+    return read
+
+
+_INDEX_READS = (np.argsort, np.argmax, np.argmin, np.argpartition, np.nonzero, np.flatnonzero, np.argwhere)
+_INDEX_READS += (np.count_nonzero, np.searchsorted, np.any, np.all, np.isclose, np.allclose, np.array_equal)
+_INDEX_READS += (np.digitize,)
+_QUERIES.update({fn: _reader(fn) for fn in _INDEX_READS})
+
+
 def _operator(prim: Any, reflected: bool) -> Any:
     """A binary operator method for engine values.
 
@@ -297,10 +316,13 @@ class EngineValue(Traced):
         return self
 
     def argmax(self, axis: Any = None) -> Any:
-        return np.argmax(primal(self), axis=axis)
+        return np.argmax(guard.primal(self), axis=axis)
 
     def argmin(self, axis: Any = None) -> Any:
-        return np.argmin(primal(self), axis=axis)
+        return np.argmin(guard.primal(self), axis=axis)
+
+    def argsort(self, axis: int = -1) -> Any:
+        return np.argsort(guard.primal(self), axis=axis)
 
     # -- NumPy dispatch (NEP 13 and NEP 18) -----------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:

@@ -176,6 +176,17 @@ CASES: list[Case] = [
     ("eigh-vectors", lambda x: np.sum(np.abs(np.linalg.eigh(x + x.T)[1])), SQ),
     ("eigvalsh", lambda x: np.sum(np.linalg.eigvalsh(x + x.T) * np.arange(3.0)), SQ),
     ("svd-values", lambda x: np.sum(np.linalg.svd(x, compute_uv=False) ** 2 * np.arange(1.0, 4.0)), M),
+    # ---------------------------------------------------------------- also common
+    ("cumprod", lambda x: np.sum(np.cumprod(x)), V),
+    ("average-weights", lambda x: np.average(x, weights=np.arange(1.0, 6.0)), V),
+    ("nansum-nanmean", lambda x: np.nansum(x * [1, np.nan, 1, 1, 1]) + np.nanmean(x[:2]), V),
+    ("nanmax", lambda x: np.nanmax(x), V),
+    ("convolve", lambda x: np.sum(np.convolve(x, [1.0, -2.0, 1.0]) ** 2), V),
+    ("correlate", lambda x: np.sum(np.correlate(x, x[:3], "full") ** 2), V),
+    ("matrix_power", lambda x: np.sum(np.linalg.matrix_power(x, 3)), SQ),
+    ("multi_dot", lambda x: np.linalg.multi_dot([x, A34, A34.T]).sum(), C),
+    ("take_along_axis", lambda x: np.sum(np.take_along_axis(x, np.argsort(x, axis=1), axis=1)[:, -1]), M),
+    ("dstack", lambda x: np.sum(np.dstack([x, x]) ** 2), M),
     # ---------------------------------------------------------------- models people write
     ("softmax-cross-entropy", lambda x: -np.log(np.exp(x[2] - np.max(x)) / np.sum(np.exp(x - np.max(x)))), V),
     ("logistic-loss", lambda x: np.sum(np.log1p(np.exp(-(M @ np.ones(4)) * x[:3]))), V),

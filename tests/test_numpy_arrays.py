@@ -91,6 +91,24 @@ ARRAY_FUNCTIONS = {
     "einsum-three": (lambda x: np.einsum("ij,jk,k->i", x, B, np.ones(2)), M),
     "einsum-diag-out": (lambda x: np.einsum("ii->i", x), M[:, :3]),
     "einsum-batch-transpose": (lambda x: np.einsum("bij->jbi", x), T),
+    "cumprod": (lambda x: np.cumprod(x), V),
+    "cumprod-axis": (lambda x: np.cumprod(x, axis=1), M),
+    "cumprod-zeros": (lambda x: np.cumprod(x * np.array([1.0, 0.0, 1.0, 0.0, 1.0, 1.0])), V),
+    "average-weights": (lambda x: np.average(x, axis=1, weights=np.arange(1.0, 5.0)), M),
+    "average-engine-weights": (lambda x: np.average(x[:3], weights=x[3:] ** 2), V),
+    "average-returned": (lambda x: np.average(x, axis=0, returned=True)[0], M),
+    "nansum": (lambda x: np.nansum(x * np.array([1.0, np.nan, 1.0, 1.0, 1.0, 1.0])), V),
+    "nanmean-axis": (
+        lambda x: np.nanmean(x * np.where(np.arange(12).reshape(3, 4) % 5 == 0, np.nan, 1.0), axis=0),
+        M,
+    ),
+    "nanmax": (lambda x: np.nanmax(x * np.array([1.0, np.nan, 1.0, 1.0, 1.0, 1.0])), V),
+    "nanmin-axis": (lambda x: np.nanmin(x, axis=0), M),
+    "convolve-full": (lambda x: np.convolve(x, x[:3]), V),
+    "convolve-same": (lambda x: np.convolve(x[:2], x, "same"), V),
+    "convolve-valid": (lambda x: np.convolve(x, np.arange(3.0), "valid"), V),
+    "correlate-full": (lambda x: np.correlate(x, x[:2] + 1, "full"), V),
+    "correlate-short-first": (lambda x: np.correlate(x[:2], x, "same"), V),
 }
 
 
@@ -116,6 +134,9 @@ def test_array_functions_in_every_chunk_size(name, mode, chunk):
 
 
 NONLINEAR = [
+    "cumprod",
+    "average-engine-weights",
+    "convolve-full",
     "max-axis-keepdims",
     "prod-all",
     "prod-odd-length",
@@ -306,3 +327,42 @@ def test_the_numpy_catalogue(case):
     _name, f, x = case
     ok, why = works(f, x)
     assert ok, why
+
+
+# ------------------------------------------------- compiled tapes (modes.compile) at a new point
+
+X0 = np.array([0.3, -1.2, 2.0, 0.7, -0.1])
+X1 = np.array([-0.5, 1.1, 0.2, 2.4, -3.0])  # a different order, a different max, other signs
+W5 = np.arange(1.0, 6.0)
+
+REPLAYED = {
+    "sort": lambda v: ops.sum(np.sort(v) * W5),
+    "partition": lambda v: ops.sum(np.partition(v, 2)[:3] * W5[:3]),
+    "max-min": lambda v: np.max(v) * 2.0 - np.min(v * v),
+    "clip": lambda v: ops.sum(np.clip(v, -1.0, 1.0) * W5),
+    "nan_to_num": lambda v: ops.sum(np.nan_to_num(np.log(v)) * W5),
+    "nansum-nanmean": lambda v: np.nansum(np.sqrt(v)) + np.nanmean(np.sqrt(v) * W5),
+    "norm-ord0": lambda v: np.linalg.norm(np.maximum(v, 0.0), ord=0) * ops.sum(v),
+    "slogdet-sign": lambda v: np.linalg.slogdet(np.diag(v))[0] * ops.sum(v * v),
+}
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # log and sqrt of negative entries: nan, on purpose
+@pytest.mark.parametrize("name", list(REPLAYED))
+def test_a_compiled_tape_recomputes_every_choice_at_the_new_point(name):
+    """Permutations, max/min choices and nan masks are recomputed by a replay, never frozen."""
+    f = REPLAYED[name]
+    c = modes.compile(f, X0)
+    for x in (X0, X1):
+        np.testing.assert_array_equal(c.grad(x), modes.grad(f, x))
+        np.testing.assert_array_equal(c.jvp(x, W5)[1], modes.jvp(f, x, W5)[1])
+
+
+def test_index_reads_are_guarded_in_a_compiled_tape():
+    """np.argsort / argmax on engine values read primal values: a replay elsewhere refuses."""
+    f = lambda v: v[np.argmax(v)] * 2.0 + ops.sum(v[np.argsort(v)[:2]])
+    np.testing.assert_array_equal(modes.grad(f, X0), [0, 0, 2, 0, 0] + np.array([0, 1, 0, 0, 1.0]))
+    c = modes.compile(f, X0)
+    np.testing.assert_array_equal(c.grad(X0), modes.grad(f, X0))
+    with pytest.raises(modes.BranchChangedError):
+        c.grad(X1)

@@ -61,6 +61,12 @@ FUNCTIONS = {
     "norm-mat-2": (lambda x: np.linalg.norm(x, 2), TALL),
     "norm-mat-neg2": (lambda x: np.linalg.norm(x, -2), WIDE),
     "norm-nuc-batched-keepdims": (lambda x: np.linalg.norm(x, "nuc", axis=(1, 2), keepdims=True), BATCH),
+    "matrix_power": (lambda x: np.linalg.matrix_power(x, 5), A),
+    "matrix_power-negative": (lambda x: np.linalg.matrix_power(x, -2), A),
+    "matrix_power-zero": (lambda x: np.linalg.matrix_power(x, 0) * x, A),
+    "multi_dot": (lambda x: np.linalg.multi_dot([x[0], TALL.T, x]), TALL),
+    "vector_norm": (lambda x: np.linalg.vector_norm(x, axis=1, ord=3), TALL),
+    "matrix_norm-nuc": (lambda x: np.linalg.matrix_norm(x, ord="nuc"), BATCH),
 }
 
 
@@ -93,7 +99,7 @@ SECOND_ORDER += [
     "norm",
     "norm-vec-ord3",
 ]
-SECOND_ORDER += ["norm-nuc-batched-keepdims"]
+SECOND_ORDER += ["norm-nuc-batched-keepdims", "matrix_power", "matrix_power-negative"]
 
 
 @pytest.mark.parametrize("name", SECOND_ORDER)

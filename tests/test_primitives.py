@@ -870,6 +870,12 @@ PRIMITIVES_COVERED.update(
     {n: "tests/test_numpy_linalg.py" for n in ("inv", "solve", "det", "logabsdet", "cholesky", "eigh")}
 )
 PRIMITIVES_COVERED.update({n: "tests/test_numpy_linalg.py" for n in ("eigvalsh", "svdvals")})
+PRIMITIVES_COVERED.update({"sort": "tests/test_numpy_arrays.py", "detsign": "tests/test_numpy_linalg.py"})
+_MORE_12 = ("cumprod", "average", "nansum", "nanmean", "nanmax", "nanmin", "convolve", "correlate")
+COVERED.update({n: "tests/test_numpy_arrays.py" for n in _MORE_12})
+COVERED.update(
+    {n: "tests/test_numpy_linalg.py" for n in ("matrix_power", "multi_dot", "vector_norm", "matrix_norm")}
+)
 
 
 def _ops_named(fn):
