@@ -46,6 +46,7 @@ UNARY = {
     "fabs": (np.fabs, sp.Abs(s), GENERAL),
 }
 STEPS = {"sign": np.sign, "floor": np.floor, "ceil": np.ceil, "rint": np.rint, "trunc": np.trunc}
+STEPS.update({"round": np.round, "around": np.around, "fix": np.fix})
 
 # name -> (numpy ufunc, SymPy expression in (s, t), x points, y points)
 BINARY = {

@@ -798,92 +798,53 @@ def _derivative_kernels():
     for test, fn, x in HAND_WRITTEN:
         assert globals()[test.__name__] is test
         yield fn, x
+    yield from _issue12_kernels()
 
-# issue 12's functions are tested in their own modules (SymPy, differences, kinks, Hessians)
-_ELEMENTWISE_12 = ("sign", "floor", "ceil", "rint", "trunc", "arcsin", "arccos", "arctan", "arcsinh")
-_ELEMENTWISE_12 += ("arccosh", "arctanh", "expm1", "exp2", "log2", "log10", "cbrt", "sinc", "hypot")
-_ELEMENTWISE_12 += ("arctan2", "logaddexp", "logaddexp2", "remainder", "fmod", "fmax", "fmin")
-COVERED.update({n: "tests/test_numpy_elementwise.py" for n in _ELEMENTWISE_12})
-COVERED.update({n: "tests/test_numpy_elementwise.py" for n in ("fabs", "round", "fix", "reciprocal")})
-COVERED.update({n: "tests/test_numpy_elementwise.py" for n in ("float_power", "deg2rad", "rad2deg")})
-COVERED["nan_to_num"] = "tests/test_numpy_elementwise.py"
-PRIMITIVES_COVERED.update({n: "tests/test_numpy_elementwise.py" for n in _ELEMENTWISE_12})
-_ARRAYS_12 = (
-    "vdot",
-    "inner",
-    "outer",
-    "kron",
-    "cross",
-    "einsum",
-    "max",
-    "min",
-    "prod",
-    "var",
-    "std",
-    "cumsum",
-    "ravel",
-    "squeeze",
-    "expand_dims",
-    "atleast_1d",
-    "atleast_2d",
-    "atleast_3d",
-    "moveaxis",
-    "swapaxes",
-    "rollaxis",
-    "flip",
-    "flipud",
-    "fliplr",
-    "rot90",
-    "roll",
-    "repeat",
-    "tile",
-    "diagonal",
-    "diag",
-    "trace",
-    "tril",
-    "triu",
-    "vstack",
-    "hstack",
-    "dstack",
-    "column_stack",
-    "append",
-    "split",
-    "array_split",
-    "vsplit",
-    "hsplit",
-    "dsplit",
-    "pad",
-    "take",
-    "take_along_axis",
-    "sort",
-    "partition",
-    "diff",
-    "gradient",
-    "clip",
-    "select",
-)
-COVERED.update({n: "tests/test_numpy_arrays.py" for n in _ARRAYS_12})
-PRIMITIVES_COVERED.update({n: "tests/test_numpy_arrays.py" for n in ("amax", "amin", "cumsum", "matmul")})
-_LINALG_12 = ("inv", "solve", "det", "slogdet", "cholesky", "eigh", "eigvalsh", "svd", "pinv", "norm")
-COVERED.update({n: "tests/test_numpy_linalg.py" for n in _LINALG_12})
-PRIMITIVES_COVERED.update(
-    {n: "tests/test_numpy_linalg.py" for n in ("inv", "solve", "det", "logabsdet", "cholesky", "eigh")}
-)
-PRIMITIVES_COVERED.update({n: "tests/test_numpy_linalg.py" for n in ("eigvalsh", "svdvals")})
-PRIMITIVES_COVERED.update({"sort": "tests/test_numpy_arrays.py", "detsign": "tests/test_numpy_linalg.py"})
-_MORE_12 = ("cumprod", "average", "nansum", "nanmean", "nanmax", "nanmin", "convolve", "correlate")
-COVERED.update({n: "tests/test_numpy_arrays.py" for n in _MORE_12})
-COVERED.update(
-    {n: "tests/test_numpy_linalg.py" for n in ("matrix_power", "multi_dot", "vector_norm", "matrix_norm")}
-)
+
+def _issue12_kernels():
+    """Issue 12's functions: their derivative tests live in their own modules (SymPy, differences,
+    the adjoint identity, kinks, Hessians); the functions those modules differentiate count here."""
+    from tests import test_numpy_arrays, test_numpy_elementwise, test_numpy_linalg
+    from tests.numpy_catalogue import CASES
+
+    for ufunc, _, xs in test_numpy_elementwise.UNARY.values():
+        yield (lambda v, u=ufunc: u(v)), xs
+        yield ufunc, None
+    for fn in test_numpy_elementwise.STEPS.values():
+        yield (lambda v, f=fn: f(v)), test_numpy_elementwise.GENERAL
+        yield fn, None
+    for ufunc, _, xs, ys in test_numpy_elementwise.BINARY.values():
+        yield (lambda v, u=ufunc: u(v[0], v[1])), np.stack([xs, ys])
+        yield ufunc, None
+    yield from test_numpy_arrays.ARRAY_FUNCTIONS.values()
+    yield from test_numpy_linalg.FUNCTIONS.values()
+    for _, fn, x in CASES:
+        yield fn, x
+
+
+def _numpy_target(obj):
+    """The public op a NumPy function or ufunc dispatches to on engine values, if any."""
+    try:
+        target = modes.registry.UFUNCS.get(obj) or modes.registry.FUNCTIONS.get(obj)
+    except TypeError:  # unhashable
+        return None
+    return next((n for n, e in modes.registry.PUBLIC.items() if e.fn is target), None) if target else None
 
 
 def _ops_named(fn):
-    """The public ops a kernel is, or calls by name (``ops.sum(...)`` in its code)."""
+    """The public ops a kernel is, or calls by name (``ops.sum(...)``, or ``np.cumsum(...)`` that
+    dispatches to ``ops.cumsum``, in its code)."""
     names = {name for name in ops.__all__ if getattr(ops, name) is fn}
+    names |= {t for t in [_numpy_target(fn)] if t}
     code = getattr(fn, "__code__", None)
     if code is not None and "ops" in code.co_names:
         names |= set(code.co_names) & set(ops.__all__)
+    if code is not None and "np" in code.co_names:
+        for n in code.co_names:
+            for module in (np, np.linalg):
+                t = _numpy_target(getattr(module, n, None))
+                if t:
+                    names.add(t)
     return names
 
 
