@@ -203,8 +203,10 @@ def _ratio_rows(rows: list[tuple[str, str, str]], rosenbrock_ratio: float) -> No
     )
     for (d, h, batch), target in (((8, 100, 16), "4"), ((64, 150, 256), "2.5")):
         net = mlp(d, h, batch)
-        loss, p = net.f, net.x
-        med = medians({"plain": lambda f=loss, p=p: f(p), "grad": lambda f=loss, p=p: modes.grad(f, p)}, 21)
+        loss, loss_np, p = net.f, net.plain, net.x
+        med = medians(
+            {"plain": lambda f=loss_np, p=p: f(p), "grad": lambda f=loss, p=p: modes.grad(f, p)}, 21
+        )
         rows.append(
             (
                 f"MLP loss, batch {batch}, n = {p.size}, grad / NumPy f",
@@ -323,8 +325,8 @@ def main() -> None:
             rev.append(medians({"reverse": lambda: modes.grad(f, x)}, 3)["reverse"])
         print(f"  forward(chunk=1) / reverse = {statistics.median(fwd) / statistics.median(rev):.0f}")
         net = mlp()
-        loss, p = net.f, net.x
-        med = medians({"plain": lambda: loss(p), "reverse": lambda: modes.grad(loss, p)}, 21)
+        loss, loss_np, p = net.f, net.plain, net.x
+        med = medians({"plain": lambda: loss_np(p), "reverse": lambda: modes.grad(loss, p)}, 21)
         ratio = med["reverse"] / med["plain"]
         print(
             f"MLP loss, {net.n} parameters, batch {net.details['batch']}: reverse / plain NumPy = {ratio:.2f}"

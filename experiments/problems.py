@@ -59,6 +59,9 @@ class Instance:
     kind: str
     reference: np.ndarray | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    #: f written in plain NumPy, where the problem has one: the baseline speed ratios are taken
+    #: against (``f`` on a NumPy array still goes through ``modes.ops``' dispatch).
+    plain: Callable[[Any], Any] | None = None
 
 
 Builder = Callable[[int, int, "int | None", Mapping[str, Any]], Instance]
@@ -207,8 +210,15 @@ def mlp_instance(n: int, seed: int = 0, features: int = MLP_FEATURES, batch: int
     dpred = 2.0 * (hidden @ w2 + b2 - y) / batch
     dz = np.outer(dpred, w2) * (1.0 - hidden**2)
     ref = np.concatenate([(X.T @ dz).ravel(), dz.sum(axis=0), hidden.T @ dpred, [dpred.sum()]])
+
+    def loss_np(p: np.ndarray) -> float:
+        """The same loss in plain NumPy."""
+        r = np.tanh(X @ p[: d * h].reshape(d, h) + p[d * h : d * h + h]) @ p[d * h + h : d * h + 2 * h]
+        r = r + p[-1] - y
+        return float(np.sum(r * r) / batch)
+
     details = {"features": d, "hidden": h, "batch": batch}
-    return Instance(loss, params, params.size, 1, GRADIENT, ref, details)
+    return Instance(loss, params, params.size, 1, GRADIENT, ref, details, plain=loss_np)
 
 
 def _build_logsumexp(n: int, seed: int, m: int | None, opts: Mapping[str, Any]) -> Instance:

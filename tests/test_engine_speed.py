@@ -9,33 +9,49 @@ import pytest
 import modes
 from experiments import engine_speed
 from experiments.timing import medians
+from modes import ops
 
 
 def test_the_mlps_it_times_are_the_catalogues():
     net = engine_speed.mlp()
     assert net.n == 9901 and net.details == {"features": 64, "hidden": 150, "batch": 256}
     np.testing.assert_allclose(modes.grad(net.f, net.x), net.reference, rtol=1e-10, atol=1e-14)
+    # its plain-NumPy baseline is the same loss, and plain: a float, not through modes.ops
+    assert isinstance(net.plain(net.x), float)
+    assert net.plain(net.x) == pytest.approx(modes.primal(net.f(net.x)), rel=1e-14)
     small = engine_speed.mlp(8, 100, 16)
+    assert small.plain(small.x) == pytest.approx(modes.primal(small.f(small.x)), rel=1e-14)
     assert small.n == 1001 and small.details == {"features": 8, "hidden": 100, "batch": 16}
     np.testing.assert_allclose(modes.grad(small.f, small.x), small.reference, rtol=1e-10, atol=1e-14)
 
 
 def test_the_printed_ratios_are_the_medians_ratios(monkeypatch, capsys):
     fake = {"plain": 1e-4, "reverse": 6e-3, "record": 4e-3, "sweep": 2e-3}
-    monkeypatch.setattr(engine_speed, "medians", lambda kernels, rounds: {k: fake[k] for k in kernels})
+    plain_checked = []
+
+    def fake_medians(kernels, rounds):
+        if set(kernels) == {"plain", "reverse"}:  # the MLP: its baseline must be plain NumPy
+            with pytest.MonkeyPatch.context() as m:
+                m.setattr(ops, "tanh", lambda *a, **k: pytest.fail("the plain baseline calls modes.ops"))
+                kernels["plain"]()
+            plain_checked.append(True)
+        return {k: fake[k] for k in kernels}
+
+    monkeypatch.setattr(engine_speed, "medians", fake_medians)
     monkeypatch.setattr(engine_speed, "timed_call", lambda fn: (3.0, None))
     monkeypatch.setattr(engine_speed, "issue14", lambda ratio: print(f"issue 14 from {ratio}"))
     engine_speed.main()
     out = capsys.readouterr().out.splitlines()
-    ops = modes.record(engine_speed.rosenbrock_instance().f, engine_speed.rosenbrock_instance().x).tape.ops
+    n_ops = modes.record(engine_speed.rosenbrock_instance().f, engine_speed.rosenbrock_instance().x).tape.ops
     assert out == [
-        f"scalar Rosenbrock, n = 1000 ({ops} recorded ops)",
+        f"scalar Rosenbrock, n = 1000 ({n_ops} recorded ops)",
         "  reverse / plain = 60.0",
-        f"  per op: plain {1e5 / ops:.0f} ns, record {4e6 / ops:.0f} ns, sweep {2e6 / ops:.0f} ns",
+        f"  per op: plain {1e5 / n_ops:.0f} ns, record {4e6 / n_ops:.0f} ns, sweep {2e6 / n_ops:.0f} ns",
         "  forward(chunk=1) / reverse = 500",
         "MLP loss, 9901 parameters, batch 256: reverse / plain NumPy = 60.00",
         "issue 14 from 60.0",
     ]
+    assert plain_checked == [True]
 
 
 def test_medians_are_seconds_per_call():
