@@ -177,8 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--chunk",
         type=_positive_int,
         metavar="C",
-        help="directions per pass for forward-chunked (default: ForwardDiff.jl's rule, at most "
-        f"{modes.CHUNK_THRESHOLD})",
+        help="directions per pass for forward-chunked (default: modes.choose_chunk's cost model, "
+        "one pass while the tangents stay small; see the README)",
     )
     p.add_argument(
         "--repeat",

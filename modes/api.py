@@ -13,18 +13,23 @@ from typing import Any
 import numpy as np
 
 from modes import forward, reverse, stats
+from modes.chunking import choose_chunk
 from modes.inputs import Inputs, parse_direction, parse_inputs, require_scalar
 
 MODES = ("forward", "reverse")
 
 
-def _check_mode(mode: str, chunk: int | None) -> None:
+def _check_mode(mode: str, chunk: int | None, rows: bool = False) -> None:
+    """Validate ``mode`` and ``chunk``; ``rows``: reverse mode may chunk (a Jacobian's rows)."""
     if mode not in MODES:
         raise ValueError(f"mode must be 'forward' or 'reverse', got {mode!r}")
     if chunk is not None:
-        if mode != "forward":
-            raise ValueError("chunk applies to mode='forward' only")
-        forward.choose_chunk(1, chunk)
+        if mode != "forward" and not rows:
+            raise ValueError(
+                "chunk applies to mode='forward' (directions per pass) and to "
+                "modes.jacobian(..., mode='reverse') (cotangents per sweep) only"
+            )
+        choose_chunk(1, chunk)
 
 
 def _check_callable(f: Any) -> None:
@@ -46,7 +51,7 @@ def _counted(mode: str, driver: Callable[..., tuple], *args: Any) -> tuple[Any, 
 def _jacobian(f: Callable[[Any], Any], inputs: Inputs, mode: str, chunk: int | None) -> tuple[Any, Any]:
     if mode == "forward":
         return _counted(mode, forward.jacobian, f, inputs, chunk)
-    return _counted(mode, reverse.jacobian, f, inputs)
+    return _counted(mode, reverse.jacobian, f, inputs, chunk)
 
 
 def value_and_grad(
@@ -68,7 +73,7 @@ def grad(f: Callable[[Any], Any], x: Any, *, mode: str = "reverse", chunk: int |
 
     ``x`` may be a float (the gradient is a float), a list or tuple of floats (``f`` receives a
     list of engine scalars, the gradient is a 1-D array) or a NumPy array (``f`` receives one
-    engine array). ``chunk`` is forward mode's directions per pass (default: ForwardDiff.jl's rule).
+    engine array). ``chunk`` is forward mode's directions per pass (default: :func:`modes.choose_chunk`).
     """
     return value_and_grad(f, x, mode=mode, chunk=chunk)[1]
 
@@ -76,11 +81,13 @@ def grad(f: Callable[[Any], Any], x: Any, *, mode: str = "reverse", chunk: int |
 def jacobian(f: Callable[[Any], Any], x: Any, *, mode: str = "reverse", chunk: int | None = None) -> Any:
     """Jacobian of ``f`` at ``x`` as an array of shape ``f(x).shape + x.shape``.
 
-    Forward mode builds it by columns (``ceil(n / chunk)`` passes), reverse mode by rows (one
-    recording, one backward sweep per output entry).
+    Forward mode builds it by columns (``ceil(n / chunk)`` passes), reverse mode by rows: one
+    recording and one backward sweep per output entry, or with ``chunk=c`` ``ceil(m / c)`` sweeps
+    each carrying ``c`` cotangents (vector mode). Forward's default chunk follows
+    :func:`choose_chunk`.
     """
     _check_callable(f)
-    _check_mode(mode, chunk)
+    _check_mode(mode, chunk, rows=True)
     return _jacobian(f, parse_inputs(x), mode, chunk)[1]
 
 

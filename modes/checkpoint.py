@@ -207,9 +207,6 @@ class _Scope(Trace):
         vals = [self.unwrap(a) for a in args]
         return _Scoped(prim(*vals, **params), self)
 
-    def binary(self, prim: Primitive, a: Any, b: Any) -> _Scoped:
-        return self.process(prim, (a, b), {})
-
 
 # ------------------------------------------------------------------------- the primitive
 

@@ -57,7 +57,7 @@ class Primitive:
     whether the explain parser may call it (``modes/registry.py`` derives every table from them).
     """
 
-    __slots__ = ("name", "impl", "arg_names", "partials", "jvp", "vjp", "accumulate")
+    __slots__ = ("name", "impl", "arg_names", "partials", "jvp", "vjp", "accumulate", "chunked_vjp")
 
     def __init__(
         self,
@@ -69,6 +69,7 @@ class Primitive:
         jvp: Callable[..., Any] | None = None,
         vjp: tuple[Callable[..., Any] | None, ...] | PerArgument | None = None,
         accumulate: Callable[..., None] | None = None,
+        chunked_vjp: bool = False,
         public: str | None = None,
         numpy: Any = (),
         expression: bool = False,
@@ -82,6 +83,9 @@ class Primitive:
         # Optional in-place form of a vjp for plain NumPy adjoints (indexing: scatter into the
         # parent's adjoint buffer instead of materialising a dense array per element read).
         self.accumulate = accumulate
+        # True when every vjp also takes a cotangent with a trailing axis of c directions (vector
+        # mode reverse, one sweep for c Jacobian rows); otherwise the sweep applies it per direction.
+        self.chunked_vjp = chunked_vjp
         if public is not None:
             registry.declare(public, self, numpy, expression=expression)
         elif numpy or expression:
@@ -104,8 +108,6 @@ class Primitive:
         )
 
     def __call__(self, *args: Any, **params: Any) -> Any:
-        if len(args) == 1 and not isinstance(args[0], Traced):
-            return self.impl(*args, **params)
         top = None
         for a in args:
             if isinstance(a, Traced):
@@ -120,6 +122,35 @@ class Primitive:
         return f"<primitive {self.name}>"
 
 
+class Operand:
+    """A local partial that *is* one of the primitive's arguments, or its output.
+
+    DiffRules.jl writes ``*(x, y) = y, x``: the partial of ``x * y`` in ``x`` is ``y``. Declared as
+    ``partials=(operand(1), operand(0))``, such a partial needs no computation: the scalar fast
+    path (``modes/value.py``) reads it directly; every other path calls it like any rule, with
+    ``(*args, out)``, and gets that entry back.
+    """
+
+    __slots__ = ("position",)
+
+    def __init__(self, position: int) -> None:
+        self.position = position  # index into (*args, out): -1 is the output
+
+    def __call__(self, *args_and_out: Any) -> Any:
+        return args_and_out[self.position]
+
+    def __repr__(self) -> str:
+        return "OUT" if self.position == -1 else f"operand({self.position})"
+
+
+def operand(i: int) -> Operand:
+    """The partial that equals argument ``i`` of the primitive (``x * y``: ``operand(1)`` in x)."""
+    return Operand(i)
+
+
+#: The partial that equals the primitive's output (``exp``).
+OUT = Operand(-1)
+
 _levels = itertools.count(1)
 #: The level of the last trace each thread opened (levels themselves are unique process-wide).
 _opened = threading.local()
@@ -131,17 +162,21 @@ class Trace:
     Subclasses implement :meth:`process`, the engine's way of applying a primitive.
     """
 
-    __slots__ = ("level", "active", "__weakref__")
+    __slots__ = ("level", "active", "fast", "__weakref__")
 
     def __init__(self) -> None:
         self.level = _opened.level = next(_levels)
         self.active = True
+        # True while the trace is active and takes the operators' scalar fast path
+        # (``scalar1`` / ``scalar2``, see ``modes/value.py``); other traces see only ``process``.
+        self.fast = False
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Any:  # pragma: no cover
         raise NotImplementedError
 
     def close(self) -> None:
         self.active = False
+        self.fast = False
 
     def stale(self) -> MixedTraceError:
         return MixedTraceError(
@@ -180,10 +215,16 @@ def primal(x: Any) -> Any:
 
 def shape_of(x: Any) -> tuple[int, ...]:
     """Shape of a plain number or an engine value."""
-    if isinstance(x, Traced):
-        return x.shape  # type: ignore[attr-defined]
-    if type(x) is float or type(x) is int:
+    t = type(x)
+    if t is np.ndarray:
+        return x.shape
+    if t is float or t is int:
         return ()
+    if isinstance(x, Traced):
+        v = x.value  # type: ignore[attr-defined]
+        while isinstance(v, Traced):
+            v = v.value
+        return v.shape if type(v) is np.ndarray else shape_of(v)
     return np.shape(x)
 
 

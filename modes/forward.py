@@ -15,13 +15,16 @@ from typing import Any
 import numpy as np
 
 from modes.chain import expand_partial, scale
+from modes.chunking import CHUNK_THRESHOLD, choose_chunk
 from modes.core import Primitive, Trace, Traced, check_value, shape_of
 from modes.inputs import Inputs, as_plain, call
 from modes.rules import broadcast_to, concatenate, reshape
 from modes.value import EngineValue
 
-#: ForwardDiff.jl's default: chunks of at most this many directions.
-CHUNK_THRESHOLD = 12
+__all__ = ["CHUNK_THRESHOLD", "Dual", "ForwardTrace", "choose_chunk", "jacobian", "jvp", "tangent"]
+
+
+_new = object.__new__
 
 
 class Dual(EngineValue):
@@ -48,6 +51,7 @@ class ForwardTrace(Trace):
         self.cdim = cdim
         self.ops = 0
         self.updates = 0
+        self.fast = True
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Dual:
         if not self.active:
@@ -92,51 +96,40 @@ class ForwardTrace(Trace):
             self.updates += sum(1 for ti in tangents if ti is not None)
         return Dual(out, t, self)
 
-    def binary(self, prim: Primitive, a: Any, b: Any) -> Dual:
-        """:meth:`process` for an elementwise primitive on scalar floats: the hot path of scalar code.
-
-        Called by the operators of engine values (``modes/value.py``), which guarantee that each
-        operand is a plain float or a value of this trace; anything else is handed to ``process``.
-        """
-        ta = type(a) is Dual
-        tb = type(b) is Dual
-        av = a.value if ta else a
-        bv = b.value if tb else b
-        if not (type(av) is float and type(bv) is float and self.active):
-            return self.process(prim, (a, b), {})
-        out = prim.impl(av, bv)
-        if type(out) is not float:
-            return self.process(prim, (a, b), {})
-        rules = prim.partials
-        t = None
-        if ta:
-            r = rules[0]
-            if r is None:
-                raise prim.missing_rule(0)
-            d = r if type(r) is float else r(av, bv, out)
-            g = a.tangent
-            if type(g) is float and type(d) is float:
-                t = d * g
-                if t != t:
-                    t = scale(d, g)
-            else:
+    def scalar1(self, prim: Primitive, out: float, a: Dual, d: Any, c: float, i: int) -> Dual:
+        """``out``: ``prim`` of dual ``a`` (argument ``i``) and constant ``c``, local partial ``d``."""
+        g = a.tangent
+        if type(g) is float:
+            t = d * g
+            if t != t:
                 t = scale(d, g)
-        if tb:
-            r = rules[1]
-            if r is None:
-                raise prim.missing_rule(1)
-            d = r if type(r) is float else r(av, bv, out)
-            g = b.tangent
-            if type(g) is float and type(d) is float:
-                term = d * g
-                if term != term:
-                    term = scale(d, g)
-            else:
-                term = scale(d, g)
-            t = term if t is None else t + term
+        else:
+            t = scale(d, g)
         self.ops += 1
-        self.updates += ta + tb
-        return Dual(out, t, self)
+        self.updates += 1
+        v = _new(Dual)  # no __init__ frame: this is the hot path of scalar code
+        v.value = out
+        v.tangent = t
+        v._trace = self
+        return v
+
+    def scalar2(self, prim: Primitive, out: float, a: Dual, da: Any, b: Dual, db: Any) -> Dual:
+        """``out = prim(a, b)``, a float from duals ``a`` and ``b`` of this pass."""
+        g = a.tangent
+        h = b.tangent
+        if type(g) is float and type(h) is float:
+            t = da * g + db * h
+            if t != t:
+                t = scale(da, g) + scale(db, h)
+        else:
+            t = scale(da, g) + scale(db, h)
+        self.ops += 1
+        self.updates += 2
+        v = _new(Dual)  # no __init__ frame: this is the hot path of scalar code
+        v.value = out
+        v.tangent = t
+        v._trace = self
+        return v
 
 
 def tangent(v: Any) -> Any:
@@ -146,23 +139,6 @@ def tangent(v: Any) -> Any:
     tangent in each seeded pass); ``modes.primal(v)`` reads the value.
     """
     return v.tangent if isinstance(v, Dual) else None
-
-
-def choose_chunk(n: int, chunk: int | None = None) -> int:
-    """Directions per pass: ForwardDiff.jl's rule by default, else ``chunk`` clamped to ``n``.
-
-    Default: at most :data:`CHUNK_THRESHOLD`, the fewest passes, then the least leftover
-    (``n = 30`` gives 10, not 12: three full passes instead of 12 + 12 + 6). Never less than 1,
-    also for ``n = 0`` (an empty input still takes one pass to compute the value).
-    """
-    if chunk is None:
-        if n <= CHUNK_THRESHOLD:
-            return max(n, 1)
-        passes = -(-n // CHUNK_THRESHOLD)
-        return -(-n // passes)
-    if isinstance(chunk, (bool, np.bool_)) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
-    return max(min(int(chunk), n), 1)
 
 
 def _seed(inputs: Inputs, start: int, width: int, cdim: int, trace: ForwardTrace) -> Any:
@@ -216,7 +192,7 @@ def jacobian(
     value and an empty Jacobian, as reverse mode does.
     """
     n = inputs.n
-    c = choose_chunk(n, chunk)
+    c = choose_chunk(n, chunk, elements=1 if inputs.kind == "list" else n)
     cdim = 0 if c == 1 and n else 1
     blocks: list[Any] = []
     value: Any = None

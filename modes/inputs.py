@@ -78,6 +78,8 @@ def parse_inputs(x: Any, name: str = "x") -> Inputs:
             return Inputs("scalar", (), float(arr), False)
         return Inputs("array", arr.shape, arr, False)
     if isinstance(x, (list, tuple)):
+        if x and all(type(v) is float for v in x):  # the common case: nothing to convert or check
+            return Inputs("list", (len(x),), list(x), False)
         items = []
         nested = False
         for i, v in enumerate(x):

@@ -153,10 +153,15 @@ class _Recorder(Tape):
         self.checks: list[Check] = []
         self.derived_consts: dict[int, tuple[Any, int, Callable[[Any], Any]]] = {}
 
-    def binary(self, prim: Primitive, a: Any, b: Any) -> Var:
-        out = Tape.binary(self, prim, a, b)
-        self._capture(out, prim, (a, b), {})
-        return out
+    def scalar1(self, prim: Primitive, out: float, a: Var, d: Any, c: float, i: int) -> Var:
+        v = Tape.scalar1(self, prim, out, a, d, c, i)
+        self._capture(v, prim, (a, c) if i == 0 else (c, a), {})
+        return v
+
+    def scalar2(self, prim: Primitive, out: float, a: Var, da: Any, b: Var, db: Any) -> Var:
+        v = Tape.scalar2(self, prim, out, a, da, b, db)
+        self._capture(v, prim, (a, b), {})
+        return v
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Var:
         out = Tape.process(self, prim, args, params)
@@ -382,9 +387,6 @@ class _CodeTrace(Trace):
         if params:
             raise _NeedsValueError
         return _Sym(f"({self.em.apply(prim, [self.operand(a) for a in args])})", self)
-
-    def binary(self, prim: Primitive, a: Any, b: Any) -> _Sym:
-        return self.process(prim, (a, b), {})
 
 
 def _partial_code(em: _Emitter, prim: Primitive, i: int, operands: list[tuple[str, Any]], out: str) -> str:

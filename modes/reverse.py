@@ -19,11 +19,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from modes.chain import scale
+from modes.chain import expand_partial, scale
+from modes.chunking import choose_chunk
 from modes.core import Primitive, Trace, Traced, check_value, shape_of
 from modes.inputs import Inputs, as_plain, call, parse_direction, parse_inputs, require_scalar
-from modes.rules import reshape, stack, sum_to
+from modes.rules import broadcast_to, concatenate, reshape, stack, sum_to, transpose
 from modes.value import EngineValue
+
+_new = object.__new__
 
 
 class Var(EngineValue):
@@ -53,22 +56,55 @@ class Node(NamedTuple):
     value: Any
 
 
-def _interleave(parents: list[int], data: list[Any]) -> list[Any]:
-    out: list[Any] = []
-    for p, d in zip(parents, data):
-        out.append(p)
-        out.append(d)
-    return out
+class ElementwiseStep:
+    """A tape instruction for an elementwise primitive on arrays (or on nested values).
+
+    ``parents`` are tape positions, ``partials`` the local partial with respect to each of them
+    (an array, a float, or an engine value of an enclosing differentiation) and ``shapes`` the
+    parent's shape where broadcasting made the output larger (else ``None``), so the sweep can
+    sum the adjoint back down.
+    """
+
+    __slots__ = ("prim", "parents", "partials", "shapes")
+
+    def __init__(self, prim: Primitive, parents: tuple, partials: tuple, shapes: tuple | None) -> None:
+        self.prim = prim
+        self.parents = parents
+        self.partials = partials
+        self.shapes = shapes
+
+
+class LinearStep:
+    """A tape instruction for a structure (linear) primitive: what its transposes need.
+
+    ``parents`` are tape positions, ``positions`` the argument each parent was (so its ``vjp``
+    entry), and ``primals``, ``out`` and ``params`` the call as recorded.
+    """
+
+    __slots__ = ("prim", "parents", "positions", "primals", "out", "params")
+
+    def __init__(
+        self, prim: Primitive, parents: tuple, positions: tuple, primals: tuple, out: Any, params: dict
+    ) -> None:
+        self.prim = prim
+        self.parents = parents
+        self.positions = positions
+        self.primals = primals
+        self.out = out
+        self.params = params
 
 
 class Tape(Trace):
     """The Wengert list. Entry ``k`` describes how node ``k`` was computed (``None``: an input).
 
-    An entry is one flat tuple ``(primitive, extra, parent0, data0, parent1, data1, ...)`` (one
-    allocation per operation: the tape is the engine's hot path). For an elementwise primitive
-    ``data`` is the local partial with respect to that parent and ``extra`` the parents' shapes
-    when broadcasting happened (else ``None``); for a structure primitive ``data`` is the
-    argument position and ``extra`` the ``(primals, out, params)`` its transpose needs.
+    Three kinds of instruction, each with one layout:
+
+    * a *scalar step*, the hot path of scalar code: a plain tuple ``(primitive, parent, partial)``
+      or ``(primitive, parent0, partial0, parent1, partial1)`` for a float node whose local
+      partials are floats (one small allocation per operation);
+    * an :class:`ElementwiseStep` for elementwise primitives on arrays or nested values;
+    * a :class:`LinearStep` for structure primitives.
+
     Read entries through :meth:`node` rather than by position.
     """
 
@@ -76,11 +112,12 @@ class Tape(Trace):
 
     def __init__(self) -> None:
         super().__init__()
-        self.entries: list[tuple | None] = []
+        self.entries: list[Any] = []
         self.values: list[Any] = []
         self.n_inputs = 0
         self.updates = 0
         self.sweeps = 0
+        self.fast = True
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -96,6 +133,36 @@ class Tape(Trace):
         self.values.append(value)
         self.n_inputs += 1
         return Var(value, len(self.entries) - 1, self)
+
+    def inputs(self, values: list[Any]) -> list[Var]:
+        """New input nodes, one per entry of ``values``, in order."""
+        start = len(self.entries)
+        self.entries.extend([None] * len(values))
+        self.values.extend(values)
+        self.n_inputs += len(values)
+        return [Var(v, k, self) for k, v in enumerate(values, start)]
+
+    def scalar1(self, prim: Primitive, out: float, a: Var, d: Any, c: float, i: int) -> Var:
+        """Record ``out``: ``prim`` of value ``a`` (argument ``i``) and constant ``c``; partial ``d``."""
+        entries = self.entries
+        entries.append((prim, a.index, d))
+        self.values.append(out)
+        v = _new(Var)  # no __init__ frame: this is the hot path of scalar code
+        v.value = out
+        v.index = len(entries) - 1
+        v._trace = self
+        return v
+
+    def scalar2(self, prim: Primitive, out: float, a: Var, da: Any, b: Var, db: Any) -> Var:
+        """Record ``out = prim(a, b)``, a float from values ``a`` and ``b`` of this tape."""
+        entries = self.entries
+        entries.append((prim, a.index, da, b.index, db))
+        self.values.append(out)
+        v = _new(Var)
+        v.value = out
+        v.index = len(entries) - 1
+        v._trace = self
+        return v
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Var:
         if not self.active:
@@ -138,64 +205,26 @@ class Tape(Trace):
                         if shapes is None:
                             shapes = [None] * len(positions)
                         shapes[j] = ps
-            entry = (prim, shapes, *_interleave(parents, ds))
+            if scalar_out and shapes is None and len(ds) <= 2 and all(type(d) is float for d in ds):
+                entry: Any = (prim, *(x for pd in zip(parents, ds) for x in pd))  # a scalar step
+            else:
+                entry = ElementwiseStep(prim, tuple(parents), tuple(ds), shapes and tuple(shapes))
         else:
             vjps = prim.vjp
             for i in positions:
                 if vjps is None or vjps[i] is None:
                     raise prim.missing_rule(i)
-            entry = (prim, (tuple(primals), out, params), *_interleave(parents, positions))
+            entry = LinearStep(prim, tuple(parents), tuple(positions), tuple(primals), out, params)
         entries = self.entries
         entries.append(entry)
         self.values.append(out)
         return Var(out, len(entries) - 1, self)
 
-    def binary(self, prim: Primitive, a: Any, b: Any) -> Var:
-        """:meth:`process` for an elementwise primitive on scalar floats: the hot path of scalar code.
-
-        Called by the operators of engine values (``modes/value.py``), which guarantee that each
-        operand is a plain float or a value of this trace; anything else is handed to ``process``.
-        """
-        ta = type(a) is Var
-        tb = type(b) is Var
-        av = a.value if ta else a
-        bv = b.value if tb else b
-        if not (type(av) is float and type(bv) is float and self.active):
-            return self.process(prim, (a, b), {})
-        out = prim.impl(av, bv)
-        if type(out) is not float:
-            return self.process(prim, (a, b), {})
-        rules = prim.partials
-        if ta and tb:
-            r0, r1 = rules[0], rules[1]
-            if r0 is None or r1 is None:
-                raise prim.missing_rule(0 if r0 is None else 1)
-            entry = (
-                prim,
-                None,
-                a.index,
-                r0 if type(r0) is float else r0(av, bv, out),
-                b.index,
-                r1 if type(r1) is float else r1(av, bv, out),
-            )
-        elif ta:
-            r0 = rules[0]
-            if r0 is None:
-                raise prim.missing_rule(0)
-            entry = (prim, None, a.index, r0 if type(r0) is float else r0(av, bv, out))
-        else:
-            r1 = rules[1]
-            if r1 is None:
-                raise prim.missing_rule(1)
-            entry = (prim, None, b.index, r1 if type(r1) is float else r1(av, bv, out))
-        entries = self.entries
-        entries.append(entry)
-        self.values.append(out)
-        return Var(out, len(entries) - 1, self)
-
-    def backward(self, out_index: int, seed: Any, wanted: list[int] | None) -> list[Any]:
+    def backward(self, out_index: int, seed: Any, wanted: list[int] | None, cdim: int = 0) -> list[Any]:
         """Sweep from node ``out_index`` with adjoint ``seed``; return the adjoints of ``wanted``.
 
+        ``cdim = 1``: the seed carries a trailing axis of ``c`` cotangent directions (vector mode)
+        and so does every adjoint; one sweep then gives ``c`` rows of the Jacobian.
         Nodes never reached keep adjoint ``None`` (the caller reads that as zero). Intermediate
         adjoints are dropped once used, unless ``wanted`` is ``None``: then every node's adjoint is
         kept and returned (:meth:`Recording.adjoints`).
@@ -211,85 +240,94 @@ class Tape(Trace):
             if g is None:
                 continue
             e = entries[k]
-            if e is None:
-                continue
-            if not keep_all:
-                adj[k] = None
-            prim = e[0]
-            extra = e[1]
-            if prim.partials is not None:
-                if extra is None and type(g) is float:
-                    # scalar fast path: float partials, no broadcasting; nan goes to scale()
-                    p = e[2]
-                    d = e[3]
-                    c = d * g if type(d) is float else scale(d, g)
+            if type(e) is tuple:  # a scalar step
+                if not keep_all:
+                    adj[k] = None  # sent on: the sweep's peak memory stays that of the tape
+                if type(g) is float:  # the hot path: float times float, nan goes to scale()
+                    p = e[1]
+                    c = e[2] * g
                     if c != c:
-                        c = scale(d, g)
+                        c = scale(e[2], g)
                     a = adj[p]
                     adj[p] = c if a is None else a + c
-                    if len(e) == 4:
-                        updates += 1
-                        continue
-                    p = e[4]
-                    d = e[5]
-                    c = d * g if type(d) is float else scale(d, g)
-                    if c != c:
-                        c = scale(d, g)
-                    a = adj[p]
-                    adj[p] = c if a is None else a + c
-                    if len(e) == 6:
+                    if len(e) == 5:
+                        p = e[3]
+                        c = e[4] * g
+                        if c != c:
+                            c = scale(e[4], g)
+                        a = adj[p]
+                        adj[p] = c if a is None else a + c
                         updates += 2
-                        continue
-                    j0 = 6
-                    updates += 2
-                else:
-                    j0 = 2
-                for j in range(j0, len(e), 2):
+                    else:
+                        updates += 1
+                    continue
+                for j in range(1, len(e), 2):
                     p = e[j]
-                    d = e[j + 1]
-                    c = scale(d, g)
-                    if extra is not None and extra[j // 2 - 1] is not None:
-                        c = sum_to(c, extra[j // 2 - 1])
+                    c = scale(e[j + 1], g)
                     a = adj[p]
                     adj[p] = c if a is None else a + c
                     updates += 1
                 continue
-            primals, out, params = extra
-            acc = prim.accumulate
-            for j in range(2, len(e), 2):
-                p = e[j]
-                i = e[j + 1]
-                updates += 1
-                if acc is not None and type(g) is not float and not isinstance(g, Traced):
-                    buf = adj[p]
-                    if buf is None or p not in owned:
-                        fresh = np.zeros(shape_of(primals[i]))
-                        buf = fresh if buf is None else fresh + buf
-                        adj[p] = buf
-                        owned.add(p)
-                    acc(buf, g, **params)
-                    continue
-                c = prim.vjp[i](g, *primals, out, **params)
-                a = adj[p]
-                if a is None:
-                    adj[p] = c
-                elif p in owned and isinstance(a, np.ndarray) and isinstance(c, np.ndarray):
-                    a += c
-                else:
-                    adj[p] = a + c
-        self.updates += updates
+            if e is None:
+                continue
+            if not keep_all:
+                adj[k] = None
+            if type(e) is ElementwiseStep:
+                shapes = e.shapes
+                for j, p in enumerate(e.parents):
+                    c = scale(expand_partial(e.partials[j], cdim), g)
+                    if shapes is not None and shapes[j] is not None:
+                        c = sum_to(c, shapes[j] + shape_of(g)[len(shape_of(g)) - cdim :])
+                    a = adj[p]
+                    adj[p] = c if a is None else a + c
+                    updates += 1
+                continue
+            updates += self._transpose(e, g, adj, owned, cdim)
+        self.updates += updates * (shape_of(seed)[-1] if cdim else 1)  # per direction, as forward
         self.sweeps += 1
         return adj if wanted is None else [adj[i] for i in wanted]
+
+    @staticmethod
+    def _transpose(e: LinearStep, g: Any, adj: list[Any], owned: set[int], cdim: int) -> int:
+        """Send adjoint ``g`` through a structure primitive's transposes; returns the updates made."""
+        prim, primals, out, params = e.prim, e.primals, e.out, e.params
+        acc = prim.accumulate
+        for p, i in zip(e.parents, e.positions):
+            if acc is not None and type(g) is not float and not isinstance(g, Traced):
+                buf = adj[p]
+                if buf is None or p not in owned:
+                    fresh = np.zeros(shape_of(primals[i]) + shape_of(g)[len(shape_of(g)) - cdim :])
+                    buf = fresh if buf is None else fresh + buf
+                    adj[p] = buf
+                    owned.add(p)
+                acc(buf, g, **params)
+                continue
+            vjp = prim.vjp[i]
+            if cdim and not prim.chunked_vjp:
+                # a transpose written for one cotangent: apply it per direction, then stack
+                cols = [vjp(g[..., j], *primals, out, **params) for j in range(shape_of(g)[-1])]
+                c = stack(*cols, axis=len(shape_of(cols[0])))
+            else:
+                c = vjp(g, *primals, out, **params)
+            a = adj[p]
+            if a is None:
+                adj[p] = c
+            elif p in owned and isinstance(a, np.ndarray) and isinstance(c, np.ndarray):
+                a += c
+            else:
+                adj[p] = a + c
+        return len(e.parents)
 
     def node(self, k: int) -> Node:
         """Node ``k`` in readable form: its primitive (None for an input), parents, partials."""
         e = self.entries[k]
         if e is None:
             return Node(k, None, (), (), self.values[k])
-        prim = e[0]
-        parents = tuple(e[2::2])
-        partials = tuple(e[3::2]) if prim.partials is not None else ()
-        return Node(k, prim, parents, partials, self.values[k])
+        if type(e) is tuple:
+            return Node(k, e[0], tuple(e[1::2]), tuple(e[2::2]), self.values[k])
+        if type(e) is ElementwiseStep:
+            return Node(k, e.prim, e.parents, e.partials, self.values[k])
+        return Node(k, e.prim, e.parents, (), self.values[k])
 
     def nbytes(self) -> int:
         """Approximate bytes the tape holds: entries, stored partials, primals and values."""
@@ -307,6 +345,8 @@ class Tape(Trace):
                 return sys.getsizeof(obj) + sum(size(o) for o in obj.values())
             if isinstance(obj, Primitive):
                 return 0
+            if isinstance(obj, (ElementwiseStep, LinearStep)):
+                return sys.getsizeof(obj) + sum(size(getattr(obj, a)) for a in obj.__slots__)
             return sys.getsizeof(obj)
 
         return size(self.entries) + size(self.values)
@@ -314,17 +354,18 @@ class Tape(Trace):
     def format(self, limit: int | None = 50) -> str:
         """The tape as ReverseDiff-style lines ``%k = op(%i, %j)  value``, in execution order."""
         lines = []
-        for k, e in enumerate(self.entries):
+        for k in range(len(self.entries)):
             if limit is not None and k >= limit:
                 lines.append(f"... ({len(self.entries) - limit} more entries)")
                 break
             v = self.values[k]
             shown = f"{v:.6g}" if type(v) is float else f"array{shape_of(v)}"
-            if e is None:
+            node = self.node(k)
+            if node.primitive is None:
                 lines.append(f"%{k} = input  {shown}")
             else:
-                args = ", ".join(f"%{p}" for p in e[2::2])
-                lines.append(f"%{k} = {e[0].name}({args})  {shown}")
+                args = ", ".join(f"%{p}" for p in node.parents)
+                lines.append(f"%{k} = {node.primitive.name}({args})  {shown}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -385,6 +426,8 @@ class Recording:
 
     def _seed(self, seed: Any) -> Any:
         out_shape = self.out_shape
+        if type(seed) is float and out_shape == ():
+            return seed
         if seed is None:
             if out_shape != ():
                 raise ValueError(
@@ -402,6 +445,32 @@ class Recording:
         else:
             adjs = [None] * len(self.input_nodes)
         return _gather(adjs, self.inputs)
+
+    def backward_chunk(self, seeds: Any) -> Any:
+        """Rows ``seeds[..., j]^T J`` for ``c`` cotangents at once, in one vector-mode sweep.
+
+        ``seeds`` has shape ``out_shape + (c,)``; the result has shape ``(c,) + x.shape``.
+        """
+        width = shape_of(seeds)[-1]
+        if self._depends:
+            adjs = self.tape.backward(self.out.index, seeds, self.input_nodes, cdim=1)
+        else:
+            adjs = [None] * len(self.input_nodes)
+        inputs = self.inputs
+        if inputs.kind == "list":
+            cols = [np.zeros(width) if a is None else a for a in adjs]
+            if any(isinstance(a, Traced) for a in cols):
+                return transpose(stack(*cols, axis=0), axes=(1, 0))
+            return np.array(cols, dtype=float).reshape(len(cols), width).T
+        a = adjs[0]
+        if a is None:
+            return np.zeros((width,) + inputs.shape)
+        if isinstance(a, Traced):
+            n = len(inputs.shape)
+            if shape_of(a) != inputs.shape + (width,):
+                a = broadcast_to(a, shape=inputs.shape + (width,))
+            return transpose(a, axes=(n,) + tuple(range(n)))
+        return np.moveaxis(np.array(np.broadcast_to(a, inputs.shape + (width,)), dtype=float), -1, 0)
 
     def counts(self) -> dict[str, int]:
         """What this recording and its sweeps did so far (``modes.counting`` reads it)."""
@@ -447,8 +516,8 @@ def record_inputs(f: Callable[[Any], Any], inputs: Inputs) -> Recording:
     tape = Tape()
     try:
         if inputs.kind == "list":
-            arg: Any = [tape.input(v) for v in inputs.items]
-            nodes = [a.index for a in arg]
+            arg: Any = tape.inputs(inputs.items)
+            nodes = list(range(len(arg)))
         else:
             arg = tape.input(inputs.items)
             nodes = [arg.index]
@@ -466,23 +535,34 @@ def value_and_grad(f: Callable[[Any], Any], inputs: Inputs) -> tuple[Any, Any, d
     return rec.value, g, rec.counts(), rec.tape
 
 
-def jacobian(f: Callable[[Any], Any], inputs: Inputs) -> tuple[Any, Any, dict[str, int], Tape]:
-    """Value and Jacobian (``out.shape + x.shape``): one recording, one sweep per output entry."""
+def jacobian(
+    f: Callable[[Any], Any], inputs: Inputs, chunk: int | None = None
+) -> tuple[Any, Any, dict[str, int], Tape]:
+    """Value and Jacobian (``out.shape + x.shape``): one recording, ``ceil(m / c)`` sweeps.
+
+    Each sweep carries ``c = chunk`` cotangent directions at once (vector mode: adjoints have a
+    trailing axis of width ``c``, as forward tangents do) and gives ``c`` rows. Without a chunk it
+    is one sweep per output entry, the textbook reverse mode (as ``chunk=1`` is forward mode's).
+    """
     rec = record_inputs(f, inputs)
     out_shape = rec.out_shape
     m = int(np.prod(out_shape)) if out_shape else 1
     if m == 1 and not out_shape:
-        J = rec.backward(1.0)
+        return rec.value, rec.backward(1.0), rec.counts(), rec.tape
+    c = 1 if chunk is None else choose_chunk(m, chunk)
+    blocks = []
+    for start in range(0, m, c) if m else ():
+        width = min(c, m - start)
+        seed = np.zeros((m, width))
+        seed[np.arange(start, start + width), np.arange(width)] = 1.0
+        blocks.append(rec.backward_chunk(seed.reshape(out_shape + (width,))))
+    if any(isinstance(b, Traced) for b in blocks):
+        J = blocks[0] if len(blocks) == 1 else concatenate(*blocks, axis=0)
+        J = reshape(J, shape=out_shape + inputs.shape)
+    elif blocks:
+        J = np.concatenate(blocks, axis=0).reshape(out_shape + inputs.shape)
     else:
-        rows = []
-        for j in range(m):
-            seed = np.zeros(m)
-            seed[j] = 1.0
-            rows.append(rec.backward(seed.reshape(out_shape)))
-        if any(isinstance(r, Traced) for r in rows):
-            J = reshape(stack(*rows, axis=0), shape=out_shape + inputs.shape)
-        else:
-            J = np.array(rows, dtype=float).reshape(out_shape + inputs.shape)
+        J = np.zeros(out_shape + inputs.shape)
     return rec.value, J, rec.counts(), rec.tape
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from modes import numeric as num
-from modes.core import PerArgument, Primitive, Traced, primal, shape_of
+from modes.core import OUT, PerArgument, Primitive, Traced, operand, primal, shape_of
 
 # ---------------------------------------------------------------- helpers used inside rules
 
@@ -72,7 +72,7 @@ def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
 
 add = Primitive("add", operator.add, ("x", "y"), partials=(1.0, 1.0), public="add", numpy=np.add)
 sub = Primitive("sub", operator.sub, ("x", "y"), partials=(1.0, -1.0), public="subtract", numpy=np.subtract)
-mul = Primitive("mul", operator.mul, ("x", "y"), partials=(lambda x, y, out: y, lambda x, y, out: x), public="multiply", numpy=np.multiply)
+mul = Primitive("mul", operator.mul, ("x", "y"), partials=(operand(1), operand(0)), public="multiply", numpy=np.multiply)
 neg = Primitive("neg", operator.neg, ("x",), partials=(-1.0,), public="negative", numpy=np.negative, expression=True)
 div = Primitive(
     "div", num.divide, ("x", "y"),
@@ -105,7 +105,7 @@ power = Primitive(
 sin = Primitive("sin", num.sin, ("x",), partials=(lambda x, out: cos(x),), public="sin", numpy=np.sin, expression=True)
 cos = Primitive("cos", num.cos, ("x",), partials=(lambda x, out: neg(sin(x)),), public="cos", numpy=np.cos, expression=True)
 tan = Primitive("tan", num.tan, ("x",), partials=(lambda x, out: 1.0 + out * out,), public="tan", numpy=np.tan, expression=True)
-exp = Primitive("exp", num.exp, ("x",), partials=(lambda x, out: out,), public="exp", numpy=np.exp, expression=True)
+exp = Primitive("exp", num.exp, ("x",), partials=(OUT,), public="exp", numpy=np.exp, expression=True)
 log = Primitive("log", num.log, ("x",), partials=(lambda x, out: div(1.0, x),), public="log", numpy=np.log, expression=True)
 log1p = Primitive("log1p", num.log1p, ("x",), partials=(lambda x, out: div(1.0, 1.0 + x),), public="log1p", numpy=np.log1p, expression=True)
 sqrt = Primitive("sqrt", num.sqrt, ("x",), partials=(lambda x, out: div(0.5, out),), public="sqrt", numpy=np.sqrt, expression=True)
@@ -146,35 +146,43 @@ def _sum_impl(x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
     return num.as_float_array(np.sum(x, axis=axes, keepdims=keepdims))
 
 
+def _ct_chunk(ct: Any, out: Any) -> tuple[int, ...]:
+    """The trailing chunk axis of a cotangent in vector-mode reverse (``()`` for one direction)."""
+    return shape_of(ct)[len(shape_of(out)) :]
+
+
 def _sum_vjp(ct: Any, x: Any, out: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
-    xs = shape_of(x)
+    xs, chunk = shape_of(x), _ct_chunk(ct, out)
     if not keepdims:
-        ct = reshape(ct, shape=tuple(1 if i in axes else s for i, s in enumerate(xs)))
-    return broadcast_to(ct, shape=xs)
+        ct = reshape(ct, shape=tuple(1 if i in axes else s for i, s in enumerate(xs)) + chunk)
+    return broadcast_to(ct, shape=xs + chunk)
 
 
 sum_ = Primitive(
     "sum", _sum_impl, ("x",),
     jvp=lambda ts, xs, out, cdim, axes, keepdims: sum_(ts[0], axes=axes, keepdims=keepdims),
-    vjp=(_sum_vjp,),
+    vjp=(_sum_vjp,), chunked_vjp=True,
 )
 
 broadcast_to = Primitive(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), ("x",),
     jvp=lambda ts, xs, out, cdim, shape: broadcast_to(ts[0], shape=shape + _chunk_shape(ts[0], len(shape_of(xs[0])))),
-    vjp=(lambda ct, x, out, shape: sum_to(ct, shape_of(x)),),
+    vjp=(lambda ct, x, out, shape: sum_to(ct, shape_of(x) + _ct_chunk(ct, out)),), chunked_vjp=True,
 )
 
 reshape = Primitive(
     "reshape", lambda x, shape: np.reshape(x, shape) if shape else num.as_float_array(np.reshape(x, shape)), ("x",),
     jvp=lambda ts, xs, out, cdim, shape: reshape(ts[0], shape=shape + _chunk_shape(ts[0], len(shape_of(xs[0])))),
-    vjp=(lambda ct, x, out, shape: reshape(ct, shape=shape_of(x)),),
+    vjp=(lambda ct, x, out, shape: reshape(ct, shape=shape_of(x) + _ct_chunk(ct, out)),), chunked_vjp=True,
 )
 
 transpose = Primitive(
     "transpose", lambda x, axes: np.transpose(x, axes), ("x",),
     jvp=lambda ts, xs, out, cdim, axes: transpose(ts[0], axes=axes + tuple(range(len(axes), len(axes) + cdim))),
-    vjp=(lambda ct, x, out, axes: transpose(ct, axes=tuple(int(i) for i in np.argsort(axes))),),
+    vjp=(lambda ct, x, out, axes: transpose(
+        ct, axes=tuple(int(i) for i in np.argsort(axes)) + tuple(range(len(axes), len(shape_of(ct))))
+    ),),
+    chunked_vjp=True,
 )
 
 
@@ -193,8 +201,8 @@ def _getitem_accumulate(buf: np.ndarray, ct: Any, idx: Any) -> None:
 getitem = Primitive(
     "getitem", lambda x, idx: num.as_float_array(x[idx]), ("x",),
     jvp=lambda ts, xs, out, cdim, idx: getitem(ts[0], idx=idx),
-    vjp=(lambda ct, x, out, idx: index_add(ct, idx=idx, shape=shape_of(x)),),
-    accumulate=_getitem_accumulate,
+    vjp=(lambda ct, x, out, idx: index_add(ct, idx=idx, shape=shape_of(x) + _ct_chunk(ct, out)),),
+    accumulate=_getitem_accumulate, chunked_vjp=True,
 )
 
 
@@ -209,7 +217,7 @@ index_add = Primitive(
     jvp=lambda ts, xs, out, cdim, idx, shape: index_add(
         ts[0], idx=idx, shape=shape + _chunk_shape(ts[0], len(shape_of(xs[0])))
     ),
-    vjp=(lambda ct, v, out, idx, shape: getitem(ct, idx=idx),),
+    vjp=(lambda ct, v, out, idx, shape: getitem(ct, idx=idx),), chunked_vjp=True,
 )
 
 
@@ -231,7 +239,7 @@ def _concat_vjp(i: int):
 
 concatenate = Primitive(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), ("arrays",),
-    jvp=_concat_jvp, vjp=PerArgument(_concat_vjp),
+    jvp=_concat_jvp, vjp=PerArgument(_concat_vjp), chunked_vjp=True,
 )
 
 
@@ -250,7 +258,7 @@ def _stack_vjp(i: int):
 
 stack = Primitive(
     "stack", lambda *xs, axis: np.stack(xs, axis=axis), ("arrays",),
-    jvp=_stack_jvp, vjp=PerArgument(_stack_vjp),
+    jvp=_stack_jvp, vjp=PerArgument(_stack_vjp), chunked_vjp=True,
 )
 
 
@@ -280,7 +288,13 @@ def _tensordot_vjp_a(ct: Any, a: Any, b: Any, out: Any, axes: int) -> Any:
     nb_free = _td_split(a, b, axes)[1]
     nb = len(shape_of(b))
     bt = transpose(b, axes=tuple(range(axes, nb)) + tuple(range(axes)))
-    return tensordot(ct, bt, axes=nb_free)
+    if not _ct_chunk(ct, out):
+        return tensordot(ct, bt, axes=nb_free)
+    # vector mode: move the chunk axis out of the contracted block, contract, put it back last
+    nc = len(shape_of(ct))
+    r = tensordot(transpose(ct, axes=(nc - 1,) + tuple(range(nc - 1))), bt, axes=nb_free)
+    rn = len(shape_of(r))
+    return transpose(r, axes=tuple(range(1, rn)) + (0,))
 
 
 def _tensordot_vjp_b(ct: Any, a: Any, b: Any, out: Any, axes: int) -> Any:
@@ -292,7 +306,7 @@ def _tensordot_vjp_b(ct: Any, a: Any, b: Any, out: Any, axes: int) -> Any:
 
 tensordot = Primitive(
     "tensordot", lambda a, b, axes: num.as_float_array(np.tensordot(a, b, axes=axes)), ("a", "b"),
-    jvp=_tensordot_jvp, vjp=(_tensordot_vjp_a, _tensordot_vjp_b),
+    jvp=_tensordot_jvp, vjp=(_tensordot_vjp_a, _tensordot_vjp_b), chunked_vjp=True,
 )
 
 # ------------------------------------------------------- more elementwise primitives (issue 12)

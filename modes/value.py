@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from modes import guard, ops, registry, rules
-from modes.core import DerivativeDropError, Traced, primal, shape_of
+from modes.core import DerivativeDropError, Operand, Traced, primal, shape_of
 from modes.guard import OBSERVERS
 
 _DROP = (
@@ -76,36 +76,97 @@ _INDEX_READS += (np.digitize,)
 _QUERIES.update({fn: _reader(fn) for fn in _INDEX_READS})
 
 
+def _partial_kind(rule: Any) -> int:
+    """How the scalar fast path obtains a binary primitive's partial (see :func:`_operator`)."""
+    if type(rule) is float:
+        return 0
+    if isinstance(rule, Operand):
+        return {0: 1, 1: 2, -1: 3, 2: 3}[rule.position]
+    return 4
+
+
 def _operator(prim: Any, reflected: bool) -> Any:
-    """A binary operator method for engine values.
+    """A binary operator method for engine values: the one scalar fast path of both engines.
 
-    The other operand is classified once, here: a plain float or int, or a value of the same
-    trace, goes to the trace's scalar fast path ``binary(prim, a, b)`` (which may then assume
-    exactly that); anything else (arrays, nesting, other engines) is routed by the primitive.
-    ``__pow__`` also takes Python's third ``pow`` argument, only to refuse it by name.
+    When both operands are plain floats at this level (a value of this trace holding a float, and
+    a float or int constant or another such value) the operator evaluates the primitive and its
+    local partials itself, read from the rule table entry (a constant partial is used as it is, a
+    rule is called with ``(x, y, out)``), and hands the engine only what differs between them:
+    ``trace.scalar1(prim, out, v, d, c, i)`` (one engine operand ``v``, argument ``i``, beside the
+    constant ``c``) or ``trace.scalar2(prim, out, a, da, b, db)``. A
+    forward trace multiplies the partials into tangents, a tape appends one instruction. Anything
+    else (arrays, nesting, other engines, a non-float result, a finished trace) goes through the
+    primitive, which routes it to the right trace's general ``process``. A trace takes the fast path
+    only while its ``fast`` flag is set (forward passes and tapes, while active). ``mod`` is
+    Python's third ``pow`` argument: only ``pow(x, y, mod)`` passes it, to be refused by name.
     """
+    impl = prim.impl
+    rules_ = prim.partials
+    r0, r1 = rules_ if rules_ is not None and len(rules_) == 2 else (None, None)
+    if r0 is None or r1 is None:  # no scalar rule: the primitive reports what is missing
 
-    def op(self: Any, o: Any) -> Any:
-        t = type(o)
-        if t is int:
-            o = float(o)
-        elif not (t is float or (t is type(self) and o._trace is self._trace)):
+        def general(self: Any, o: Any) -> Any:
             return prim(o, self) if reflected else prim(self, o)
-        return self._trace.binary(prim, o, self) if reflected else self._trace.binary(prim, self, o)
 
-    def pow_op(self: Any, o: Any, mod: Any = None) -> Any:
+        general.__name__ = f"__{'r' if reflected else ''}{prim.name}__"
+        return general
+    # how each partial is had: 0 a constant, 1 argument x, 2 argument y, 3 the output, 4 a call
+    k0, k1 = _partial_kind(r0), _partial_kind(r1)
+
+    def op(self: Any, o: Any, mod: Any = None) -> Any:
         if mod is not None:
             raise TypeError(_MODULUS)
+        tr = self._trace
         t = type(o)
-        if t is int:
-            o = float(o)
-        elif not (t is float or (t is type(self) and o._trace is self._trace)):
-            return prim(self, o)
-        return self._trace.binary(prim, self, o)
+        if not tr.fast:
+            pass
+        elif t is float or t is int:
+            if t is int:
+                o = float(o)
+            v = self.value
+            if type(v) is float:
+                x, y = (o, v) if reflected else (v, o)
+                out = impl(x, y)
+                if type(out) is float:
+                    r, k = (r1, k1) if reflected else (r0, k0)
+                    if k == 0:
+                        d = r
+                    elif k == 1:
+                        d = x
+                    elif k == 2:
+                        d = y
+                    elif k == 3:
+                        d = out
+                    else:
+                        d = r(x, y, out)
+                    return tr.scalar1(prim, out, self, d, o, 1 if reflected else 0)
+        elif t is type(self) and o._trace is tr:  # never reflected: Python tries self's type first
+            v = self.value
+            w = o.value
+            if type(v) is float and type(w) is float:
+                out = impl(v, w)
+                if type(out) is float:
+                    if k0 == 0:
+                        d0 = r0
+                    elif k0 == 2:
+                        d0 = w
+                    elif k0 == 1:
+                        d0 = v
+                    else:
+                        d0 = out if k0 == 3 else r0(v, w, out)
+                    if k1 == 0:
+                        d1 = r1
+                    elif k1 == 1:
+                        d1 = v
+                    elif k1 == 2:
+                        d1 = w
+                    else:
+                        d1 = out if k1 == 3 else r1(v, w, out)
+                    return tr.scalar2(prim, out, self, d0, o, d1)
+        return prim(o, self) if reflected else prim(self, o)
 
-    fn = pow_op if prim is rules.power and not reflected else op
-    fn.__name__ = f"__{'r' if reflected else ''}{prim.name}__"
-    return fn
+    op.__name__ = f"__{'r' if reflected else ''}{prim.name}__"
+    return op
 
 
 class EngineValue(Traced):

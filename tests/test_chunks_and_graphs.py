@@ -30,15 +30,17 @@ def cross_terms_gradient(x):
 X0 = np.linspace(-1.2, 1.3, N) + 0.05 * np.cos(np.arange(N))
 
 
+#: A chunk that leaves a remainder at N = 30 (ForwardDiff's tests take {1, c-1, c, c+1} this way).
+C = 10
+
+
 def chunk_sizes(n):
-    c = modes.choose_chunk(n)
-    return sorted({1, c - 1, c, c + 1, n})
+    return sorted({1, C - 1, C, C + 1, n, modes.choose_chunk(n)} & set(range(1, n + 1)) | {n + 5})
 
 
-def test_the_default_chunk_is_a_real_chunk():
-    c = modes.choose_chunk(N)
-    assert 1 < c < N
-    assert chunk_sizes(N) == [1, 9, 10, 11, 30]
+def test_the_chunk_sizes_exercise_remainders_and_the_default():
+    assert chunk_sizes(N) == [1, 9, 10, 11, 30, 35]
+    assert modes.choose_chunk(N) == N  # the default: one pass (modes/chunking.py)
 
 
 @pytest.mark.parametrize("chunk", chunk_sizes(N))
@@ -95,25 +97,30 @@ def test_jacobian_chunks_agree():
 # ---------------------------------------------------------------------------- the chunk rule
 
 
-def forwarddiff_pick(n, threshold=12):
-    """The rule, by brute force: chunks <= threshold, fewest passes, then least leftover."""
-    if n <= threshold:
-        return n
-    best = min(range(1, threshold + 1), key=lambda c: (math.ceil(n / c), math.ceil(n / c) * c - n))
-    return best
+def cost_model_pick(n, elements):
+    """The rule, by brute force: the largest chunk within both byte caps, then balanced passes."""
+    from modes.chunking import TANGENT_BYTES, TANGENTS_BYTES
+
+    fits = [c for c in range(1, n + 1) if 8 * c * elements <= TANGENT_BYTES and 8 * n * c <= TANGENTS_BYTES]
+    cap = max(fits, default=1)
+    passes = math.ceil(n / cap)
+    return min(c for c in range(1, cap + 1) if math.ceil(n / c) == passes)
 
 
-def test_choose_chunk_follows_forwarddiff():
-    assert modes.CHUNK_THRESHOLD == 12
-    for n in range(1, 13):
-        assert modes.choose_chunk(n) == n
-    assert modes.choose_chunk(30) == 10  # three passes of 10, not 12 + 12 + 6
-    assert modes.choose_chunk(13) == 7
-    assert modes.choose_chunk(24) == 12
-    assert modes.choose_chunk(25) == 9
-    assert modes.choose_chunk(1000) == 12
-    for n in range(1, 400):
-        assert modes.choose_chunk(n) == forwarddiff_pick(n), n
+def test_choose_chunk_follows_the_cost_model():
+    assert modes.CHUNK_THRESHOLD == 12  # ForwardDiff's cap, kept for reference
+    for n in (1, 2, 12, 13, 100, 1000, 2000):
+        assert modes.choose_chunk(n) == n  # a list of floats: one pass
+    assert modes.choose_chunk(3000) == 1500  # 3000 x 3000 seeded entries pass 64 MiB: two passes
+    assert (
+        modes.choose_chunk(1000, elements=1000) == 250
+    )  # 2 MiB tangents: 4 passes of 250, not 262 x 3 + 214
+    assert modes.choose_chunk(100, elements=100) == 100
+    assert modes.choose_chunk(10**4) == 834  # 64 MiB of seeded tangents: 12 passes
+    assert modes.choose_chunk(0) == 1
+    for n in list(range(1, 60)) + [299, 300, 999, 1000, 1001, 5000, 20000]:
+        for elements in (1, n):
+            assert modes.choose_chunk(n, elements=elements) == cost_model_pick(n, elements), (n, elements)
 
 
 def test_an_explicit_chunk_is_kept_and_clamped_to_n():
