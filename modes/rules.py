@@ -81,8 +81,12 @@ div = Primitive(
 )
 def _pow_dx(x: Any, y: Any, out: Any) -> Any:
     """``d/dx x**y = y * x**(y-1)``, and 0 where ``y == 0`` (``x**0`` is 1 for every x, also x = 0)."""
-    if type(y) is float or type(y) is int:  # a plain exponent (x ** 2): one comparison
-        return y * power(x, y - 1.0) if y != 0 else 0.0
+    if type(y) is float or type(y) is int:  # a plain exponent (x ** 2)
+        if y == 0:
+            return 0.0
+        if type(x) is float:  # plain numbers: the primitive would call its kernel; call it directly
+            return y * num.power(x, y - 1.0)
+        return y * power(x, y - 1.0)
     at = np.logical_and(np.equal(primal(y), 0.0), np.equal(primal(x), 0.0))
     if not np.any(at):
         return y * power(x, y - 1)
