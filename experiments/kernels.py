@@ -9,18 +9,29 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 import modes
 from experiments.problems import GRADIENT, Instance
 from experiments.results import FORWARD, FORWARD_CHUNKED, FORWARD_MODES, FUNCTION, REVERSE
 
 
-def chunk_for(mode: str, n: int, chunk: int | None) -> int | None:
-    """Forward directions per pass for ``mode`` at ``n`` (None for reverse and the function)."""
+def chunk_for(mode: str, n: int, chunk: int | None, elements: int = 1) -> int | None:
+    """Forward directions per pass for ``mode`` at ``n`` (None for reverse and the function).
+
+    ``elements`` is the size of one input value (:func:`input_elements`): the engine's default
+    chunk depends on it, and the cell must report the chunk the engine really uses.
+    """
     if mode == FORWARD:
         return 1
     if mode == FORWARD_CHUNKED:
-        return modes.choose_chunk(n, chunk)
+        return modes.choose_chunk(n, chunk, elements=elements)
     return None
+
+
+def input_elements(x: Any) -> int:
+    """Entries of one input value: all of an array's (one engine array), 1 for a list of floats."""
+    return int(np.size(x)) if isinstance(x, np.ndarray) else 1
 
 
 def kernel(inst: Instance, mode: str, chunk: int | None) -> Callable[[], Any]:
@@ -31,7 +42,7 @@ def kernel(inst: Instance, mode: str, chunk: int | None) -> Callable[[], Any]:
     diff = modes.grad if inst.kind == GRADIENT else modes.jacobian
     if mode == REVERSE:
         return lambda: diff(f, x, mode="reverse")
-    c = chunk_for(mode, inst.n, chunk)
+    c = chunk_for(mode, inst.n, chunk, input_elements(x))
     return lambda: diff(f, x, mode="forward", chunk=c)
 
 

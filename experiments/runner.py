@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import modes
 from experiments import budget as bud
 from experiments.human import human_seconds
-from experiments.kernels import chunk_for, kernel
+from experiments.kernels import chunk_for, input_elements, kernel
 from experiments.memory import MemoryMeter
 from experiments.predict import Predictor
 from experiments.problems import GRADIENT, Instance, Problem, ProblemError
@@ -175,8 +175,8 @@ class Runner:
 
     # ------------------------------------------------------------------------ one size
 
-    def _base(self, mode: str, n: int, requested: int, m: int, kind: str) -> Cell:
-        c = chunk_for(mode, n, self.s.chunk)
+    def _base(self, mode: str, n: int, requested: int, m: int, kind: str, elements: int = 1) -> Cell:
+        c = chunk_for(mode, n, self.s.chunk, elements)
         return Cell(
             problem=self.s.problem.name,
             kind=kind,
@@ -247,7 +247,7 @@ class Runner:
         self._built.add((inst.n, inst.m))
         pred.kind = inst.kind
         for k in live:
-            base = self._base(k, inst.n, n, inst.m, inst.kind)
+            base = self._base(k, inst.n, n, inst.m, inst.kind, input_elements(inst.x))
             base.predicted_time_s = cells[k].predicted_time_s
             base.predicted_exponent = cells[k].predicted_exponent
             base.predicted_from = cells[k].predicted_from

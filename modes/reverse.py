@@ -293,7 +293,14 @@ class Tape(Trace):
         prim, primals, out, params = e.prim, e.primals, e.out, e.params
         acc = prim.accumulate
         for p, i in zip(e.parents, e.positions):
-            if acc is not None and type(g) is not float and not isinstance(g, Traced):
+            if (
+                acc is not None
+                and type(g) is not float
+                and not isinstance(g, Traced)
+                and not isinstance(
+                    adj[p], Traced
+                )  # nested: an engine-value adjoint is summed, not written into
+            ):
                 buf = adj[p]
                 if buf is None or p not in owned:
                     fresh = np.zeros(shape_of(primals[i]) + shape_of(g)[len(shape_of(g)) - cdim :])
