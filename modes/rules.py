@@ -474,7 +474,6 @@ cumsum = Primitive(
 )
 
 
-
 def _order(x: Any, axis: int, kth: Any) -> tuple[np.ndarray, ...]:
     """The index that sorts (kth None) or partitions ``x`` along ``axis``: a constant, recomputed
     from the primal value at every call (so a replayed tape sorts at the new point)."""
@@ -492,24 +491,6 @@ sort = Primitive(
     vjp=(lambda ct, x, out, axis, kth: index_add(ct, idx=_order(x, axis, kth), shape=shape_of(x)),),
 )
 
-
-
-def _order(x: Any, axis: int, kth: Any) -> tuple[np.ndarray, ...]:
-    """The index that sorts (kth None) or partitions ``x`` along ``axis``: a constant, recomputed
-    from the primal value at every call (so a replayed tape sorts at the new point)."""
-    px = np.asarray(primal(x))
-    perm = np.argsort(px, axis=axis, kind="stable") if kth is None else np.argpartition(px, kth, axis=axis)
-    grids = np.ogrid[tuple(slice(n) for n in perm.shape)]
-    return tuple(perm if i == axis else grids[i] for i in range(perm.ndim))
-
-
-# sort (kth None, a stable sort) or partition: a gather by the permutation, read on primal values
-# like maximum's choice; each output entry carries the derivative of the input entry landing there
-sort = Primitive(
-    "sort", lambda x, axis, kth: x[_order(x, axis, kth)], ("x",),
-    jvp=lambda ts, xs, out, cdim, axis, kth: getitem(ts[0], idx=_order(xs[0], axis, kth)),
-    vjp=(lambda ct, x, out, axis, kth: index_add(ct, idx=_order(x, axis, kth), shape=shape_of(x)),),
-)
 
 # ------------------------------------------------------ batched matrix product (issue 12)
 
@@ -662,17 +643,6 @@ logabsdet = Primitive(
     "logabsdet", lambda a: num.as_float_array(np.linalg.slogdet(a)[1]), ("a",),
     jvp=lambda ts, xs, out, cdim: _back(_mtrace(solve(xs[0], _front(ts[0], xs[0], cdim))), cdim),
     vjp=(lambda ct, a, out: mul(_scalar_to_matrix(ct), swap_last(inv(a))),),
-)
-
-
-def _zero_tangent(ts: list, xs: tuple, out: Any, cdim: int) -> np.ndarray:
-    return np.zeros(shape_of(out) + (shape_of(ts[0])[-1:] if cdim else ()))
-
-
-# the sign of det(a), as slogdet computes it: piecewise constant, derivative 0
-detsign = Primitive(
-    "detsign", lambda a: num.as_float_array(np.linalg.slogdet(a)[0]), ("a",),
-    jvp=_zero_tangent, vjp=(lambda ct, a, out: np.zeros(shape_of(a)),),
 )
 
 

@@ -251,3 +251,22 @@ def test_a_public_name_that_numpy_has_as_a_ufunc_dispatches_from_it():
         np_fn = getattr(np, name, None)
         if isinstance(np_fn, np.ufunc) or np_fn in FUNCTION_CALLS:
             assert np_fn in e.numpy, f"modes.ops.{name} should declare numpy=np.{name}"
+
+
+def test_no_name_of_the_rule_table_is_defined_twice():
+    """A rule written twice (e.g. a merge that kept both copies) would silently keep the last one."""
+    import ast
+    from collections import Counter
+    from pathlib import Path
+
+    from modes import rules
+
+    tree = ast.parse(Path(rules.__file__).read_text())
+    names = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    twice = sorted(n for n, k in Counter(names).items() if k > 1)
+    assert twice == [], f"defined more than once in modes/rules.py: {twice}"
