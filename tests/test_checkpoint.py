@@ -11,6 +11,8 @@ from math import comb
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import modes
 from modes import ops, revolve
@@ -295,3 +297,20 @@ def test_compile_refuses_a_checkpointed_loop_and_replays_a_plain_one():
         modes.compile(lambda h: rnn(h, snapshots=3), H0)
     h1 = RNG.normal(size=D)
     close(modes.compile(rnn, H0).grad(h1), modes.grad(rnn, h1))
+
+
+@settings(max_examples=40, deadline=None)
+@given(steps=st.integers(1, 30), s=st.integers(1, 35), d=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_random_loops_match_the_plain_recording_and_revolve(steps, s, d, seed):
+    """Any length, any snapshot count, any small state: same gradient, revolve's exact count."""
+    rng = np.random.default_rng(seed)
+    w, xs, h0 = rng.normal(size=(d, d)), rng.normal(size=(steps, d)), rng.normal(size=d)
+
+    def loss(h, snapshots):
+        out = modes.loop(lambda h, t: ops.sin(w @ h) * 0.9 + xs[t], h, steps, snapshots=snapshots)
+        return ops.sum(out * out)
+
+    with modes.counting(memory=False) as stats:
+        g = modes.grad(lambda h: loss(h, s), h0)
+    close(g, modes.grad(lambda h: loss(h, None), h0))
+    assert stats.recomputed_steps == revolve.sweep_evaluations(steps, min(s, steps))
