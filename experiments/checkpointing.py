@@ -213,7 +213,7 @@ def figure(result: dict[str, Any], out: Path) -> list[Path]:
         x, y, err = point(r)
         ax.errorbar(x, y, xerr=err, fmt="D", ms=7, color="tab:green", zorder=3)
         text = f"forward, no tape ({r['passes']} passes)"
-        ax.annotate(text, (x, y), textcoords="offset points", xytext=(7, 4), fontsize=9)
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=9)
     ax.set_xscale("log")
     ax.set_yscale("log")
     for axis in (ax.xaxis, ax.yaxis):

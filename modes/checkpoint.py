@@ -211,6 +211,14 @@ class _Scope(Trace):
 # ------------------------------------------------------------------------- the primitive
 
 
+class _ClosesOver(Exception):  # noqa: N818 - a signal inside bind(), never seen by users
+    """A step given plain numbers returned an engine value: it closes over one (step ``step``)."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(step)
+        self.step = step
+
+
 class _Forward(NamedTuple):
     """What a forward pass left for the first sweep: its inputs (by identity), output, snapshots."""
 
@@ -240,6 +248,7 @@ class _Checkpointed(Primitive):
         "same_carry",
         "label",
         "captures",
+        "_plain_attempt",
         "_fwd",
         "_cot",
     )
@@ -267,6 +276,7 @@ class _Checkpointed(Primitive):
         self.out_spec: Spec = in_spec if same_carry else _MISSING
         self.out_shapes: list[tuple[int, ...]] = in_shapes if same_carry else []
         self.captures: list[Any] = []
+        self._plain_attempt = False
         self._fwd: _Forward | None = None
         self._cot: tuple[Any, tuple[Any, ...], dict[int, Any]] | None = None
 
@@ -280,6 +290,8 @@ class _Checkpointed(Primitive):
         out, spec = _flatten(raw, f"{what}: its result")
         if scope is not None:
             out = [scope.unwrap(v) for v in out]
+        elif self._plain_attempt and any(isinstance(v, Traced) for v in out):
+            raise _ClosesOver(t)
         shapes = [shape_of(v) for v in out]
         if self.out_spec is _MISSING:
             self.out_spec, self.out_shapes = spec, shapes
@@ -361,12 +373,19 @@ class _Checkpointed(Primitive):
         if top is not None and not isinstance(top, Tape):
             return self.direct(leaves)
         plain = [primal(v) for v in leaves]
-        probe = _Scope({}, probe=True)
-        try:
-            fwd = self._forward(plain, (), probe)
+        try:  # first as plain numbers: a step that closes over no engine value returns plain ones
+            self._plain_attempt = True
+            fwd = self._forward(plain, ())
+        except _ClosesOver as e:  # it does: find them, under a scope that sees every use
+            _count(step_evaluations=e.step + 1)
+            probe = _Scope({}, probe=True)
+            try:
+                fwd = self._forward(plain, (), probe)
+            finally:
+                probe.close()
+            self.captures = probe.captures
         finally:
-            probe.close()
-        self.captures = probe.captures
+            self._plain_attempt = False
         vals = [*leaves, *self.captures]
         top = _top(vals)
         if top is None:

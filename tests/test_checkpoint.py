@@ -291,12 +291,19 @@ def test_closed_over_values_computed_alone_need_passing_in():
     close(modes.grad(lambda xs: f(xs, None), XS), modes.grad(lambda xs: f(xs, None), XS, mode="forward"))
 
 
-def test_compile_refuses_a_checkpointed_loop_and_replays_a_plain_one():
-    """A replay cannot re-run the recomputation inside the sweep: modes.compile says no, clearly."""
+def test_compile_replays_a_checkpointed_loop_and_refuses_closures_over_its_input():
+    """The replay calls the loop primitive again, so a step's branches follow the new point; a
+    step closing over a value computed from x would need the closure found at each replay: refused."""
+
+    def step(c, t):
+        return ops.tanh(W @ c + XS[t]) if modes.primal(c)[0] > 0 else c * 0.5
+
+    f = lambda h: ops.sum(modes.loop(step, h, T, snapshots=3))
+    compiled = modes.compile(f, H0)
+    for h in (H0, -H0, RNG.normal(size=D)):
+        close(compiled.grad(h), modes.grad(f, h))
     with pytest.raises(modes.ModesError, match=r"modes\.compile cannot replay"):
-        modes.compile(lambda h: rnn(h, snapshots=3), H0)
-    h1 = RNG.normal(size=D)
-    close(modes.compile(rnn, H0).grad(h1), modes.grad(rnn, h1))
+        modes.compile(lambda w: rnn(H0, w, snapshots=3), W)
 
 
 @settings(max_examples=40, deadline=None)
@@ -314,3 +321,12 @@ def test_random_loops_match_the_plain_recording_and_revolve(steps, s, d, seed):
         g = modes.grad(lambda h: loss(h, s), h0)
     close(g, modes.grad(lambda h: loss(h, None), h0))
     assert stats.recomputed_steps == revolve.sweep_evaluations(steps, min(s, steps))
+
+
+def test_a_step_closing_over_an_engine_value_is_noticed_after_one_plain_step():
+    """The first forward pass runs on plain numbers; step 0 returning an engine value reveals the
+    closure, and the pass restarts under the scope that finds it (that one step is counted)."""
+    with modes.counting(memory=False) as stats:
+        modes.grad(lambda w: rnn(H0, w, snapshots=4), W)
+    sweep = revolve.sweep_evaluations(T, 4)
+    assert stats.recomputed_steps == sweep and stats.step_evaluations == 1 + T + sweep
