@@ -351,8 +351,11 @@ def test_compile_inside_a_differentiation_or_around_one_is_refused_clearly():
         modes.grad(lambda x: modes.compile(rosenbrock_array, x).value_and_grad(np.zeros(3))[0], np.ones(3))
     with pytest.raises(modes.ModesError, match="cannot replay a differentiation run inside f"):
         modes.compile(lambda x: ops.sum(modes.grad(rosenbrock_array, x)), np.ones(3))
+    # a checkpointed loop replays (tests/test_checkpoint.py); one closing over x opens a scope: refused
     with pytest.raises(modes.ModesError, match="cannot replay a differentiation run inside f"):
-        modes.compile(lambda x: ops.sum(modes.loop(lambda c, t: ops.sin(c), x, 3, snapshots=1)), np.ones(2))
+        modes.compile(
+            lambda x: ops.sum(modes.loop(lambda c, t: ops.sin(c * x), np.ones(2), 3, snapshots=1)), np.ones(2)
+        )
     y = None
 
     def capture(x):
