@@ -415,6 +415,9 @@ def plain(t, xs):
         u, gu, au = plain(t[2], xs)
         _ok(guard is None or guard(u), t[1])
         v, d = val(u), der(u)
+        # a partial evaluated next to one of its zeros (cos at a rounded arccos(0) = pi/2 gives
+        # 6e-17, not 0) has no correct digits either: the same skip as for cancellation below
+        _ok(d == 0.0 or abs(d) > 1e-8, "partial near a zero")
         out = (v, [d * e for e in gu], [abs(d) * e for e in au])
     elif kind == "bin":
         _, _, val, (da, db), guard = BINARY[t[1]]
@@ -422,6 +425,7 @@ def plain(t, xs):
         b, gb, ab = plain(t[3], xs)
         _ok(guard is None or guard(a, b), t[1])
         v, pa, pb = val(a, b), da(a, b), db(a, b)
+        _ok(all(p == 0.0 or abs(p) > 1e-8 for p in (pa, pb)), "partial near a zero")
         if t[1] in ("add", "sub") and v != 0.0:
             # catastrophic cancellation (cos(x2) - cos(x1) at x1 ~ x2) leaves a float value with
             # few correct digits, which every later partial inherits: correct float code then
