@@ -24,7 +24,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import modes
-from experiments.problems import rosenbrock
+from experiments.problems import rosenbrock, rosenbrock_array
 from experiments.timing import medians
 
 SIZES = (10, 100, 300, 1000)
@@ -85,6 +85,14 @@ def main(argv: list[str] | None = None) -> None:
                 f"{m['grad'] / p:>10.1f}  {m['grad'] / m['replay']:>11.1f}  {m['compile'] * 1e3:>6.0f} ms  "
                 f"{m['break_even']:>5} gradients"
             )
+        x, y = np.array(_point(1000, 0)), np.array(_point(1000, 1))
+        c = modes.compile(rosenbrock_array, x)
+        kernels = {"replay": lambda: c.grad(y), "grad": lambda: modes.grad(rosenbrock_array, y)}
+        med = medians(kernels, rounds)
+        print(
+            f"array form (rosenbrock-array, n = 1000, replayed through the engine): "
+            f"grad/replay = {med['grad'] / med['replay']:.2f}"
+        )
     print("replay: Compiled.grad (generated straight-line code); grad: modes.grad (record + sweep);")
     print("record: modes.record alone; compile: modes.compile (record + build + generate), one-off")
 
