@@ -7,7 +7,9 @@ timing), BLAS pinned to one thread: ``replay`` (``Compiled.grad``), ``grad`` (``
 record and sweep afresh) and ``record`` (``modes.record`` alone). The one-off compile cost (median
 of three compiles) is reported apart, with the break-even count ``compile / (grad - replay)``: the
 number of gradients after which compiling has paid for itself. Before timing, the replayed
-gradient is checked equal to the fresh one.
+gradient is checked equal to the fresh one. A last line times the array form
+(``rosenbrock-array``), which has no scalar fast path: its replay runs through the engine and
+costs about what a fresh gradient does.
 """
 
 from __future__ import annotations
