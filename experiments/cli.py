@@ -30,10 +30,12 @@ import modes
 from experiments import budget, environment, tables
 from experiments.problems import CATALOGUE, DEFAULT_PROBLEM, JACOBIAN, ProblemError, get_problem
 from experiments.results import (
+    DEFAULT_MODES,
     FORWARD_CHUNKED,
     FUNCTION,
     MODES,
     REVERSE,
+    REVERSE_REPLAY,
     OutputError,
     RunRecord,
     create_run_folder,
@@ -169,9 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--modes",
         type=_mode_list,
-        default=MODES,
+        default=DEFAULT_MODES,
         metavar="MODE[,MODE...]",
-        help=f"modes to compare (default: {','.join(MODES)})",
+        help=f"modes to compare, of {','.join(MODES)} (default: {','.join(DEFAULT_MODES)}); "
+        f"{REVERSE_REPLAY} records f once (modes.compile) and times gradients replayed at another point",
     )
     p.add_argument(
         "--chunk",

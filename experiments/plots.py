@@ -50,7 +50,7 @@ from experiments.report_data import (
     series,
     timed,
 )
-from experiments.results import FORWARD, FORWARD_CHUNKED, FORWARD_MODES, FUNCTION, REVERSE
+from experiments.results import FORWARD, FORWARD_CHUNKED, FORWARD_MODES, FUNCTION, REVERSE, REVERSE_REPLAY
 
 DPI = 150
 SIZE = (7.2, 4.6)  # inches: 1080 x 690 pixels at DPI, legible at a README's width
@@ -68,14 +68,21 @@ STYLE = {
     "svg.hashsalt": "compare-modes",  # stable SVG ids: a regenerated report is identical
 }
 #: Okabe-Ito colours (readable with colour-blindness).
-COLOR = {FUNCTION: "#555555", FORWARD: "#D55E00", FORWARD_CHUNKED: "#E69F00", REVERSE: "#0072B2"}
+COLOR = {
+    FUNCTION: "#555555",
+    FORWARD: "#D55E00",
+    FORWARD_CHUNKED: "#E69F00",
+    REVERSE: "#0072B2",
+    REVERSE_REPLAY: "#56B4E9",
+}
 LABEL = {
     FUNCTION: "f alone",
     FORWARD: "forward, chunk 1",
     FORWARD_CHUNKED: "forward, chunked",
     REVERSE: REVERSE,
+    REVERSE_REPLAY: "reverse, replayed tape",
 }
-MARKER = {FUNCTION: "s", FORWARD: "o", FORWARD_CHUNKED: "D", REVERSE: "^"}
+MARKER = {FUNCTION: "s", FORWARD: "o", FORWARD_CHUNKED: "D", REVERSE: "^", REVERSE_REPLAY: "v"}
 GUIDE = "#888888"
 BAND = "#009E73"
 #: Log axes with fewer powers of ten than this in view also label their 2s and 5s (a short axis

@@ -444,6 +444,9 @@ class _Builder:
         if self.primary is not None:
             self.add(rr.Para(words.advice_gradient(self.primary)))
         for run in self.runs:
+            if (replay := words.advice_replay(run)) is not None:
+                self.add(rr.Para(replay))
+        for run in self.runs:
             if (sweep := chunk_sweep(run)) is not None and (advice := words.advice_chunks(run, *sweep)):
                 self.add(rr.Para(advice))
         grid = next(((g, run) for run in self.runs if (g := jacobian_grid(run))), None)

@@ -20,7 +20,7 @@ from experiments.report_data import (
     sizes,
     timed,
 )
-from experiments.results import FORWARD, FORWARD_CHUNKED, FUNCTION, REVERSE
+from experiments.results import FORWARD, FORWARD_CHUNKED, FUNCTION, REVERSE, REVERSE_REPLAY
 
 GRID_EXAMPLE = "compare-modes --problem tall --inputs 2,8,32,128 --outputs 2,8,32,128 --report"
 CHUNK_EXAMPLE = "compare-modes --problem rosenbrock --inputs 200 --chunks 1,2,4,8,12,25,50,100,200 --report"
@@ -222,6 +222,29 @@ def advice_gradient(run: Run) -> str:
             "passes than that."
         )
     return text
+
+
+def advice_replay(run: Run) -> str | None:
+    """When a tape recorded once (``modes.compile``) pays off: per size, the replayed gradient's
+    cost, the one-off recording and the gradients after which it is repaid; None without replay cells."""
+    rows = [c for c in series(main_cells(run.cells), REVERSE_REPLAY) if c.get("record_time_s")]
+    if not rows:
+        return None
+    parts = []
+    for c in rows:
+        text = f"at n = {c['n']} a replayed gradient took {times_md(c['ratio_to_function'])} the function"
+        if c.get("break_even_calls"):
+            text += (
+                f" after a one-off recording of {human_seconds(c['record_time_s'])}, repaid after "
+                f"{plural(c['break_even_calls'], 'gradient')}"
+            )
+        parts.append(text)
+    return (
+        f"For **{run.problem}**, recording once and replaying the tape (reverse-replay, `modes.compile`): "
+        + "; ".join(parts)
+        + ". Replay pays off when the same f is differentiated at more points than that, and f's "
+        "branches stay put (a replay re-checks every comparison it recorded and refuses otherwise)."
+    )
 
 
 def advice_chunks(run: Run, n: int, chunk_cells: list[Cell]) -> str | None:

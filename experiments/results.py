@@ -30,10 +30,14 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 #: What a cell times (its ``mode``): f alone (no differentiation), forward mode with one tangent
-#: direction per pass, forward mode with a chunk of directions per pass, and reverse mode.
+#: direction per pass, forward mode with a chunk of directions per pass, reverse mode, and reverse
+#: mode replaying a tape recorded once (``modes.compile``) at another point.
 FUNCTION, FORWARD, FORWARD_CHUNKED, REVERSE = "function", "forward", "forward-chunked", "reverse"
+REVERSE_REPLAY = "reverse-replay"
 #: The differentiation modes, in the order the command line lists them.
-MODES = (FORWARD, FORWARD_CHUNKED, REVERSE)
+MODES = (FORWARD, FORWARD_CHUNKED, REVERSE, REVERSE_REPLAY)
+#: The modes a run compares unless ``--modes`` says otherwise (replay is asked for by name).
+DEFAULT_MODES = (FORWARD, FORWARD_CHUNKED, REVERSE)
 #: The forward modes (a cell of either has a chunk and ceil(n / chunk) passes).
 FORWARD_MODES = (FORWARD, FORWARD_CHUNKED)
 #: The order tables, legends and figures show a run's cells in.
@@ -51,7 +55,7 @@ class Cell:
     n: int  # inputs actually used
     requested_n: int  # the n asked for (differs when the problem rounds n, e.g. mlp)
     m: int  # outputs (1 for a gradient)
-    mode: str  # "function" (f alone, no AD), "forward" (chunk 1), "forward-chunked", "reverse"
+    mode: str  # "function" (f alone), "forward" (chunk 1), "forward-chunked", "reverse", "reverse-replay"
     chunk: int | None  # forward directions per pass
     passes: int | None  # forward passes through f (ceil(n / chunk)); 1 for reverse and function
     sweeps: int | None  # reverse mode's backward sweeps (m)
@@ -79,6 +83,10 @@ class Cell:
     max_rel_diff: float | None = None  # max |this - other mode| / max |other mode|
     ref_rel_diff: float | None = None  # the same against the closed-form reference, if any
     agrees: bool | None = None  # max_rel_diff within the tolerance
+    #: reverse-replay: the one-off ``modes.compile`` (recording f and building its replay), seconds,
+    #: and the gradients after which it has paid for itself (compile / (reverse - replay) per call)
+    record_time_s: float | None = None
+    break_even_calls: int | None = None
     predicted_time_s: float | None = None  # per call, predicted before running from smaller n
     predicted_exponent: float | None = None  # fitted t ~ n^k used for the prediction
     predicted_from: list[int] = field(default_factory=list)  # the n values the fit used

@@ -37,12 +37,13 @@ from experiments.predict import Predictor
 from experiments.problems import GRADIENT, Instance, Problem, ProblemError
 from experiments.results import (
     CHUNK_SWEEP,
+    DEFAULT_MODES,
     FORWARD,
     FORWARD_CHUNKED,
     FORWARD_MODES,
     FUNCTION,
-    MODES,
     REVERSE,
+    REVERSE_REPLAY,
     Cell,
 )
 from experiments.timing import Plan, Summary, TimeLimitExceeded, interleave, loops_for, timed_call
@@ -57,7 +58,7 @@ class Settings:
     sizes: list[int]
     options: dict[str, Any] = field(default_factory=dict)
     outputs: list[int] | None = None  # Jacobian problems: output counts (None: problem default)
-    modes: tuple[str, ...] = MODES
+    modes: tuple[str, ...] = DEFAULT_MODES
     chunk: int | None = None  # forward-chunked's chunk (None: modes.choose_chunk's default)
     repeat: int = 7
     budget: float = bud.DEFAULT_BUDGET_S
@@ -309,7 +310,9 @@ class Runner:
         except Exception as e:
             c.fail(f"{k} failed: {describe_error(e)}")
             return None
-        if k == REVERSE:
+        if k == REVERSE_REPLAY:
+            c.record_time_s = getattr(fn, "compile_seconds", None)
+        if k in (REVERSE, REVERSE_REPLAY):
             c.ops, c.adjoint_updates, c.tape_length = stats.ops, stats.adjoint_updates, stats.tape_length
         elif k != FUNCTION:
             c.ops, c.tangent_updates = stats.ops, stats.tangent_updates
@@ -374,7 +377,11 @@ def _ratios(cells: dict[str, Cell]) -> None:
         c = cells.get(k)
         return c.time_median_s if c is not None and c.status == "ok" else None
 
-    f, fw, fc = med(FUNCTION), med(FORWARD), med(FORWARD_CHUNKED)
+    f, fw, fc, rv = med(FUNCTION), med(FORWARD), med(FORWARD_CHUNKED), med(REVERSE)
+    replay, t_replay = cells.get(REVERSE_REPLAY), med(REVERSE_REPLAY)
+    if replay is not None and t_replay is not None and rv is not None and replay.record_time_s is not None:
+        saved = rv - t_replay
+        replay.break_even_calls = math.ceil(replay.record_time_s / saved) if saved > 0 else None
     for k, c in cells.items():
         t = med(k)
         if t is None:

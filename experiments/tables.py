@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from experiments.human import agreement, count, human_bytes, human_seconds, plural, times
-from experiments.results import FORWARD, FORWARD_MODES, MODE_ORDER, REVERSE
+from experiments.results import FORWARD, FORWARD_MODES, MODE_ORDER, REVERSE, REVERSE_REPLAY
 
 
 def _sorted(cells: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -19,6 +19,7 @@ def format_table(cells: list[dict[str, Any]]) -> str:
     """The run's cells as an aligned table; skipped and failed cells are footnoted with why, and
     notes follow (a cell timed by its verification call alone shows ``n/a`` for its IQR)."""
     jac = any(c["kind"] == "jacobian" for c in cells)
+    replay = any(c["mode"] == REVERSE_REPLAY for c in cells)  # its one-off recording: a column
     head = [
         "n",
         *(["m"] if jac else []),
@@ -34,6 +35,7 @@ def format_table(cells: list[dict[str, Any]]) -> str:
         "updates",
         "peak mem",
         "agree",
+        *(["record"] if replay else []),
     ]
     rows, notes = [], []
     for c in _sorted(cells):
@@ -63,6 +65,7 @@ def format_table(cells: list[dict[str, Any]]) -> str:
                 count(updates),
                 human_bytes(c["peak_bytes"]),
                 agreement(c),
+                *([_record_time(c)] if replay else []),
             ]
         )
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
@@ -73,6 +76,11 @@ def format_table(cells: list[dict[str, Any]]) -> str:
         lines.append("  ".join(v.ljust(w) if h in left else v.rjust(w) for h, v, w in zip(head, r, widths)))
     notes += [f"note: {c['mode']} at n = {c['n']}: {c['note']}" for c in _sorted(cells) if c.get("note")]
     return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def _record_time(c: dict[str, Any]) -> str:
+    """reverse-replay's one-off recording time (``modes.compile``), ``-`` for other modes."""
+    return human_seconds(c["record_time_s"]) if c.get("record_time_s") else "-"
 
 
 def _by(cells: list[dict[str, Any]], n: int, m: int, mode: str) -> dict[str, Any] | None:
@@ -191,4 +199,23 @@ def summary(cells: list[dict[str, Any]]) -> list[str]:
     elif revs:
         ratios = ", ".join(f"{times(c['ratio_to_function'])} at n = {c['n']}" for c in revs)
         out.append(f"A reverse-mode gradient took, relative to the function itself: {ratios}.")
+    replays = [
+        c
+        for n, m in sizes
+        if (c := _by(cells, n, m, REVERSE_REPLAY)) is not None
+        and c["status"] == "ok"
+        and c["ratio_to_function"]
+    ]
+    if replays:
+        parts = [
+            f"{times(c['ratio_to_function'])} the function at n = {c['n']}"
+            + (
+                f" (recording once took {human_seconds(c['record_time_s'])}, repaid after "
+                f"{plural(c['break_even_calls'], 'call')})"
+                if c.get("break_even_calls")
+                else ""
+            )
+            for c in replays
+        ]
+        out.append("Replaying a tape recorded once (reverse-replay) took " + "; ".join(parts) + ".")
     return out
