@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from experiments.peers.base import FORWARD, FUNCTION, REVERSE, Peer, Prepared, stack_columns
+from experiments.peers.base import FORWARD, FUNCTION, REVERSE, Peer, Prepared, settle, stack_columns
 from experiments.peers.forms import Form, Namespace
 from experiments.problems import GRADIENT
 
@@ -30,6 +30,7 @@ class AutogradPeer(Peer):
         from autograd.differential_operators import make_jvp
 
         self.autograd, self.anp, self.make_jvp = autograd, autograd.numpy, make_jvp
+        settle()
 
     def settings(self) -> dict[str, Any]:
         return {"dtype": "float64 (NumPy)"}

@@ -15,6 +15,7 @@ the timed region for the agreement check.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import time
 from collections.abc import Callable
@@ -58,6 +59,18 @@ def compiled(make: Callable[[], Any], limit: float | None) -> tuple[Any, float]:
         start = time.perf_counter()
         out = make()
         return out, time.perf_counter() - start
+
+
+def settle() -> None:
+    """Collect, then move every surviving object out of the cyclic collector's sight (``gc.freeze``).
+
+    Why: JAX and PyTorch hold a few hundred thousand long-lived objects (modules, caches filled by
+    the first calls), and ``gc.collect()``, which runs before every timed sample (outside the timed
+    region), walked them all: 0.3-0.5 s a sample here, and as slow for every later collection in the
+    process. Frozen objects are still freed by reference counting; only cycles among them stay.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def stack_columns(columns: list[Any], kind: str) -> np.ndarray:

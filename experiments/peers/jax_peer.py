@@ -25,6 +25,7 @@ from experiments.peers.base import (
     Peer,
     Prepared,
     compiled,
+    settle,
     stack_columns,
 )
 from experiments.peers.forms import Form, Namespace
@@ -51,6 +52,7 @@ class JaxPeer(Peer):
 
         jax.config.update("jax_enable_x64", True)
         self.jax = jax
+        settle()
 
     def settings(self) -> dict[str, Any]:
         return {

@@ -32,7 +32,7 @@ import numpy as np
 import modes
 from experiments import budget as bud
 from experiments.environment import pinned_threads
-from experiments.peers.base import FORWARD, FORWARD_CHUNKED, FUNCTION, JIT, REVERSE, Peer, Prepared
+from experiments.peers.base import FORWARD, FORWARD_CHUNKED, FUNCTION, JIT, REVERSE, Peer, Prepared, settle
 from experiments.peers.forms import Form
 from experiments.problems import GRADIENT, Instance, Problem
 from experiments.runner import describe_error, rel_diff
@@ -142,6 +142,7 @@ class PeerRun:
             self._peer_kernels(peer, inst, n, row, kernels)
         self.narrate(f"n = {inst.n}: checking {len(kernels)} kernels")
         results = {k: self._verify(rows[k], kernels[k]) for k in list(kernels)}
+        settle()  # what the first calls built (JAX's caches) stays out of every later gc.collect()
         self._check(inst, rows, results)
         plans: dict[tuple[str, str], Plan] = {}
         for k in kernels:

@@ -13,7 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from experiments.peers.base import FORWARD, FORWARD_CHUNKED, FUNCTION, REVERSE, Peer, Prepared, stack_columns
+from experiments.peers.base import (
+    FORWARD,
+    FORWARD_CHUNKED,
+    FUNCTION,
+    REVERSE,
+    Peer,
+    Prepared,
+    settle,
+    stack_columns,
+)
 from experiments.peers.forms import Form, Namespace
 from experiments.problems import GRADIENT
 
@@ -35,6 +44,7 @@ class TorchPeer(Peer):
         except RuntimeError:  # only settable before the first parallel work; intra-op is what we time
             pass
         self.torch = torch
+        settle()
 
     def settings(self) -> dict[str, Any]:
         t = self.torch
