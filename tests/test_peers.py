@@ -16,15 +16,16 @@ import pytest
 import experiments.peers as peers_pkg
 import modes
 from experiments import budget, timing
+from experiments.cli import EXIT_DISAGREE, EXIT_OK, EXIT_USAGE
 from experiments.peers import EXTRA, PEERS, PeerError, Prepared, resolve
 from experiments.peers import __main__ as cli
 from experiments.peers import run as peer_run
-from experiments.peers.base import FORWARD, FUNCTION, JIT, REVERSE, Peer, settle
+from experiments.peers.base import JIT, Peer, settle
 from experiments.peers.forms import FORMS, Namespace, ours
 from experiments.peers.run import OURS, PeerRun, PeerSettings
 from experiments.peers.table import per_library, render
 from experiments.problems import CATALOGUE, GRADIENT
-from experiments.runner import EXIT_DISAGREE, EXIT_OK, EXIT_USAGE
+from experiments.results import FORWARD, FUNCTION, REVERSE
 
 # torch's own import warns about its own deprecated torch.jit.script use; not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")

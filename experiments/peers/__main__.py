@@ -20,6 +20,7 @@ import numpy as np
 
 import modes
 from experiments import budget as bud
+from experiments.cli import EXIT_DISAGREE, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from experiments.environment import package_version
 from experiments.peers import ALL, PEERS, Peer, PeerError, resolve
 from experiments.peers.forms import FORMS, form_for, no_form_reason
@@ -27,7 +28,6 @@ from experiments.peers.run import OURS, PeerRun, PeerSettings, Row
 from experiments.peers.table import per_library, render
 from experiments.problems import CATALOGUE, ProblemError, get_problem
 from experiments.results import clean
-from experiments.runner import EXIT_DISAGREE, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 
 PROG = "python -m experiments.peers"
 

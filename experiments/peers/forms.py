@@ -105,11 +105,10 @@ def _mlp(xp: Namespace, n: int, seed: int) -> tuple[Callable[[Any], Any], Any]:
 
     def loss(p: Any) -> Any:
         """Mean squared error of a one-hidden-layer tanh network on a fixed batch."""
-        W1 = xp.reshape(p[0 : h * d], (h, d))
-        b1, w2, b2 = p[h * d : h * d + h], p[h * d + h : h * d + 2 * h], p[-1]
-        hidden = xp.tanh(Xa @ W1.T + b1)
-        r = hidden @ w2 + b2 - ya
-        return xp.mean(r * r)
+        W1 = xp.reshape(p[0 : d * h], (d, h))
+        b1, w2, b2 = p[d * h : d * h + h], p[d * h + h : d * h + 2 * h], p[-1]
+        r = xp.tanh(Xa @ W1 + b1) @ w2 + b2 - ya
+        return xp.sum(r * r) / batch
 
     return loss, params
 

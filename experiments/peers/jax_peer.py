@@ -16,20 +16,10 @@ from typing import Any
 import numpy as np
 
 from experiments.environment import package_version
-from experiments.peers.base import (
-    FORWARD,
-    FORWARD_CHUNKED,
-    FUNCTION,
-    JIT,
-    REVERSE,
-    Peer,
-    Prepared,
-    compiled,
-    settle,
-    stack_columns,
-)
+from experiments.peers.base import JIT, Peer, Prepared, compiled, settle, stack_columns
 from experiments.peers.forms import Form, Namespace
 from experiments.problems import GRADIENT
+from experiments.results import FORWARD, FORWARD_CHUNKED, FUNCTION, REVERSE
 
 #: XLA's CPU flags for one thread.
 XLA_ONE_THREAD = ("--xla_cpu_multi_thread_eigen=false", "intra_op_parallelism_threads=1")

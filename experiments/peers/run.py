@@ -32,12 +32,13 @@ import numpy as np
 import modes
 from experiments import budget as bud
 from experiments.environment import pinned_threads
-from experiments.peers.base import FORWARD, FORWARD_CHUNKED, FUNCTION, JIT, REVERSE, Peer, Prepared, settle
+from experiments.human import human_seconds
+from experiments.peers.base import JIT, Peer, Prepared, settle
 from experiments.peers.forms import Form
 from experiments.problems import GRADIENT, Instance, Problem
-from experiments.runner import describe_error, rel_diff
-from experiments.tables import human_seconds
+from experiments.results import FORWARD, FORWARD_CHUNKED, FUNCTION, REVERSE
 from experiments.timing import Plan, Summary, TimeLimitExceeded, interleave, loops_for, timed_call
+from experiments.verify import describe_error, rel_diff
 
 OURS = "modes"
 OUR_MODES = (FUNCTION, FORWARD, FORWARD_CHUNKED, REVERSE)

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from experiments.peers.base import FORWARD, FORWARD_CHUNKED, FUNCTION, JIT, REVERSE
+from experiments.human import human_seconds
+from experiments.peers.base import JIT
 from experiments.peers.run import OURS, Row
-from experiments.tables import human_seconds
+from experiments.results import FORWARD, FORWARD_CHUNKED, FUNCTION, REVERSE
 
 HEADER = (
     "library",

@@ -13,18 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from experiments.peers.base import (
-    FORWARD,
-    FORWARD_CHUNKED,
-    FUNCTION,
-    REVERSE,
-    Peer,
-    Prepared,
-    settle,
-    stack_columns,
-)
+from experiments.peers.base import Peer, Prepared, settle, stack_columns
 from experiments.peers.forms import Form, Namespace
 from experiments.problems import GRADIENT
+from experiments.results import FORWARD, FORWARD_CHUNKED, FUNCTION, REVERSE
 
 
 class TorchPeer(Peer):
