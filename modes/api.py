@@ -37,21 +37,10 @@ def _check_callable(f: Any) -> None:
         raise TypeError(f"argument 'f' must be callable, got {type(f).__name__}")
 
 
-def _counted(mode: str, driver: Callable[..., tuple], *args: Any) -> tuple[Any, Any]:
-    """Run an engine driver; inside ``modes.counting()`` add what it did. Returns (value, result)."""
-    collector = stats.active()
-    if collector is None:
-        return driver(*args)[:2]
-    baseline = stats.begin()
-    value, result, counts, *tape = driver(*args)
-    stats.end(collector, baseline, mode, counts, tape[0] if tape else None)
-    return value, result
-
-
 def _jacobian(f: Callable[[Any], Any], inputs: Inputs, mode: str, chunk: int | None) -> tuple[Any, Any]:
     if mode == "forward":
-        return _counted(mode, forward.jacobian, f, inputs, chunk)
-    return _counted(mode, reverse.jacobian, f, inputs, chunk)
+        return stats.counted(mode, forward.jacobian, f, inputs, chunk)
+    return stats.counted(mode, reverse.jacobian, f, inputs, chunk)
 
 
 def value_and_grad(
@@ -62,7 +51,7 @@ def value_and_grad(
     _check_mode(mode, chunk)
     inputs = parse_inputs(x)
     if mode == "reverse":
-        return _counted(mode, reverse.value_and_grad, f, inputs)
+        return stats.counted(mode, reverse.value_and_grad, f, inputs)
     value, J = _jacobian(f, inputs, mode, chunk)
     require_scalar(value)
     return value, J
@@ -103,7 +92,7 @@ def jvp(f: Callable[[Any], Any], x: Any, v: Any) -> tuple[Any, Any]:
     _check_callable(f)
     inputs = parse_inputs(x)
     direction = _direction(v, inputs, "v")
-    return _counted("forward", forward.jvp, f, inputs, direction)
+    return stats.counted("forward", forward.jvp, f, inputs, direction)
 
 
 def vjp(f: Callable[[Any], Any], x: Any, u: Any) -> tuple[Any, Any]:
@@ -112,4 +101,4 @@ def vjp(f: Callable[[Any], Any], x: Any, u: Any) -> tuple[Any, Any]:
     inputs = parse_inputs(x)
     if u is None:
         raise TypeError("argument 'u' must be numeric, got NoneType")
-    return _counted("reverse", reverse.vjp, f, inputs, u)
+    return stats.counted("reverse", reverse.vjp, f, inputs, u)

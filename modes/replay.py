@@ -662,7 +662,7 @@ class Compiled:
 
     def jacobian(self, x: Any) -> Any:
         """The Jacobian (``f(x).shape + x.shape``): the replayed tape swept once per output entry."""
-        return self._replay(x, lambda p, inputs: _counted("reverse", reverse.jacobian, p, inputs))[1]
+        return self._replay(x, lambda p, inputs: stats.counted("reverse", reverse.jacobian, p, inputs))[1]
 
     def vjp(self, x: Any, u: Any) -> tuple[Any, Any]:
         """``(f(x), u^T J)``, shaped like ``x``: the replayed tape swept backwards from ``u``."""
@@ -671,7 +671,7 @@ class Compiled:
         fast = None
         if type(u) is float and self.program.value is not None and shape_of(self.program.value) == ():
             fast = lambda gen, xs: self._fast_grad(gen, xs, u)
-        return self._replay(x, lambda p, inputs: _counted("reverse", reverse.vjp, p, inputs, u), fast)
+        return self._replay(x, lambda p, inputs: stats.counted("reverse", reverse.vjp, p, inputs, u), fast)
 
     def jvp(self, x: Any, v: Any) -> tuple[Any, Any]:
         """``(f(x), J v)``: a tangent pushed forwards through the same recorded tape."""
@@ -680,7 +680,7 @@ class Compiled:
             d = parse_direction(v, inputs.shape, "v")
             if inputs.kind == "list":
                 d = list(d) if not isinstance(d, np.ndarray) else [float(e) for e in d]
-            return _counted("forward", forward.jvp, p, inputs, d)
+            return stats.counted("forward", forward.jvp, p, inputs, d)
 
         return self._replay(x, run)
 
@@ -717,19 +717,8 @@ def _kind_name(kind: str, shape: tuple[int, ...]) -> str:
     return f"a NumPy array of shape {shape}"
 
 
-def _counted(mode: str, driver: Callable[..., tuple], *args: Any) -> tuple[Any, Any]:
-    """Run an engine driver; inside ``modes.counting()`` add what it did (as ``modes.api`` does)."""
-    collector = stats.active()
-    if collector is None:
-        return driver(*args)[:2]
-    baseline = stats.begin()
-    value, result, counts, *tape = driver(*args)
-    stats.end(collector, baseline, mode, counts, tape[0] if tape else None)
-    return value, result
-
-
 def _reverse_grad(p: Program, inputs: Inputs) -> tuple[Any, Any]:
-    value, g = _counted("reverse", reverse.value_and_grad, p, inputs)
+    value, g = stats.counted("reverse", reverse.value_and_grad, p, inputs)
     require_scalar(value)
     return value, g
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
@@ -120,3 +120,15 @@ def end(stats: Stats, baseline: int, mode: str, counts: dict[str, int], tape: An
         if tape is not None:
             stats.tape_bytes = max(stats.tape_bytes, tape.nbytes())
     stats.modes.append(mode)
+
+
+def counted(mode: str, driver: Callable[..., tuple], *args: Any) -> tuple[Any, Any]:
+    """Run an engine driver ``(value, result, counts[, tape])``; inside a counting block add what
+    it did to that block. Returns ``(value, result)``. Outside ``counting()`` this costs one lookup."""
+    collector = active()
+    if collector is None:
+        return driver(*args)[:2]
+    baseline = begin()
+    value, result, counts, *tape = driver(*args)
+    end(collector, baseline, mode, counts, tape[0] if tape else None)
+    return value, result
