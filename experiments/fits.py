@@ -16,9 +16,11 @@ re-timed.
   ``S(n) = t_forward / t_reverse`` crosses 1. When the measured speedups bracket 1, n* is
   interpolated log-log between the last size where forward won and the next; when reverse won at
   every size (or at none), n* is extrapolated from a log-log line through the measured speedups
-  nearest the crossing and flagged as such (none when they do not trend toward 1, or when the
-  line meets 1 below one input). Its interval is the 16th to 84th percentile of the same
-  estimate over the bootstrap resamples (about one standard deviation either side).
+  nearest the crossing and flagged as such (none when they do not trend toward 1, when the
+  line meets 1 below one input, or when it meets 1 more than a factor :data:`EXTRAPOLATE` beyond
+  the sizes measured: a crossover is a number only near the data, otherwise words). Its interval
+  is the 16th to 84th percentile of the same estimate over the bootstrap resamples (about one
+  standard deviation either side); an end beyond that window is said in words.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ TAIL_MIN = 3
 SEED = 20240611
 #: Extrapolate n* from at most this many speedups nearest the crossing.
 CROSSOVER_POINTS = 3
+#: An extrapolated n* is stated only within this factor of the smallest or largest size measured.
+EXTRAPOLATE = 2.0
 
 Cell = dict[str, Any]
 
@@ -151,7 +155,9 @@ class Crossover:
     ``how`` is ``"measured"`` (the speedups bracket 1 and n* is interpolated between two sizes),
     ``"below"`` (reverse won at every size; n* is extrapolated below the smallest) or ``"above"``
     (forward won at every size; extrapolated above the largest). An extrapolation needs the
-    speedups nearest the crossing to trend toward 1; when they do not, ``n_star`` is None.
+    speedups nearest the crossing to trend toward 1 and to meet it within a factor
+    :data:`EXTRAPOLATE` of the sizes measured; when they do not, ``n_star`` is None. ``low`` or
+    ``high`` is None when that end of the interval lies beyond the same window.
     ``sizes`` are the n where both modes were timed; ``closest`` is (n, speedup) nearest to 1.
     """
 
@@ -161,6 +167,8 @@ class Crossover:
     how: str
     sizes: tuple[int, ...]
     closest: tuple[int, float]
+    #: the 68% interval reaches beyond the window (its open end is None)
+    wide: bool = False
 
     @property
     def found(self) -> bool:
@@ -172,27 +180,26 @@ class Crossover:
         lo, hi = min(self.sizes), max(self.sizes)
         n, s = self.closest
         near = f"the speedup nearest 1 was {s:.3g}× at n = {n}"
-        if self.how == "below" and not self.found:
-            why = (
-                f"extrapolated, n* ≈ {_num(self.n_star)}, below one input"
-                if self.n_star is not None
-                else f"{near}, and the speedups do not fall toward 1 at small n"
-            )
-            return f"none (reverse mode was faster at every n measured, {lo} to {hi}; {why})"
-        if self.n_star is None:
+        if not self.found:
+            who = "reverse" if self.how == "below" else "forward"
             return (
-                f"none (forward mode was faster at every n measured, {lo} to {hi}; {near}, and the "
-                "speedup does not grow toward 1)"
+                f"none: {who} mode was faster at every n measured ({lo} to {hi}); no crossover in "
+                f"that range ({near})"
             )
-        rng = ""
-        if self.low is not None and self.high is not None:
-            rng = f" (68% interval {_num(self.low)} to {_num(self.high)})"
-        head = f"n* ≈ {_num(self.n_star)}{rng}"
+        head = f"n* ≈ {_num(self.n_star)}{self.interval_text()}"
         if self.how == "below":
             return f"{head}, extrapolated: reverse mode was faster at every n measured ({lo} to {hi})"
         if self.how == "above":
             return f"{head}, extrapolated: forward mode was faster at every n measured ({lo} to {hi})"
         return f"{head}, between measured sizes"
+
+    def interval_text(self) -> str:
+        """`` (68% interval 23 to 29)``; an end beyond the window is said in words, not as a number."""
+        if not self.wide and (self.low is None or self.high is None):
+            return ""
+        lo = _num(self.low) if self.low is not None else f"below {_num(min(self.sizes) / EXTRAPOLATE)}"
+        hi = _num(self.high) if self.high is not None else f"above {_num(max(self.sizes) * EXTRAPOLATE)}"
+        return f" (68% interval {lo} to {hi})"
 
 
 def _num(x: float) -> str:
@@ -229,13 +236,22 @@ def crossover(forward: Sequence[Cell], reverse: Sequence[Cell], b: int = BOOTSTR
     sizes = tuple(int(n) for n in ns)
     i = int(np.argmin(np.abs(logs[0])))
     closest = (sizes[i], float(math.exp(logs[0][i])))
-    if n_star is None:
+    window = (min(sizes) / EXTRAPOLATE, max(sizes) * EXTRAPOLATE)
+    if n_star is None or not window[0] <= n_star <= window[1]:
         return Crossover(None, None, None, how, sizes, closest)
-    boots = [v for v, _ in (_crossing(logn, row) for row in logs[1:]) if v is not None]
+    crossings = [_crossing(logn, row)[0] for row in logs[1:]]
     low = high = None
-    if len(boots) >= 10 and np.ptp(boots) > 0:
-        low, high = (float(v) for v in np.percentile(boots, [16, 84]))
-        low, high = min(low, n_star), max(high, n_star)
+    if len(crossings) >= 10:
+        # a resample with no crossing lies beyond the window, on the side the data points to
+        far = {"below": window[0] / 2, "above": window[1] * 2}.get(how)
+        boots = [far if v is None else v for v in crossings if v is not None or far is not None]
+        if len(boots) >= 10 and np.ptp(boots) > 0:
+            low, high = (float(v) for v in np.percentile(boots, [16, 84]))
+            low, high = min(low, n_star), max(high, n_star)
+            wide = low < window[0] or high > window[1]
+            low = low if low >= window[0] else None
+            high = high if high <= window[1] else None
+            return Crossover(n_star, low, high, how, sizes, closest, wide)
     return Crossover(n_star, low, high, how, sizes, closest)
 
 

@@ -449,12 +449,10 @@ def speedup_figure(cells: Sequence[Cell], title: str) -> Figure:
 
 def _short(co: fits.Crossover) -> str:
     """The crossover in a legend entry (the report's text says more)."""
-    if co.how == "below" and not co.found:
-        if co.n_star is not None:
-            return f"no n* ≥ 1 (extrapolated: {co.n_star:.2g})"
-        return "no n*: reverse faster at every n"
-    if co.n_star is None:
-        return "no n*: forward faster at every n"
+    span = f"{min(co.sizes)} to {max(co.sizes)}"
+    if not co.found:
+        who = "reverse" if co.how == "below" else "forward"
+        return f"no n* in {span}: {who} faster at every n"
     rng = f" ({_g(co.low)} to {_g(co.high)})" if co.low is not None and co.high is not None else ""
     return f"n* ≈ {_g(co.n_star)}{rng}" + (", extrapolated" if co.how != "measured" else "")
 
@@ -754,8 +752,10 @@ def heatmap_figure(cells: Sequence[Cell], ns: Sequence[int], ms: Sequence[int], 
     ]
     for m, co in stars:
         xerr = None
-        if co.low is not None and co.high is not None:
-            xerr = [[co.n_star - max(co.low, xe[0])], [min(co.high, xe[-1]) - co.n_star]]
+        if co.low is not None or co.high is not None:
+            low = xe[0] if co.low is None else max(co.low, xe[0])
+            high = xe[-1] if co.high is None else min(co.high, xe[-1])
+            xerr = [[co.n_star - low], [high - co.n_star]]
         ax.errorbar(
             [co.n_star],
             [m],

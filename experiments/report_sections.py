@@ -230,8 +230,9 @@ class _Builder:
                 "samples (fixed seed, so the report is reproducible). The crossover n*, where reverse mode "
                 "starts to beat forward mode, is interpolated log-log between the two sizes where the "
                 "speedup crosses 1, or extrapolated from the speedups nearest to it (and flagged) when it "
-                "lies outside the sizes measured; its interval is the 16th to 84th percentile over the same "
-                "resamples."
+                f"lies outside the sizes measured, but at most a factor {fits.EXTRAPOLATE:g} beyond them; "
+                "farther out the report says in words that there was no crossover in the range measured. "
+                "Its interval is the 16th to 84th percentile over the same resamples."
             )
         )
         missing = [(r, c) for r in self.runs for c in r.cells if c.get("status") not in ("ok", None)]

@@ -180,13 +180,13 @@ def advice_gradient(run: Run) -> str:
         n, speedup = co.closest
         if co.how == "below" and not co.found:
             parts.append(
-                f"reverse mode beat {name} at every n measured ({co.sizes[0]} and up; closest at "
-                f"n = {n}, {times_md(speedup)}), so {name} has no range of n where it wins"
+                f"reverse mode was faster than {name} at every n measured ({co.sizes[0]} to "
+                f"{co.sizes[-1]}; closest at n = {n}, {times_md(speedup)}); no crossover in that range"
             )
         elif co.n_star is None:
             parts.append(
-                f"{name} beat reverse mode at every n measured (up to {co.sizes[-1]}) and the "
-                "speedup does not grow toward 1, so reverse mode has no range of n where it wins"
+                f"{name} was faster than reverse mode at every n measured ({co.sizes[0]} to "
+                f"{co.sizes[-1]}; closest at n = {n}, {times_md(speedup)}); no crossover in that range"
             )
         elif co.how == "below":
             parts.append(
@@ -337,11 +337,7 @@ def chunk_label(c: Cell) -> str:
 
 def _n(co: fits.Crossover) -> str:
     s = f"{co.n_star:.2g}" if co.n_star < 10 else f"{co.n_star:,.0f}"
-    if co.low is not None and co.high is not None:
-        lo = f"{co.low:.2g}" if co.low < 10 else f"{co.low:,.0f}"
-        hi = f"{co.high:.2g}" if co.high < 10 else f"{co.high:,.0f}"
-        s += f" (68% interval {lo} to {hi})"
-    return s
+    return s + co.interval_text()
 
 
 def _count_pairs(cells: list[Cell]) -> list[tuple[int, Cell, Cell]]:
@@ -420,7 +416,9 @@ def jacobian_headline(run: Run, ms: Sequence[int]) -> str:
         )
     if rev:
         joined = ", ".join(map(str, rev))
-        text += ("; " if found or fwd else "") + f"with m = {joined} reverse mode won at every n"
+        text += ("; " if found or fwd else "") + (
+            f"with m = {joined} reverse mode won at every n measured (from {min(jacobian_grid(run)[0])})"
+        )
     return text + "."
 
 

@@ -79,18 +79,20 @@ def test_crossover_with_noise_has_an_interval_around_it():
 
 def test_crossover_extrapolated_below_the_sizes_measured():
     fwd = power(2, a=1e-6, mode="forward")
-    rev = power(1, a=4e-6)  # speedup n / 4, reverse faster from n = 10 on
+    rev = power(1, a=6e-6)  # speedup n / 6, reverse faster from n = 10 on
     co = fits.crossover(fwd, rev)
     assert (co.how, co.found) == ("below", True)
-    assert co.n_star == pytest.approx(4, rel=1e-6)
+    assert co.n_star == pytest.approx(6, rel=1e-6)
     assert "extrapolated" in co.text()
 
 
 def test_no_crossover_when_reverse_wins_everywhere():
     # speedup n / 0.5: the line meets 1 below one input
     co = fits.crossover(power(2, a=1e-6, mode="forward"), power(1, a=5e-7))
-    assert co.how == "below" and not co.found and co.n_star == pytest.approx(0.5)
-    assert co.text().startswith("none (reverse mode was faster at every n measured")
+    assert co.how == "below" and not co.found and co.n_star is None
+    assert co.text().startswith(
+        "none: reverse mode was faster at every n measured (10 to 1000); no crossover in that range"
+    )
     # speedup falling with n at the small end: nothing to extrapolate
     fwd = [cell(n, "forward", t, spread=0.0) for n, t in ((2, 4.0), (3, 3.0), (10, 2.0), (30, 6.0))]
     rev = [cell(n, "reverse", 1.0, spread=0.0) for n in (2, 3, 10, 30)]
@@ -100,9 +102,44 @@ def test_no_crossover_when_reverse_wins_everywhere():
 
 
 def test_crossover_above_when_forward_wins_everywhere():
-    co = fits.crossover(power(2, a=1e-6, mode="forward"), power(1, a=1e-2))  # speedup n / 10000
-    assert co.how == "above" and co.n_star == pytest.approx(10000, rel=1e-6)
-    assert "forward mode was faster at every n" in co.text()
+    co = fits.crossover(power(2, a=1e-6, mode="forward"), power(1, a=1.5e-3))  # speedup n / 1500
+    assert co.how == "above" and co.n_star == pytest.approx(1500, rel=1e-6)
+    assert "extrapolated: forward mode was faster at every n" in co.text()
+
+
+@pytest.mark.parametrize(
+    ("a", "how"),
+    [(4e-6, "below"), (1e-2, "above")],  # the line meets 1 at n = 4 and at n = 10000: outside 5 to 2000
+)
+def test_a_crossover_more_than_a_factor_2_outside_the_sizes_is_words_not_a_number(a, how):
+    co = fits.crossover(power(2, a=1e-6, mode="forward"), power(1, a=a))
+    assert co.how == how and co.n_star is None and not co.found
+    who = "reverse" if how == "below" else "forward"
+    assert co.text().startswith(f"none: {who} mode was faster at every n measured (10 to 1000); no crossover")
+
+
+def test_a_barely_trending_speedup_never_gives_an_absurd_crossover():
+    # the speedup 0.5 n^0.02 creeps toward 1 so slowly that its line meets 1 at n = 2^50 (issue 15:
+    # a legend printed n* ≈ 1,076,121,478,787,619,617,608,040,448)
+    fwd = power(1.0, a=1e-6, mode="forward", spread=0.05)
+    rev = power(0.98, a=2e-6)
+    co = fits.crossover(fwd, rev)
+    assert co.n_star is None and co.low is None and co.high is None
+    assert "no crossover in that range" in co.text()
+    from experiments import plots
+
+    assert plots._short(co) == "no n* in 10 to 1000: forward faster at every n"
+
+
+def test_an_interval_reaching_past_the_window_is_said_in_words():
+    fwd = power(2, a=1e-6, mode="forward", sizes=(10, 20, 40), spread=0.6, samples=5)
+    rev = power(1, a=1.6e-5, sizes=(10, 20, 40), spread=0.6, samples=5)  # speedup n / 16
+    co = fits.crossover(fwd, rev)
+    assert co.found
+    for end in (co.low, co.high):
+        assert end is None or 5 <= end <= 80
+    if co.wide:
+        assert "below 5" in co.text() or "above 80" in co.text()
 
 
 def test_speedup_slope_and_quartile_bounds():
@@ -112,3 +149,20 @@ def test_speedup_slope_and_quartile_bounds():
     assert lo <= fwd[0]["time_median_s"] / rev[0]["time_median_s"] <= hi
     assert fits.quartile_ratio({**fwd[0], "time_q1_s": None}, rev[0]) is None
     assert math.isfinite(fits.fit_ratio_slope(fwd, rev).intercept)
+
+
+def test_the_advice_states_no_crossover_outside_the_sizes_measured():
+    # reverse faster at every n in 10 to 1000, its line meeting 1 at n = 4: issue 15 printed
+    # "chunked forward mode would win only below n* ≈ 4" (and measuring n = 2, 3 refuted it)
+    from pathlib import Path
+
+    from test_plots import document
+
+    from experiments import report_text
+    from experiments.report_data import Run
+
+    cells = power(2, a=1e-6, mode="forward") + power(1, a=4e-6)
+    text = report_text.advice_gradient(Run(document(cells), Path("results.json")))
+    assert "n*" not in text
+    assert "reverse mode was faster than forward mode (chunk 1) at every n measured (10 to 1000" in text
+    assert "no crossover in that range" in text
