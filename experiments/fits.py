@@ -6,6 +6,7 @@ re-timed.
 * **Slope.** ``t ~ A n^k``: ``k`` is the least-squares slope of ``log(median)`` against ``log(n)``
   over the large-n tail (the largest half of the measured sizes, at least :data:`TAIL_MIN` of them
   when there are that many), where fixed per-call overheads matter least.
+  A slope needs at least :data:`SLOPE_MIN_SIZES` sizes (none is given from two).
 * **Uncertainty.** Two sources, combined in quadrature: the fit's own standard error (with three
   or more points; it grows when the points do not lie on a line), and the sampling spread of the
   medians, estimated by a bootstrap: each cell's raw samples are resampled with replacement
@@ -36,6 +37,9 @@ import numpy as np
 BOOTSTRAP = 400
 #: A fit's tail holds at least this many sizes when the series has that many.
 TAIL_MIN = 3
+#: A slope needs at least this many sizes: a line through two points always fits, so it says
+#: nothing about whether the growth is a power law, and its fit has no standard error.
+SLOPE_MIN_SIZES = 3
 #: Fixed seed: the same results give the same uncertainties.
 SEED = 20240611
 #: Extrapolate n* from at most this many speedups nearest the crossing.
@@ -84,11 +88,9 @@ class SlopeFit:
         return math.exp(self.intercept) * n**self.slope
 
     def text(self, digits: int = 2) -> str:
-        """``1.02 ± 0.05`` (or ``1.02`` alone); ``(2 sizes)`` when two sizes made the line, whose
-        ``±`` is then the samples' spread alone."""
+        """``1.02 ± 0.05`` (or ``1.02`` alone when nothing could estimate the uncertainty)."""
         s = f"{self.slope:.{digits}f}"
-        s = s if self.error is None else f"{s} ± {self.error:.{digits}f}"
-        return s + " (2 sizes)" if len(self.sizes) == 2 else s
+        return s if self.error is None else f"{s} ± {self.error:.{digits}f}"
 
 
 def _lines(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -101,14 +103,14 @@ def _lines(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _fit(ns: np.ndarray, logy: np.ndarray) -> SlopeFit | None:
     """Slope fit over the tail; ``logy`` rows: the data, then bootstrap resamples."""
-    if len(ns) < 2 or len(set(ns.tolist())) < 2:
+    if len(set(ns.tolist())) < SLOPE_MIN_SIZES:
         return None
     keep = np.argsort(ns)[-tail(ns) :]
     x, y = np.log(ns[keep]), logy[:, keep]
     slopes, intercepts = _lines(x, y)
     k, c = float(slopes[0]), float(intercepts[0])
     parts = []
-    if len(x) >= 3:
+    if len(x) >= SLOPE_MIN_SIZES:
         resid = y[0] - (c + k * x)
         dx = x - x.mean()
         parts.append(float(resid @ resid) / (len(x) - 2) / float(dx @ dx))
@@ -120,9 +122,10 @@ def _fit(ns: np.ndarray, logy: np.ndarray) -> SlopeFit | None:
 
 
 def fit_slope(cells: Sequence[Cell], b: int = BOOTSTRAP) -> SlopeFit | None:
-    """The log-log slope of the timed cells' medians against n (one cell per n)."""
+    """The log-log slope of the timed cells' medians against n (one cell per n; None below
+    :data:`SLOPE_MIN_SIZES` sizes)."""
     timed = sorted((c for c in cells if median_of(c) is not None), key=lambda c: c["n"])
-    if len(timed) < 2:
+    if len(timed) < SLOPE_MIN_SIZES:
         return None
     rng = np.random.default_rng(SEED)
     logy = np.log(np.stack([_boot_medians(c, rng, b) for c in timed], axis=1))
@@ -145,7 +148,7 @@ def _paired(num: Sequence[Cell], den: Sequence[Cell], b: int) -> tuple[np.ndarra
 def fit_ratio_slope(num: Sequence[Cell], den: Sequence[Cell], b: int = BOOTSTRAP) -> SlopeFit | None:
     """The log-log slope of ``num / den`` (e.g. forward over reverse: the speedup) against n."""
     ns, logr = _paired(num, den, b)
-    return _fit(ns, logr) if len(ns) >= 2 else None
+    return _fit(ns, logr)
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,14 @@ def claim_growth(cells: list[Cell]) -> str | None:
     fw, rv = series(cells, FORWARD), series(cells, REVERSE)
     kf, kr, ks = fits.fit_slope(fw), fits.fit_slope(rv), fits.fit_ratio_slope(fw, rv)
     if ks is None:
-        return None
+        if len({c["n"] for c in fw} & {c["n"] for c in rv}) < 2:
+            return None
+        return (
+            '**"Reverse mode\'s advantage grows with the number of inputs."** Measured speedups of '
+            f"reverse over forward mode (chunk 1): {_speedup_list(cells, 'forward')}. A growth rate needs "
+            f"at least {fits.SLOPE_MIN_SIZES} sizes timed in both modes; this run has fewer, so no slope "
+            "is fitted."
+        )
     return (
         '**"Reverse mode\'s advantage grows with the number of inputs."** Measured speedups of '
         f"reverse over forward mode (chunk 1): {_speedup_list(cells, 'forward')}. Forward mode's time "
@@ -215,11 +222,12 @@ def advice_gradient(run: Run) -> str:
         text += " The fitted cost model: " + ", ".join(model) + "."
     rho = [(n, p) for n in sizes(cells) if (p := _pass_cost(cells, n)) is not None]
     if rho:
-        lo, hi = min(p for _, p in rho), max(p for _, p in rho)
+        lo, hi = f"{min(p for _, p in rho):.2g}", f"{max(p for _, p in rho):.2g}"
+        span = lo if lo == hi else f"{lo} to {hi}"
+        at = f"n = {rho[0][0]}" if len(rho) == 1 else f"n = {rho[0][0]} to {rho[-1][0]}"
         text += (
-            f" One reverse gradient costs as much as {lo:.2g} to {hi:.2g} forward passes (over "
-            f"n = {rho[0][0]} to {rho[-1][0]}): reverse mode wins as soon as forward mode needs more "
-            "passes than that."
+            f" One reverse gradient costs as much as {span} forward passes (at {at}): reverse mode "
+            "wins as soon as forward mode needs more passes than that."
         )
     return text
 

@@ -46,7 +46,15 @@ from experiments.results import (
     REVERSE_REPLAY,
     Cell,
 )
-from experiments.timing import Plan, Summary, TimeLimitExceeded, interleave, loops_for, timed_call
+from experiments.timing import (
+    IQR_MIN_SAMPLES,
+    Plan,
+    Summary,
+    TimeLimitExceeded,
+    interleave,
+    loops_for,
+    timed_call,
+)
 from experiments.verify import check, describe_error
 
 
@@ -409,6 +417,8 @@ def _long_call_note(samples: int, wanted: int, budget: float, stopped: str | Non
     else:
         of = "" if samples == wanted else f"of {wanted} "
         text = f"{samples} {of}samples, the first being the verification call ({why})"
+        if samples < IQR_MIN_SAMPLES:
+            text += f"; IQR not available (fewer than {IQR_MIN_SAMPLES} samples)"
     if samples < wanted:
         overran = stopped and "overran" in stopped
         text += f"; {stopped}" if overran else f"; the {budget:g} s budget allows no more"

@@ -9,7 +9,8 @@
 * ``gc.collect()`` runs before every sample, outside the timed region (``timeit`` turns the
   collector off while it times);
 * every raw sample is kept (seconds per call); summaries are the median and interquartile range
-  (the IQR, and the quartiles, are None for a single sample: one number has no spread).
+  (the IQR, and the quartiles, are None below :data:`IQR_MIN_SAMPLES` samples: one number has no
+  spread, and the "quartiles" of two are only interpolations between them).
 
 A call can be given a time limit: on POSIX, in the main thread, a ``SIGALRM`` interrupts it with
 :class:`TimeLimitExceeded`, so a hopeless call cannot hang a run.
@@ -107,10 +108,16 @@ def loops_for(fn: Kernel, first_call_s: float, limit: float | None = None) -> tu
     return number, total / number
 
 
+#: Fewer samples than this have no quartiles: the 25th and 75th percentiles of two numbers are
+#: points on the line between them, not a measured spread.
+IQR_MIN_SAMPLES = 3
+
+
 @dataclass
 class Summary:
-    """Median and quartiles of a list of per-call samples (seconds); with a single sample the
-    quartiles and the IQR are None (not 0: one sample says nothing about the spread)."""
+    """Median and quartiles of a list of per-call samples (seconds); below
+    :data:`IQR_MIN_SAMPLES` samples the quartiles and the IQR are None (not 0, and not an
+    interpolation: one or two samples say nothing reliable about the spread)."""
 
     median: float
     q1: float | None
@@ -122,8 +129,8 @@ class Summary:
 
     @classmethod
     def of(cls, samples: list[float]) -> Summary:
-        if len(samples) < 2:
-            return cls(float(samples[0]), None, None)
+        if len(samples) < IQR_MIN_SAMPLES:
+            return cls(float(np.median(np.asarray(samples, dtype=float))), None, None)
         q1, med, q3 = np.percentile(np.asarray(samples, dtype=float), [25, 50, 75])
         return cls(float(med), float(q1), float(q3))
 

@@ -1,6 +1,7 @@
 """Log-log slopes with uncertainty and the crossover n*, on cells whose answer is known."""
 
 import math
+import re
 
 import pytest
 from test_plots import cell
@@ -37,11 +38,57 @@ def test_noise_widens_the_uncertainty_and_the_truth_stays_inside():
     assert abs(fit.slope - 2.0) < 3 * fit.error
 
 
-def test_two_sizes_timed_once_have_a_slope_but_no_uncertainty():
-    fit = fits.fit_slope(power(1.0, sizes=(10, 100), samples=1))
-    assert fit.slope == pytest.approx(1.0)
-    assert fit.error is None and fit.text() == "1.00 (2 sizes)"
+def test_a_slope_needs_three_sizes():
+    # issue 15: two sizes printed "n^1.02 ± 0.00", a line through two points passed off as a fit
+    for samples in (1, 5):
+        assert fits.fit_slope(power(1.0, sizes=(10, 100), samples=samples, spread=0.1)) is None
+        assert (
+            fits.fit_ratio_slope(
+                power(2.0, sizes=(10, 100), mode="forward", samples=samples), power(1.0, sizes=(10, 100))
+            )
+            is None
+        )
     assert fits.fit_slope(power(1.0, sizes=(10,))) is None
+    fit = fits.fit_slope(power(1.0, sizes=(10, 30, 100), samples=1))
+    assert fit.slope == pytest.approx(1.0) and fit.sizes == (10, 30, 100)
+
+
+def test_two_sizes_give_speedups_but_no_growth_rate_in_the_report():
+    from pathlib import Path
+
+    from test_plots import document
+
+    from experiments import report_text
+    from experiments.report_data import Run
+
+    cells = power(2, a=1e-6, mode="forward", sizes=(10, 100)) + power(1, a=1e-5, sizes=(10, 100))
+    text = report_text.claim_growth(cells)
+    assert "n^" not in text and "± 0.00" not in text and "at least 3 sizes" in text
+    advice = report_text.advice_gradient(Run(document(cells), Path("results.json")))
+    assert "n^" not in advice
+
+
+def test_one_size_gives_one_pass_cost_not_a_range():
+    from pathlib import Path
+
+    from test_plots import document
+
+    from experiments import report_text
+    from experiments.report_data import Run
+
+    cells = power(2, a=1e-6, mode="forward", sizes=(100,)) + power(1, a=1.5e-6, sizes=(100,))
+    cells += power(1, a=1e-7, mode="function", sizes=(100,))
+    advice = report_text.advice_gradient(Run(document(cells), Path("results.json")))
+    assert not re.search(r"([\d.]+) to \1 forward passes", advice)
+
+
+def test_two_samples_have_no_interquartile_range():
+    from experiments import timing
+
+    two = timing.Summary.of([1.0, 2.0])
+    assert (two.median, two.q1, two.q3, two.iqr) == (1.5, None, None, None)
+    three = timing.Summary.of([1.0, 2.0, 4.0])
+    assert three.iqr is not None and three.q1 <= three.median <= three.q3
 
 
 def test_untimed_cells_are_left_out():
