@@ -318,22 +318,24 @@ class _Builder:
         unit = "Jacobian" if run.kind == "jacobian" else "gradient"
         p = run.problem
         anchor = "reverse mode's" if series(cells, "reverse") else "the first"
+        audit = "cost relative to f" if run.kind == "jacobian" else "cheap-gradient audit"
         builds = {
             "time": lambda: plots.time_figure(cells, f"{p}: {unit} time vs n, by mode"),
             "speedup": lambda: plots.speedup_figure(cells, f"{p}: reverse mode's speedup over forward mode"),
-            "audit": lambda: plots.audit_figure(cells, f"{p}: cheap-gradient audit ({unit} time ÷ f's time)"),
+            "audit": lambda: plots.audit_figure(cells, f"{p}: {audit} ({unit} time ÷ f's time)"),
             "counts": lambda: plots.counts_figure(cells, f"{p}: operation counts"),
             "memory": lambda: plots.memory_figure(cells, f"{p}: peak memory during one {unit}"),
         }
         alts = {
             "time": "Time vs n",
             "speedup": "Speedup",
-            "audit": "Cheap-gradient audit",
+            "audit": audit.capitalize(),
             "counts": "Operation counts",
             "memory": "Peak memory",
         }
         for kind, build in builds.items():
-            caption = words.CAPTIONS[kind].format(unit=unit, Unit=unit.capitalize(), anchor=anchor)
+            key = "audit-jacobian" if kind == "audit" and run.kind == "jacobian" else kind
+            caption = words.CAPTIONS[key].format(unit=unit, Unit=unit.capitalize(), anchor=anchor)
             self.figure(run, kind, build, alts[kind], caption)
 
     def table(self, run: Run) -> None:
@@ -428,6 +430,9 @@ class _Builder:
             self.add(rr.Para("This report has no size sweep, so it cannot test how the modes scale with n."))
             return
         cells = main_cells(r.cells)
+        if r.kind == "jacobian":
+            self.add(rr.Para(words.claim_jacobian(r)))
+            return
         items = [
             t
             for t in (

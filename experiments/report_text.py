@@ -37,6 +37,9 @@ CAPTIONS = {
     "⌈n/c⌉ chunked), reached if a reverse sweep cost as much as one forward pass. The stars on "
     "the break-even line mark the crossover n* with its 68% interval (hollow: extrapolated "
     "outside the sizes measured).",
+    "audit-jacobian": "Jacobian time divided by the time of f alone at the same n. No cheap-gradient "
+    "band: that bound (3 to 4 × f) is for one gradient, one reverse sweep, while a Jacobian of m "
+    "outputs takes m reverse sweeps or ⌈n/c⌉ forward passes.",
     "audit": "{Unit} time divided by the time of f alone at the same n. The shaded band is the "
     "cheap-gradient principle's 3 to 4 × f for reverse mode (Griewank and Walther, a bound on "
     "operation counts); forward mode's ratio grows with its passes.",
@@ -121,6 +124,47 @@ def claim_passes(cells: list[Cell]) -> str | None:
             )
         text += "."
     return text
+
+
+def claim_jacobian(run: Run) -> str:
+    """What a Jacobian sweep says instead of the article's gradient claims: forward passes
+    against reverse sweeps, and the measured speedup against its ideal n/m."""
+    cells = main_cells(run.cells)
+    text = (
+        f"The article's claims are about gradients (one output); **{run.problem}** has outputs m = "
+        f"{_ms(cells)}, so its Jacobian takes ⌈n/c⌉ forward passes or m reverse sweeps, and the ideal "
+        "speedup of reverse mode over forward mode (chunk 1) is n/m, not n."
+    )
+    rows = []
+    for n in sizes(cells):
+        f, r = cell_at(cells, n, None, FORWARD), cell_at(cells, n, None, REVERSE)
+        s = _speedup(cells, n, FORWARD)
+        if f is None or r is None or s is None or not f.get("passes") or not r.get("sweeps"):
+            continue
+        rows.append(
+            f"at n = {n}: {plural(f['passes'], 'forward pass', 'forward passes')} against "
+            f"{plural(r['sweeps'], 'reverse sweep')}, ideal {f['passes'] / r['sweeps']:.3g}×, "
+            f"measured {times_md(s)}"
+        )
+    if rows:
+        text += " Measured: " + "; ".join(rows) + "."
+    rho = [(n, p) for n in sizes(cells) if (p := _pass_cost(cells, n)) is not None]
+    if rho:
+        text += f" {_sweep_cost(rho)}."
+    return text
+
+
+def _ms(cells: list[Cell]) -> str:
+    ms = sorted({c["m"] for c in cells if isinstance(c.get("m"), int)})
+    return ", ".join(map(str, ms)) or "?"
+
+
+def _sweep_cost(rho: list[tuple[int, float]]) -> str:
+    """``One reverse sweep costs as much as 1.5 forward passes (at n = 100)``."""
+    lo, hi = f"{min(p for _, p in rho):.2g}", f"{max(p for _, p in rho):.2g}"
+    span = lo if lo == hi else f"{lo} to {hi}"
+    at = f"n = {rho[0][0]}" if len(rho) == 1 else f"n = {rho[0][0]} to {rho[-1][0]}"
+    return f"One reverse sweep costs as much as {span} forward passes (at {at})"
 
 
 def claim_growth(cells: list[Cell]) -> str | None:
@@ -221,12 +265,14 @@ def advice_gradient(run: Run) -> str:
     if model:
         text += " The fitted cost model: " + ", ".join(model) + "."
     rho = [(n, p) for n in sizes(cells) if (p := _pass_cost(cells, n)) is not None]
-    if rho:
-        lo, hi = f"{min(p for _, p in rho):.2g}", f"{max(p for _, p in rho):.2g}"
-        span = lo if lo == hi else f"{lo} to {hi}"
-        at = f"n = {rho[0][0]}" if len(rho) == 1 else f"n = {rho[0][0]} to {rho[-1][0]}"
+    if rho and run.kind == "jacobian":
         text += (
-            f" One reverse gradient costs as much as {span} forward passes (at {at}): reverse mode "
+            f" {_sweep_cost(rho)}: with m = {_ms(cells)} sweeps per Jacobian, reverse mode wins once "
+            "forward mode needs more passes than m times that."
+        )
+    elif rho:
+        text += (
+            f" {_sweep_cost(rho).replace('reverse sweep', 'reverse gradient')}: reverse mode "
             "wins as soon as forward mode needs more passes than that."
         )
     return text
@@ -392,10 +438,11 @@ def _speedup_list(cells: list[Cell], mode: str) -> str:
 
 
 def _pass_cost(cells: list[Cell], n: int) -> float | None:
-    """One reverse gradient's time in forward passes (chunk 1) at n."""
+    """One reverse sweep's time in forward passes (chunk 1) at n (a gradient is one sweep; a
+    Jacobian of m outputs is m)."""
     f, r = cell_at(cells, n, None, FORWARD), cell_at(cells, n, None, REVERSE)
     if f and r and timed(f) and timed(r) and f.get("passes"):
-        return r["time_median_s"] / (f["time_median_s"] / f["passes"])
+        return r["time_median_s"] / (r.get("sweeps") or 1) / (f["time_median_s"] / f["passes"])
     return None
 
 

@@ -278,3 +278,27 @@ def test_chunks_sweeps_the_chunk_size_at_one_n(tmp_path, monkeypatch, capsys):
 def test_chunks_usage_errors(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_jacobian_sweep_gets_jacobian_sentences_not_gradient_claims(tmp_path):
+    # issue 15 item 17: the `tall` report (m = 64) said "at n = 2 reverse mode was 0.0742× faster,
+    # not 2×" and drew the cheap-gradient band against reverse mode's 64 sweeps
+    from test_plots import grid_cells
+
+    from experiments import plots
+
+    cells = [c for c in grid_cells(ns=(2, 8, 32, 128), ms=(64,))]
+    folder = save_run(tmp_path / "tall", document(cells, name="tall", kind="jacobian"))
+    report.report_folder(folder)
+    md = markdown_of(folder)
+    claims = md.split("## What the article claims")[1].split("\n## ")[0]
+    assert "not 2×" not in md and "cheap-gradient bound" not in md.replace("No cheap-gradient band", "")
+    assert "ideal speedup of reverse mode over forward mode (chunk 1) is n/m" in claims
+    assert "at n = 2: 2 forward passes against 64 reverse sweeps, ideal 0.0312×" in claims
+    assert "One reverse gradient" not in md and "One reverse sweep costs as much as" in md
+    assert "Cheap-gradient audit" not in md and "Cost relative to f" in md
+    fig = plots.audit_figure(cells, "tall")
+    labels = [t.get_text() for leg in fig.legends for t in leg.get_texts()]
+    assert labels and not any("cheap-gradient" in t for t in labels)
+    gradient = plots.audit_figure(sweep_cells(), "rosenbrock")
+    assert any("cheap-gradient" in t.get_text() for leg in gradient.legends for t in leg.get_texts())
