@@ -16,6 +16,7 @@ A run can feed three kinds of view, decided by its data:
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,59 @@ def load_runs(path: str | Path) -> list[Run]:
         doc = results.load(p)
     except ValueError as e:
         raise ReportError(str(e)) from None
+    check_cells(doc, p)
     return [Run(doc, p)]
+
+
+#: A time (seconds per call) above this is not a measurement (about 11.6 days for one call).
+MAX_SECONDS = 1e6
+_TIMES = ("time_median_s", "time_q1_s", "time_q3_s", "time_iqr_s", "first_call_s", "function_time_s")
+_COUNTS = ("m", "chunk", "passes", "sweeps", "ops", "tangent_updates", "adjoint_updates", "tape_length")
+_COUNTS += ("tape_bytes", "peak_bytes")
+_RATIOS = ("ratio_to_function", "speedup_vs_forward", "speedup_vs_forward_chunked", "predicted_time_s")
+
+
+def check_cells(doc: dict[str, Any], p: Path) -> None:
+    """Refuse a hand-edited or foreign ``results.json`` whose cells a report would misread, with
+    a message naming the field (``cells[3].n``): a report must not draw or state a wrong number."""
+
+    def bad(where: str, value: Any, want: str) -> ReportError:
+        return ReportError(f"'{p}': {where} is {value!r}, expected {want}")
+
+    cells = doc.get("cells")
+    if not isinstance(cells, list):
+        raise bad("cells", type(cells).__name__, "a list of cells")
+    for i, c in enumerate(cells):
+        at = f"cells[{i}]"
+        if not isinstance(c, dict):
+            raise bad(at, type(c).__name__, "an object")
+        n = c.get("n")
+        if not _is_int(n) or n < 1:
+            raise bad(f"{at}.n", n, "a whole number of inputs >= 1")
+        if not isinstance(c.get("mode"), str):
+            raise bad(f"{at}.mode", c.get("mode"), f"one of {', '.join(MODE_ORDER)}")
+        for k in _COUNTS:
+            v = c.get(k)
+            if v is not None and (not _is_int(v) or v < 0):
+                raise bad(f"{at}.{k}", v, "a whole number >= 0 or null")
+        for k in _TIMES + _RATIOS:
+            v = c.get(k)
+            if v is not None and not _finite(v, MAX_SECONDS if k in _TIMES else 1e12):
+                raise bad(f"{at}.{k}", v, "a finite number >= 0 or null")
+        samples = c.get("samples_s")
+        if samples is not None and not isinstance(samples, list):
+            raise bad(f"{at}.samples_s", samples, "a list of seconds")
+        for j, v in enumerate(samples or []):
+            if not _finite(v, MAX_SECONDS):
+                raise bad(f"{at}.samples_s[{j}]", v, f"a finite time in seconds (0 to {MAX_SECONDS:g})")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _finite(v: Any, top: float) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and 0 <= v <= top
 
 
 def load_run(path: str | Path) -> Run:

@@ -302,3 +302,25 @@ def test_a_jacobian_sweep_gets_jacobian_sentences_not_gradient_claims(tmp_path):
     assert labels and not any("cheap-gradient" in t for t in labels)
     gradient = plots.audit_figure(sweep_cells(), "rosenbrock")
     assert any("cheap-gradient" in t.get_text() for leg in gradient.legends for t in leg.get_texts())
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda d: d["cells"][0].pop("n"), "cells[0].n"),
+        (lambda d: d["cells"][1].update(n="10"), "cells[1].n"),
+        (lambda d: d.update(cells={"a": d["cells"][0]}), "cells"),
+        (lambda d: d["cells"][2].update(ops=float("nan")), "cells[2].ops"),
+        (lambda d: d["cells"][0].update(time_median_s=1e308), "cells[0].time_median_s"),
+        (lambda d: d["cells"][0]["samples_s"].__setitem__(1, float("nan")), "cells[0].samples_s[1]"),
+        (lambda d: d["cells"].__setitem__(3, [1, 2]), "cells[3]"),
+    ],
+)
+def test_a_malformed_results_json_exits_2_naming_the_field(tmp_path, capsys, edit, field):
+    # issue 15 item 10: hand-edited or foreign results.json gave a traceback (or drew nonsense)
+    doc = document(sweep_cells())
+    edit(doc)
+    folder = save_run(tmp_path / "run", doc)
+    assert main(["report", str(folder), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert f"{field} is" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
