@@ -443,10 +443,19 @@ def load_user_problem(file: str, function: str) -> Problem:
         raise ProblemError(f"cannot load problem file '{file}' as Python")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
+    # the file's folder on sys.path while it loads, as pytest does for test files: a problem file
+    # can import a helper module beside it without PYTHONPATH=.
+    folder = str(path.parent)
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
     try:
         spec.loader.exec_module(module)
     except (Exception, SystemExit) as e:
         raise _user_error(path, f"problem file '{file}' raised an error while loading", e) from None
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
     builder = getattr(module, function, None)
     if not callable(builder):
         found = sorted(

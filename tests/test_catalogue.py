@@ -219,3 +219,23 @@ def test_user_problem_with_a_bad_return_value(tmp_path):
     path = _write(tmp_path, "def build(n, seed):\n    return 42\n")
     with pytest.raises(ProblemError, match=r"must return \(f, x\)"):
         get_problem(f"{path}:build")[0].build(3)
+
+
+def test_a_problem_file_imports_a_module_beside_it(tmp_path):
+    # issue 15 item 15: ModuleNotFoundError unless PYTHONPATH=. (pytest puts a test file's folder
+    # on sys.path; a problem file gets the same while it loads)
+    import sys
+
+    (tmp_path / "myhelper_issue15.py").write_text("import numpy as np\nSCALE = 3.0\n")
+    path = _write(
+        tmp_path,
+        """
+        import numpy as np
+        from myhelper_issue15 import SCALE
+        def build(n, seed):
+            return (lambda v: SCALE * (v * v).sum()), np.ones(n)
+    """,
+    )
+    inst = get_problem(f"{path}:build")[0].build(3)
+    assert inst.x.shape == (3,)
+    assert str(tmp_path) not in sys.path
