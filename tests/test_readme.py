@@ -21,3 +21,18 @@ def test_readme_python_examples_run():
         exec(compile(block, str(README), "exec"), namespace)
         if "modes.grad(f, [-1.0, 3.0, 4.0])" in block:  # the library example: the article's f
             assert list(namespace["modes"].grad(namespace["f"], [-1.0, 3.0, 4.0])) == [7.0, 9.0, 2.0]
+
+
+@pytest.mark.skipif(not (README.parent / ".git").exists(), reason="not a git checkout")
+def test_files_the_readme_commands_create_are_git_ignored():
+    # issue 15 item 13: following the README left bench.json and its report folder untracked
+    import subprocess
+
+    text = README.read_text()
+    made = re.findall(r"--benchmark-json=(\S+)", text)
+    made += [f"{d}/report.md" for d in re.findall(r"compare-modes report \S+ --out (\S+)", text)]
+    made = [p for p in made if not p.startswith(("results", "DIR"))]
+    assert made, "the README's commands create no files?"
+    for p in made:
+        ignored = subprocess.run(["git", "check-ignore", "-q", p], cwd=README.parent, check=False)
+        assert ignored.returncode == 0, f"{p} (created by a README command) is not git-ignored"
