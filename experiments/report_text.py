@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from experiments import budget as bud
 from experiments import fits, plots
 from experiments.human import human_seconds, plural, times_md
 from experiments.report_data import (
@@ -72,7 +73,7 @@ def methodology_runs(settings: list[tuple[int, dict[str, Any]]]) -> str:
         )
 
     tol, repeat = value("tolerance", 1e-8, "g"), value("repeat", 7, "d")
-    budget = value("budget", 10, "g", " s")
+    budget = value("budget", bud.DEFAULT_BUDGET_S, "g", " s")
     return (
         "Each cell (one problem, one size, one mode) is measured the same way. A first call, apart from "
         "the samples, warms the code up, counts the operations (`modes.counting()`) and checks the "
@@ -83,9 +84,9 @@ def methodology_runs(settings: list[tuple[int, dict[str, Any]]]) -> str:
         "allows fewer (at least 3, or a single call for a call too long to repeat); a sample is a "
         "`timeit` loop of at least 0.2 s, with garbage collected before it, outside the timed region. A "
         "cell reports the **median** time per call and the **interquartile range** (Q1 to Q3) of its "
-        "samples; a cell timed by one call has no IQR (shown as n/a). Before each size, each mode's cost "
-        f"is predicted from smaller sizes; a cell that would pass the budget per cell, {budget}, is "
-        "skipped rather than run, and says which n would fit. BLAS threads are pinned (see above)."
+        "samples; a cell with fewer than 3 samples has no IQR (shown as n/a). Before each size, each "
+        f"mode's cost is predicted from smaller sizes; a cell that would pass the budget per cell, {budget}, "
+        "is skipped rather than run, and says which n would fit. BLAS threads are pinned (see above)."
     )
 
 

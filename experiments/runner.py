@@ -295,7 +295,11 @@ class Runner:
             c = cells[k]
             _fill_times(c, plan)
             if bud.is_long(c.first_call_s or 0.0):
-                c.add_note(_long_call_note(len(plan.samples), self.s.repeat, self.s.budget, plan.stopped))
+                c.add_note(
+                    _long_call_note(
+                        len(plan.samples), self.s.repeat, self.s.budget, plan.stopped, c.first_call_s or 0.0
+                    )
+                )
             elif plan.stopped:
                 c.add_note(plan.stopped)
             if not plan.samples:
@@ -409,9 +413,10 @@ def _fill_times(c: Cell, plan: Plan | None) -> None:
     c.time_median_s, c.time_q1_s, c.time_q3_s, c.time_iqr_s = s.median, s.q1, s.q3, s.iqr
 
 
-def _long_call_note(samples: int, wanted: int, budget: float, stopped: str | None) -> str:
-    """What a long call's cell says about its samples, the first of which is its verification call."""
-    why = f"a call this long (>= {bud.LONG_CALL_S:g} s) needs no warm-up"
+def _long_call_note(samples: int, wanted: int, budget: float, stopped: str | None, first_s: float) -> str:
+    """What a long call's cell says about its samples, the first of which is its verification call
+    (the note names that call's time: the median of the samples may be under the threshold)."""
+    why = f"its first call took {human_seconds(first_s)} (>= {bud.LONG_CALL_S:g} s), so it needs no warm-up"
     if samples < 2:
         text = f"1 sample: the verification call; {why}; IQR not available"
     else:

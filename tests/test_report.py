@@ -324,3 +324,12 @@ def test_a_malformed_results_json_exits_2_naming_the_field(tmp_path, capsys, edi
     assert main(["report", str(folder), "--out", str(tmp_path / "rep")]) == 2
     err = capsys.readouterr().err
     assert f"{field} is" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_methodology_states_the_real_default_budget():
+    # issue 15 item 5: it said 10 s while the default budget is 20 s
+    from experiments import budget
+    from experiments import report_text as words
+
+    text = words.methodology_runs([(1, {})])
+    assert f"budget per cell, {budget.DEFAULT_BUDGET_S:g} s," in text and "10 s" not in text
