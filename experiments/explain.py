@@ -1,10 +1,13 @@
-"""``compare-modes explain [EXPR] [--at a=-1,b=3,c=4] [--out DIR]``: the article's picture, computed.
+"""``compare-modes explain [EXPR] [--at a=-1,b=3,c=4] [--steps] [--out DIR]``: the article's picture.
 
 Prints, for an expression (default: the article's f = (a + b) * (b + c) at a = -1, b = 3, c = 4):
 the Wengert trace (each node's definition, value, local partials and adjoint after the reverse
 sweep), the forward-mode tangent of every node for each seeded input, and the operation counts
-of each mode. With ``--out DIR`` it also draws the computation graph to ``DIR/<name>.png`` and
-``.svg``.
+of each mode. ``--steps`` adds the step-by-step trace (the forward evaluation node by node, the
+reverse sweep one adjoint update at a time, one line per forward pass). With ``--out DIR`` it
+draws the computation graph to ``DIR/<name>.png`` and ``.svg`` (``--format``, ``--dpi``,
+``--size`` for slides); with ``--steps`` also one frame per step, ``DIR/<name>-steps/step-NN.png``,
+and the animation ``DIR/<name>-steps.gif``.
 
 Exit codes: 0 ok, 2 usage error or refused expression (the message points at the column), 1 any
 other failure. Tables go to stdout; narration (files written) and errors to stderr.
@@ -16,6 +19,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 from modes.explain import DEFAULT_EXPRESSION, DEFAULT_POINT, ExplainError, explain
@@ -89,8 +93,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-seeds", action="store_true", help="draw only the reverse-mode graph, no forward panels"
     )
+    p.add_argument(
+        "--steps",
+        action="store_true",
+        help="also print the step-by-step trace; with --out, draw one frame per step and a GIF",
+    )
+    p.add_argument(
+        "--format",
+        default=None,
+        metavar="FMT[,FMT]",
+        help="image formats for --out: png, svg (editable text), pdf (default: png,svg for the graph, "
+        "png for the step frames)",
+    )
+    p.add_argument("--dpi", type=float, default=None, help="resolution of PNG output (default: 150)")
+    p.add_argument(
+        "--size",
+        default=None,
+        metavar="WxH",
+        help="figure size in inches, e.g. 12.8x7.2 (default: 16:9, scaled up for large graphs)",
+    )
     p.add_argument("--json", action="store_true", help="print the trace records as JSON only")
     return p
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """``"png,pdf"`` -> ``("png", "pdf")``; ``ValueError`` for an unknown or empty format."""
+    from modes.explain_plot import FORMATS
+
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    if not formats:
+        raise ValueError("--format: give at least one of png, svg, pdf")
+    for f in formats:
+        if f not in FORMATS:
+            raise ValueError(f"--format: unknown format {f!r} (choose from {', '.join(FORMATS)})")
+    return formats
 
 
 def parse_at(items: list[str]) -> dict[str, float]:
@@ -144,6 +180,13 @@ def run(args: argparse.Namespace) -> int:
     ):
         return _usage_error(f"--name must be a plain file name stem, got {args.name!r}")
     try:
+        formats = parse_formats(args.format) if args.format is not None else None
+        size = _parse_size(args.size) if args.size is not None else None
+    except ValueError as e:
+        return _usage_error(str(e))
+    if args.dpi is not None and not (math.isfinite(args.dpi) and 10 <= args.dpi <= 1200):
+        return _usage_error(f"--dpi must be between 10 and 1200, got {args.dpi:g}")
+    try:
         expl = explain(source, at)
     except ExpressionError as e:
         hint = ""
@@ -155,24 +198,58 @@ def run(args: argparse.Namespace) -> int:
         return _usage_error(str(e))
 
     if args.json:
-        print(json.dumps(expl.as_dict(), indent=2))
+        data = expl.as_dict()
+        if args.steps:
+            data["steps"] = [st.as_dict() for st in expl.steps()]
+        print(json.dumps(data, indent=2))
     else:
         print(expl)
+        if args.steps:
+            print()
+            print(expl.steps_text())
 
     if args.out is not None:
-        from experiments.explain_plot import draw
+        from modes import explain_plot
 
         stem = args.name or (
             ARTICLE_STEM if source == DEFAULT_EXPRESSION and at in (None, DEFAULT_POINT) else "explain-graph"
         )
+        dpi = args.dpi or explain_plot.DPI
         try:
-            paths = draw(expl, args.out, stem=stem, seeds=not args.no_seeds)
+            paths = explain_plot.draw(
+                expl,
+                args.out,
+                stem=stem,
+                formats=formats or ("png", "svg"),
+                seeds=not args.no_seeds,
+                size=size,
+                dpi=dpi,
+            )
+            for path in paths:
+                print(f"wrote {path}", file=sys.stderr)
+            if args.steps and expl.nodes:
+                out = Path(args.out)
+                frames = explain_plot.save_frames(
+                    expl, out / f"{stem}-steps", "step", formats or ("png",), size=size, dpi=dpi
+                )
+                print(f"wrote {len(frames)} frames to {out / f'{stem}-steps'}", file=sys.stderr)
+                gif = explain_plot.save_animation(
+                    expl, out / f"{stem}-steps.gif", size=size, dpi=min(dpi, 100)
+                )
+                print(f"wrote {gif}", file=sys.stderr)
         except (OSError, ValueError) as e:
             print(f"{PROG}: error: cannot draw the graph: {e}", file=sys.stderr)
             return 1
-        for path in paths:
-            print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _parse_size(text: str) -> tuple[float, float]:
+    from modes.explain_plot import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise ValueError(f"--size: {e}") from None
 
 
 def _names(source: str) -> list[str]:

@@ -10,8 +10,13 @@ adjoints (reverse mode) and tangents (forward mode, one pass per seeded input).
 
 Naming: inputs keep their names; intermediates are named ``x1, x2, ...`` in execution (tape)
 order, the output included (the article's ``x = a + b``, ``y = b + c`` are ``x1`` and ``x2``; its
-``f`` is the last node, marked ``is_output``). If an input is itself called like ``x1``, the
-intermediates take the first free prefix of ``v``, ``w``, ``t``, ``u``, ``z``.
+``f`` is the last node, marked ``is_output``). The prefix is the first of ``x``, ``v``, ``w``,
+``t``, ``u``, ``z`` that no input name starts with, so an intermediate cannot be read as an
+input's cousin (``x * y`` names its product ``v1``, not ``x1``).
+
+Step by step (:meth:`Explanation.steps`): the forward evaluation node by node, then the reverse
+sweep one adjoint update at a time (``adj(b) = 2 + 1 x 7 = 9``), then one forward-mode pass per
+seeded input: what a lecture animates, and what ``compare-modes explain --steps`` prints and draws.
 
 How each column is obtained:
 
@@ -31,17 +36,22 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modes import api, stats
+from modes import api, chain, stats
 from modes.core import ModesError, primal
 from modes.expression import Expression, ExpressionError, Node, is_variable_name, parse
 from modes.forward import tangent
 from modes.reverse import record
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: The article's example and the point where it is evaluated.
 DEFAULT_EXPRESSION = "(a + b) * (b + c)"
@@ -120,6 +130,78 @@ class NodeRecord:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One frame of the step-by-step explanation (see :meth:`Explanation.steps`).
+
+    ``phase`` is ``"evaluate"`` (``node`` is computed from its operands), ``"reverse"`` (one
+    adjoint update: ``parent``'s adjoint grows by ``partial x adj(node)``, the local partial of
+    the edge ``parent -> node`` times the adjoint flowing back from ``node``; ``slot`` tells which
+    operand when a node uses the same parent twice, as in ``a * a``) or ``"forward"`` (one
+    forward-mode pass with input ``seed`` seeded with 1). The state after the step: ``values``
+    of the nodes evaluated so far; ``terms[n]``, the contributions ``n``'s adjoint has received
+    so far (``(1.0,)`` for the output's seed) and ``adjoints[n]`` their running sum; ``tangents``
+    of every node in a forward pass. ``text`` says it in one line.
+    """
+
+    number: int
+    phase: str
+    node: str
+    text: str
+    values: dict[str, float]
+    parent: str | None = None
+    slot: int | None = None
+    partial: float | None = None
+    contribution: float | None = None
+    terms: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    adjoints: dict[str, float] = field(default_factory=dict)
+    seed: str | None = None
+    tangents: dict[str, float | None] = field(default_factory=dict)
+
+    @property
+    def before(self) -> float | None:
+        """``parent``'s adjoint before this update (``None``: nothing had reached it yet)."""
+        if self.parent is None:
+            return None
+        t = self.terms[self.parent][:-1]
+        return _total(t) if t else None
+
+    @property
+    def after(self) -> float | None:
+        """``parent``'s adjoint after this update (the running sum)."""
+        return None if self.parent is None else self.adjoints[self.parent]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "phase": self.phase,
+            "node": self.node,
+            "parent": self.parent,
+            "slot": self.slot,
+            "seed": self.seed,
+            "partial": _json_float(self.partial),
+            "contribution": _json_float(self.contribution),
+            "adjoint": _json_float(self.after),
+            "text": self.text,
+        }
+
+
+def _total(terms: tuple[float, ...]) -> float:
+    """A running adjoint: its terms added left to right, as the engine's sweep adds them."""
+    total = 0.0
+    for t in terms:
+        total += t
+    return total
+
+
+def sum_text(terms: tuple[float, ...], total: float) -> str:
+    """A running adjoint as the sum it is: ``"9"`` for one term, ``"2 + 7 = 9"`` for two."""
+    if len(terms) <= 1:
+        return fmt(total)
+    parts = [fmt(terms[0])] + [(f"- {fmt(-t)}" if t < 0 else f"+ {fmt(t)}") for t in terms[1:]]
+    return f"{' '.join(parts)} = {fmt(total)}"
+
+
+@dataclass(frozen=True)
 class Explanation:
     """Everything the ``explain`` tool prints and draws for one expression at one point."""
 
@@ -163,6 +245,160 @@ class Explanation:
             "counts": self.counts,
             "notes": list(self.notes),
         }
+
+    # -- pictures (matplotlib is imported only when one is asked for) ----------------------------
+    def figure(
+        self, *, seeds: bool = True, size: tuple[float, float] | None = None, dpi: float | None = None
+    ) -> Figure:
+        """The computation graph as a matplotlib Figure: values, adjoints and local partials,
+        with one forward-pass panel per input beside it (``seeds=False``: the graph alone).
+        ``size`` is (width, height) in inches (default: 16:9, scaled up for large graphs)."""
+        from modes import explain_plot
+
+        return explain_plot.figure(self, seeds=seeds, size=size, dpi=dpi or explain_plot.DPI)
+
+    def save(
+        self,
+        path: str | PathLike[str],
+        *,
+        seeds: bool = True,
+        size: tuple[float, float] | None = None,
+        dpi: float | None = None,
+    ) -> Path:
+        """Draw the graph to ``path``; the suffix picks the format (``.png``, ``.svg`` with
+        editable text, ``.pdf``). Returns the path written."""
+        from modes import explain_plot
+
+        fig = self.figure(seeds=seeds, size=size, dpi=dpi)
+        return explain_plot.save(fig, path)
+
+    def step_figure(
+        self, number: int, *, size: tuple[float, float] | None = None, dpi: float | None = None
+    ) -> Figure:
+        """Frame ``number`` (1-based) of :meth:`steps` as a matplotlib Figure."""
+        from modes import explain_plot
+
+        return explain_plot.step_figure(self, number, size=size, dpi=dpi or explain_plot.DPI)
+
+    def save_steps(
+        self,
+        out_dir: str | PathLike[str],
+        *,
+        stem: str = "step",
+        formats: tuple[str, ...] = ("png",),
+        size: tuple[float, float] | None = None,
+        dpi: float | None = None,
+    ) -> list[Path]:
+        """One numbered frame per step (``out_dir/step-01.png``, ...) in each format."""
+        from modes import explain_plot
+
+        return explain_plot.save_frames(self, out_dir, stem, formats, size=size, dpi=dpi or explain_plot.DPI)
+
+    def animate(
+        self,
+        path: str | PathLike[str],
+        *,
+        size: tuple[float, float] | None = None,
+        dpi: float = 100,
+        seconds_per_step: float = 1.5,
+    ) -> Path:
+        """The steps as one animated GIF at ``path`` (one frame per step)."""
+        from modes import explain_plot
+
+        return explain_plot.save_animation(self, path, size=size, dpi=dpi, seconds_per_step=seconds_per_step)
+
+    # -- step by step -------------------------------------------------------------------------
+    def steps(self) -> tuple[Step, ...]:
+        """The computation one step at a time: what a lecture animates.
+
+        One step per node of the forward evaluation (inputs first, then each operation in tape
+        order), one per adjoint update of the reverse sweep (tape order backwards, each node's
+        parents in order: exactly the local partial x adjoint products the engine counts), and
+        one per forward-mode pass (one seeded input each). The reverse steps replay the recorded
+        local partials with the engine's product (:func:`modes.chain.scale`, strong zero); their
+        running sums end at the adjoints the engine's sweep returned (checked: a mismatch is a
+        note, never silent).
+        """
+        steps: list[Step] = []
+        values: dict[str, float] = {}
+        for n in self.nodes:
+            values[n.name] = n.value
+            if n.kind == "input":
+                text = f"{n.name} = {fmt(n.value)} (input)"
+            else:
+                text = f"{n.name} = {n.definition} = {fmt(n.value)}"
+            steps.append(Step(len(steps) + 1, "evaluate", n.name, text, dict(values)))
+        if self.output is None:
+            return tuple(steps)
+        terms: dict[str, tuple[float, ...]] = {}
+        for n, slot, p, d, g, terms in _reverse_replay(self.nodes, self.output):
+            c = terms[p][-1]
+            total = _total(terms[p])
+            text = (
+                f"adj({p}) += d{n}/d{p} * adj({n}) = {fmt(d)} * {fmt(g)} = {fmt(c)}"
+                f"  ->  adj({p}) = {sum_text(terms[p], total)}"
+            )
+            steps.append(
+                Step(
+                    len(steps) + 1,
+                    "reverse",
+                    n,
+                    text,
+                    dict(values),
+                    parent=p,
+                    slot=slot,
+                    partial=d,
+                    contribution=c,
+                    terms=terms,
+                    adjoints={k: _total(v) for k, v in terms.items()},
+                )
+            )
+        terms = terms or {self.output: (1.0,)}
+        final = {k: _total(v) for k, v in terms.items()}
+        for s in self.inputs:
+            t = {n.name: n.tangents.get(s) for n in self.nodes}
+            others = [o for o in self.inputs if o != s]
+            zero = f", {' = '.join(f'd{o}' for o in others)} = 0" if others else ""
+            text = (
+                f"forward pass seeding {s} (d{s} = 1{zero}): "
+                + ", ".join(f"d{k} = {fmt(v)}" for k, v in t.items())
+                + f"  ->  df/d{s} = {fmt(self.forward_gradient[s])}"
+            )
+            steps.append(
+                Step(
+                    len(steps) + 1,
+                    "forward",
+                    self.output,
+                    text,
+                    dict(values),
+                    terms=dict(terms),
+                    adjoints=final,
+                    seed=s,
+                    tangents=t,
+                )
+            )
+        return tuple(steps)
+
+    def steps_text(self) -> str:
+        """The step-by-step trace for a terminal: one numbered line per step, by phase."""
+        steps = self.steps()
+        heads = {
+            "evaluate": "forward evaluation, node by node (the values the tape records)",
+            "reverse": f"reverse sweep from f with adj({self.output}) = 1: one adjoint update per edge",
+            "forward": "forward mode: one pass per seeded input",
+        }
+        width = len(str(len(steps)))
+        lines = [f"f = {self.source}" + (f" at {self.point_text}" if self.point else "")]
+        phase = None
+        for st in steps:
+            if st.phase != phase:
+                phase = st.phase
+                lines += ["", heads[phase]]
+            lines.append(f"{st.number:>{width}}. {st.text}")
+        if self.output is not None:
+            grad = ", ".join(f"df/d{k} = {fmt(v)}" for k, v in self.gradient.items())
+            lines += ["", f"{len(steps)} steps; gradient {grad}"]
+        return "\n".join(lines)
 
     # -- tables -------------------------------------------------------------------------------
     def trace_table(self) -> str:
@@ -244,6 +480,26 @@ class Explanation:
         return "\n\n".join(parts)
 
 
+def _reverse_replay(
+    nodes: tuple[NodeRecord, ...] | list[NodeRecord], output: str
+) -> Iterator[tuple[str, int, str, float, float, dict[str, tuple[float, ...]]]]:
+    """The reverse sweep, one adjoint update at a time, over the recorded local partials.
+
+    Yields ``(child, slot, parent, partial, adj(child), terms)`` after each update, where
+    ``terms`` maps every node reached so far to the contributions its adjoint has received (a
+    fresh dict each time). Same order as the engine (tape order backwards, parents in order),
+    same product (:func:`modes.chain.scale`, strong zero).
+    """
+    terms: dict[str, tuple[float, ...]] = {output: (1.0,)}
+    for n in reversed(nodes):
+        if n.name not in terms or not n.partials:
+            continue
+        g = _total(terms[n.name])
+        for slot, (p, d) in enumerate(zip(n.parents, n.partials)):
+            terms[p] = (*terms.get(p, ()), float(chain.scale(d, g)))
+            yield n.name, slot, p, d, g, dict(terms)
+
+
 def _json_float(v: float | None) -> float | str | None:
     if v is None or math.isfinite(v):
         return v
@@ -295,7 +551,12 @@ def resolve_point(expr: Expression, at: Mapping[str, float] | None) -> dict[str,
 
 
 def _prefix(inputs: tuple[str, ...]) -> str:
+    """The first prefix that no input name starts with, so ``x1`` is never read as a cousin of
+    an input ``x`` (``x * y`` names its product ``v1``; the article's ``a, b, c`` keep ``x1``)."""
     for p in _PREFIXES:
+        if not any(name.startswith(p) for name in inputs):
+            return p
+    for p in _PREFIXES:  # every prefix taken: at least never a name an input could have
         pattern = re.compile(rf"{p}\d+")
         if not any(pattern.fullmatch(name) for name in inputs):
             return p
@@ -500,6 +761,18 @@ def _notes(
     def differ(a: list[float], b: list[float]) -> bool:
         return not np.allclose(a, b, rtol=1e-12, atol=1e-12, equal_nan=True)
 
+    output = next((n.name for n in records if n.is_output), None)
+    if output is not None:
+        terms = {output: (1.0,)}
+        for *_, after in _reverse_replay(records, output):
+            terms = after
+        for n in records:
+            replayed = _total(terms.get(n.name, (0.0,)))
+            if differ([replayed], [n.adjoint]):
+                notes.append(
+                    f"the step-by-step sweep gives adj({n.name}) = {fmt(replayed)}, "
+                    f"the engine {fmt(n.adjoint)}"
+                )
     rg, fg = list(gradient.values()), list(forward_gradient.values())
     if differ(rg, fg):
         notes.append(f"forward and reverse mode disagree: {fg} vs {rg}")
@@ -517,6 +790,7 @@ __all__ = [
     "Explanation",
     "ExpressionError",
     "NodeRecord",
+    "Step",
     "explain",
     "fmt",
     "resolve_point",

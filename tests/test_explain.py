@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import modes
-from experiments import explain_plot
 from experiments.explain import main, parse_at
+from modes import explain_plot
 from modes.explain import DEFAULT_EXPRESSION, ExplainError, explain
 from modes.expression import ExpressionError, parse
 
@@ -51,7 +51,7 @@ def test_product_at_minus_two_three():
     assert e.value == -6.0
     assert e.gradient == {"x": 3.0, "y": -2.0}
     assert e.forward_gradient == {"x": 3.0, "y": -2.0}
-    assert e.node("x1").partials == (3.0, -2.0)
+    assert e.node("v1").partials == (3.0, -2.0)  # "x1" would read as a cousin of the input x
 
 
 EXPRESSIONS = [
@@ -207,7 +207,7 @@ def test_cli_help_and_json(capsys):
     assert main(["x*y", "--at", "x=-2", "--at", "y=3", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["gradient"] == {"x": 3.0, "y": -2.0}
-    assert [n["name"] for n in data["nodes"]] == ["x", "y", "x1"]
+    assert [n["name"] for n in data["nodes"]] == ["x", "y", "v1"]
 
 
 def test_parse_at():
@@ -232,8 +232,7 @@ def test_cli_draws_a_nonblank_png_of_the_expected_size_and_an_svg(tmp_path, caps
     png, svg = tmp_path / "article-graph.png", tmp_path / "article-graph.svg"
     assert f"wrote {png}" in err and f"wrote {svg}" in err
     image = imread(png)
-    w, h = explain_plot.figure_size(explain())
-    assert image.shape[:2] == (round(h * explain_plot.DPI), round(w * explain_plot.DPI))
+    assert image.shape[:2] == (1080, 1920)  # a 16:9 slide, 12.8 x 7.2 inches at 150 dpi
     rgb = image[..., :3]
     assert rgb.std() > 0.05  # not blank
     # both label colours are there: some pixels blue (values), some red (adjoints)
@@ -303,11 +302,198 @@ def test_figures_for_odd_graphs(tmp_path):
     assert explain_plot.figure(explain("a * a", {"a": 2.0}), seeds=False) is not None  # a double edge
     assert explain_plot.figure(explain("3")) is not None  # a constant: no graph
     big = explain("+".join(f"q{i}" for i in range(40)), {f"q{i}": 1.0 for i in range(40)})
-    with pytest.raises(ValueError, match="at most"):
-        explain_plot.figure(big)
+    fig = explain_plot.figure(big, size=(16, 9), dpi=40)  # 79 nodes: drawn compactly, not refused
+    assert explain_plot.overlaps(fig) == []
 
 
 def test_explain_leaves_a_callers_counting_block_alone():
     with modes.counting(memory=False) as s:
         explain()
     assert s.calls == 0 and s.passes == 0
+
+
+# --------------------------------------------------------------------------------- step by step
+
+STEP_CASES = [
+    ("(a + b) * (b + c)", None),
+    ("a * a - sin(a) / b", {"a": 0.7, "b": -1.3}),
+    (
+        "tanh(w1*x1 + w2*x2 + w3*x3 + w4*x4)",
+        {f"{p}{i}": 0.1 * i * (1 if p == "w" else -1) for p in "wx" for i in range(1, 5)},
+    ),
+]
+
+
+@pytest.mark.parametrize("source, at", STEP_CASES)
+def test_steps_are_nodes_then_adjoint_updates_then_passes(source, at):
+    e = explain(source, at)
+    steps = e.steps()
+    updates = e.counts["reverse"]["adjoint_updates"]  # the engine's own count of partial x adjoint
+    assert len(steps) == len(e.nodes) + updates + len(e.inputs)
+    phases = [s.phase for s in steps]
+    assert phases == ["evaluate"] * len(e.nodes) + ["reverse"] * updates + ["forward"] * len(e.inputs)
+    assert [s.number for s in steps] == list(range(1, len(steps) + 1))
+    # the running sums end at the engine's adjoints, node by node
+    last = [s for s in steps if s.phase == "reverse"][-1]
+    for n in e.nodes:
+        assert last.adjoints.get(n.name, 0.0) == pytest.approx(n.adjoint, rel=1e-15, abs=0)
+    # each update adds partial x adjoint(child) to its parent's running sum
+    for s in steps:
+        if s.phase == "reverse":
+            assert s.contribution == pytest.approx(s.partial * s.adjoints[s.node])
+            assert s.after == pytest.approx((s.before or 0.0) + s.contribution)
+    # each forward pass ends at that input's derivative
+    for s in steps[-len(e.inputs) :]:
+        assert s.tangents[e.output] == e.gradient[s.seed] or s.tangents[e.output] == pytest.approx(
+            e.gradient[s.seed]
+        )
+    assert not e.notes
+
+
+def test_the_article_sweep_builds_b_up_as_two_plus_seven():
+    e = explain()
+    steps = e.steps()
+    assert len(steps) == 6 + 6 + 3
+    rev = [s for s in steps if s.phase == "reverse"]
+    assert [(s.node, s.parent) for s in rev] == [
+        ("x3", "x1"),
+        ("x3", "x2"),
+        ("x2", "b"),
+        ("x2", "c"),
+        ("x1", "a"),
+        ("x1", "b"),
+    ]
+    assert rev[2].adjoints["b"] == 2.0 and rev[2].before is None
+    assert rev[-1].terms["b"] == (2.0, 7.0) and rev[-1].before == 2.0 and rev[-1].after == 9.0
+    assert {k: rev[-1].adjoints[k] for k in "abc"} == {"a": 7.0, "b": 9.0, "c": 2.0}
+    text = e.steps_text()
+    assert "adj(b) += dx1/db * adj(x1) = 1 * 7 = 7  ->  adj(b) = 2 + 7 = 9" in text
+    assert "14. forward pass seeding b" in text and "df/db = 9" in text
+    assert steps[3].text == "x1 = a + b = 2"
+
+
+def test_a_constant_has_no_reverse_or_forward_steps():
+    assert explain("2 ** 3 + 1").steps() == ()
+    ident = explain("a", {"a": 5.0})
+    assert [s.phase for s in ident.steps()] == ["evaluate", "forward"]
+
+
+def _png_size(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
+
+
+def _nonblank(path):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        a = np.asarray(im.convert("RGB"), dtype=float) / 255
+    return a.std() > 0.05
+
+
+def test_frames_have_one_image_per_step_of_the_requested_size(tmp_path):
+    e = explain()
+    frames = e.save_steps(tmp_path / "frames", size=(6.4, 3.6), dpi=50)
+    assert [p.name for p in frames] == [f"step-{i:02d}.png" for i in range(1, 16)]
+    for p in frames:
+        assert _png_size(p) == (320, 180) and _nonblank(p)
+    with pytest.raises(ValueError, match=r"\.gif"):
+        e.animate(tmp_path / "steps.mp4")
+    with pytest.raises(ValueError, match="no steps"):
+        explain("3").animate(tmp_path / "c.gif")
+
+
+def test_every_frame_of_the_article_is_clean_and_highlights_its_edge():
+    e = explain()
+    for number in (1, 6, 9, 12, 14):
+        fig = e.step_figure(number, size=(12.8, 7.2), dpi=40)
+        assert explain_plot.overlaps(fig) == []
+        texts = [t.get_text() for t in fig.texts]
+        assert f"step {number} of 15" in " ".join(texts)
+    fig = e.step_figure(12, dpi=40)
+    shown = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "adjoint 2 + 7 = 9" in shown  # b's box shows the running sum as it builds up
+    assert any("adj(b) = 2 + 7 = 9" in t.get_text() for t in fig.texts)  # and the caption says it
+    with pytest.raises(ValueError, match="16"):
+        e.step_figure(16)
+
+
+@pytest.mark.parametrize("ext, magic", [("png", b"\x89PNG"), ("svg", b"<?xml"), ("pdf", b"%PDF")])
+def test_save_writes_each_format_at_the_requested_size(tmp_path, ext, magic):
+    path = explain().save(tmp_path / f"g.{ext}", size=(8, 4.5), dpi=60)
+    data = path.read_bytes()
+    assert data.startswith(magic)
+    if ext == "png":
+        assert _png_size(path) == (480, 270) and _nonblank(path)
+    if ext == "svg":
+        text = data.decode()
+        assert 'width="576pt" height="324pt"' in text
+        assert "<text" in text and ">adjoint 9<" in text  # labels are editable text, not outlines
+    with pytest.raises(ValueError, match="format"):
+        explain().save(tmp_path / "g.bmp")
+
+
+def test_cli_steps_prints_the_trace_and_draws_frames_and_a_gif(tmp_path, capsys):
+    from PIL import Image
+
+    assert (
+        main(["--steps", "--out", str(tmp_path), "--size", "6.4x3.6", "--dpi", "50", "--format", "svg"]) == 0
+    )
+    out, err = capsys.readouterr()
+    assert "12. adj(b) += dx1/db * adj(x1) = 1 * 7 = 7  ->  adj(b) = 2 + 7 = 9" in out
+    assert f"wrote 15 frames to {tmp_path / 'article-graph-steps'}" in err
+    assert 'width="460.8pt" height="259.2pt"' in (tmp_path / "article-graph.svg").read_text()
+    assert not (tmp_path / "article-graph.png").exists()
+    assert len(list((tmp_path / "article-graph-steps").glob("step-*.svg"))) == 15
+    with Image.open(tmp_path / "article-graph-steps.gif") as im:  # one frame per step, 1.5 s each
+        assert (im.format, im.size, im.n_frames, im.info["duration"]) == ("GIF", (320, 180), 15, 1500)
+    assert main(["--steps", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert len(data["steps"]) == 15 and data["steps"][11]["adjoint"] == 9.0
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--format", "bmp"], "unknown format"),
+        (["--format", ","], "at least one"),
+        (["--size", "12x"], "WIDTHxHEIGHT"),
+        (["--size", "0x5"], "between"),
+        (["--dpi", "0"], "--dpi"),
+    ],
+)
+def test_cli_slide_options_are_checked(capsys, argv, words):
+    assert main(argv) == 2
+    assert words in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------- slide layouts
+
+NET8 = "tanh(w1*x1 + w2*x2 + w3*x3 + w4*x4)"
+POLY20 = " + ".join(["1"] + [f"{k + 1} * x ** {k}" for k in range(1, 20)])
+
+
+@pytest.mark.parametrize(
+    "source, at",
+    [
+        (
+            NET8,
+            {f"{p}{i}": round(0.3 * i - (0.5 if p == "x" else 0.1), 2) for p in "wx" for i in range(1, 5)},
+        ),
+        (POLY20, {"x": 0.9}),
+    ],
+)
+def test_crowded_graphs_draw_without_overlapping_labels(source, at):
+    e = explain(source, at)
+    assert len(e.inputs) in (8, 1) and len(e.nodes) > 15
+    fig = explain_plot.figure(e, dpi=40)
+    assert explain_plot.overlaps(fig) == []
+    w, h = fig.get_size_inches()
+    assert w / h == pytest.approx(16 / 9, rel=0.01)  # landscape, slide-shaped
+    if len(e.inputs) == 8:  # every forward pass gets its panel
+        titles = [ax.get_title() for ax in fig.axes]
+        assert sum("seeding" in t for t in titles) == 8
+    slide = explain_plot.figure(e, size=(12.8, 7.2), dpi=40)  # forced onto one slide: still clean
+    assert explain_plot.overlaps(slide) == []
