@@ -70,6 +70,12 @@ class CheckReport:
         verdict = "all checks passed" if self.passed else f"{len(self.failures())} check(s) FAILED"
         return "\n".join([f"gradient check (order {self.order}): {verdict}", head, *rows])
 
+    def _repr_html_(self) -> str:
+        """Jupyter: one row per comparison, the verdict in colour (see :mod:`modes.notebook`)."""
+        from modes import notebook
+
+        return notebook.check_html(self)
+
 
 def _scale(*arrays: Any) -> float:
     """What round-off between two AD results is relative to: ``max(1, largest entry)``.

@@ -496,6 +496,17 @@ class Recording:
     def __repr__(self) -> str:
         return f"<Recording: {len(self.tape)} tape entries, value {self.value!r}>"
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the tape as a table, one row per entry (see :mod:`modes.notebook`)."""
+        from modes import notebook
+
+        return notebook.recording_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from modes import notebook
+
+        return notebook.recording_markdown(self)
+
 
 def _gather(adjs: list[Any], inputs: Inputs) -> Any:
     """Input adjoints as the user's gradient: float, 1-D array or array shaped like x (fresh)."""

@@ -65,6 +65,12 @@ class Stats:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the counts as a table (see :mod:`modes.notebook`)."""
+        from modes import notebook
+
+        return notebook.stats_html(self)
+
 
 @contextmanager
 def counting(memory: bool = True) -> Iterator[Stats]:
