@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="WxH",
         help="figure size in inches, e.g. 12.8x7.2 (default: 16:9, scaled up for large graphs)",
     )
+    p.add_argument(
+        "--merge",
+        action="store_true",
+        help="merge identical subexpressions (exp(a) written twice becomes one node; default: as written)",
+    )
     p.add_argument("--json", action="store_true", help="print the trace records as JSON only")
     return p
 
@@ -187,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dpi is not None and not (math.isfinite(args.dpi) and 10 <= args.dpi <= 1200):
         return _usage_error(f"--dpi must be between 10 and 1200, got {args.dpi:g}")
     try:
-        expl = explain(source, at)
+        expl = explain(source, at, merge=args.merge)
     except ExpressionError as e:
         hint = ""
         if e.message.startswith("no value given") and at is None:

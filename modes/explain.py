@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -245,6 +245,27 @@ class Explanation:
             "counts": self.counts,
             "notes": list(self.notes),
         }
+
+    # -- notebooks ------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        grad = ", ".join(f"{k}: {fmt(v)}" for k, v in self.gradient.items())
+        return (
+            f"<Explanation of f = {self.source}"
+            + (f" at {self.point_text}" if self.point else "")
+            + f": {len(self.nodes)} nodes, value {fmt(self.value)}, gradient {{{grad}}}; "
+            "print() it for the tables, .figure() for the graph, .steps() for the sweep>"
+        )
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the graph inline (SVG) above the trace, tangent and count tables."""
+        from modes import notebook
+
+        return notebook.explanation_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from modes import notebook
+
+        return notebook.explanation_markdown(self)
 
     # -- pictures (matplotlib is imported only when one is asked for) ----------------------------
     def figure(
@@ -573,19 +594,35 @@ def _operand(r: Any, rec: Any, names: dict[int, str]) -> str:
 
 
 def explain(
-    expression: str | Expression = DEFAULT_EXPRESSION,
-    at: Mapping[str, float] | None = None,
+    expression: str | Expression | Callable[[Any], Any] = DEFAULT_EXPRESSION,
+    at: Mapping[str, float] | Sequence[float] | None = None,
     *,
     counts: bool = True,
+    merge: bool = False,
 ) -> Explanation:
     """Record ``expression`` at ``at`` with both engines and return its annotated trace.
 
-    ``at`` maps each variable to its value (default: the article's ``a = -1, b = 3, c = 4``).
+    ``expression`` is a string in the expression language (:mod:`modes.expression`) or a Python
+    function ``f(v)`` written with the expression API (operators and :mod:`modes.ops` on the
+    list ``v`` of inputs), which is recorded as it runs: ``explain(lambda v: (v[0] + v[1]) *
+    (v[1] + v[2]), {"a": -1, "b": 3, "c": 4})`` gives the same trace as the string form.
+
+    ``at`` maps each variable to its value (default: the article's ``a = -1, b = 3, c = 4``); for
+    a function it may also be a list of values (the inputs are then named ``x0, x1, ...``).
     Raises :class:`~modes.expression.ExpressionError` (with a position) for an expression that
     is refused, :class:`ExplainError` for a point that does not fit it. ``counts=False`` skips the
-    two extra differentiations that :func:`modes.counting` measures.
+    two extra differentiations that :func:`modes.counting` measures. ``merge=True`` parses a
+    string with identical subexpressions merged (``exp(a)`` written twice becomes one node used
+    twice); off by default, since the trace as written is the honest one.
     """
-    expr = expression if isinstance(expression, Expression) else parse(expression)
+    if callable(expression) and not isinstance(expression, (str, Expression)):
+        names, x = _callable_point(at)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return _explain_callable(expression, names, x, counts)
+    if isinstance(at, Sequence):
+        raise ExplainError("give an expression's point as a mapping, e.g. {'a': -1.0, 'b': 3.0}")
+    expr = expression if isinstance(expression, Expression) else parse(expression, merge=merge)
     point = resolve_point(expr, at)
     names = tuple(point)
     x = [point[n] for n in names]
@@ -694,6 +731,154 @@ def _explain(expr: Expression, names: tuple[str, ...], x: list[float], with_coun
     notes = _notes(records, gradient, forward_gradient, counted)
     return Explanation(
         expr.source,
+        names,
+        dict(zip(names, x)),
+        tuple(records),
+        node_names[out_index] if out_index is not None else None,
+        value,
+        gradient,
+        forward_gradient,
+        {m: c for m, c in counted.items() if m in ("forward", "reverse")},
+        tuple(notes),
+    )
+
+
+#: How a recorded primitive is written in a definition (binary operators infix, ``neg`` as ``-``).
+_INFIX = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "**"}
+
+
+def _callable_point(at: Mapping[str, float] | Sequence[float] | None) -> tuple[tuple[str, ...], list[float]]:
+    """Input names and values for a function: a mapping's keys, or ``x0, x1, ...`` for a list."""
+    if at is None:
+        raise ExplainError("explain(f, at) needs the point: a list of values or a mapping name -> value")
+    if isinstance(at, Mapping):
+        names = tuple(at)
+        for name in names:
+            if not isinstance(name, str) or not name.isidentifier():
+                raise ExplainError(f"{name!r} cannot be an input name")
+        values = list(at.values())
+    else:
+        values = list(at)
+        names = tuple(f"x{i}" for i in range(len(values)))
+    if not values:
+        raise ExplainError("explain(f, at) needs at least one input")
+    x = []
+    for name, v in zip(names, values):
+        try:
+            fv = float(v)
+        except (TypeError, ValueError):
+            raise ExplainError(f"the value of {name} must be a number, got {v!r}") from None
+        if not math.isfinite(fv):
+            raise ExplainError(f"the value of {name} must be finite, got {v!r}")
+        x.append(fv)
+    return names, x
+
+
+def _source_name(f: Callable[[Any], Any]) -> str:
+    name = getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or type(f).__name__
+    return "a Python function (lambda)" if name.endswith("<lambda>") else f"{name}(v)"
+
+
+def _recorded_tangents(f: Callable[[Any], Any], x: list[float], i: int, length: int) -> list[float]:
+    """Every tape node's tangent when input ``i`` is seeded: ``f`` recorded (reverse engine)
+    inside one forward-mode pass (:func:`modes.jvp`), so each recorded value is a dual number
+    and :func:`modes.tangent` reads its tangent."""
+    kept: list[Any] = []
+
+    def inner(v: Any) -> Any:
+        rec = record(f, v)
+        kept.append(rec)
+        return rec.value
+
+    api.jvp(inner, x, [1.0 if j == i else 0.0 for j in range(len(x))])
+    nodes = kept[-1].nodes()
+    if len(nodes) != length:
+        raise ExplainError(
+            f"f recorded {len(nodes)} operations in a forward pass but {length} on its own: "
+            "its control flow depends on the derivative, so it cannot be drawn as one graph"
+        )
+    return [_tangent(node.value) or 0.0 for node in nodes]
+
+
+def _explain_callable(
+    f: Callable[[Any], Any], names: tuple[str, ...], x: list[float], with_counts: bool
+) -> Explanation:
+    rec = record(f, x)
+    if rec.out_shape != ():
+        raise ExplainError(f"explain draws a scalar f; this one returns shape {rec.out_shape}")
+    tape_nodes = rec.nodes()
+    if any(np.ndim(primal(n.value)) for n in tape_nodes):
+        raise ExplainError("explain draws scalar operations; f made array values (write it on the list v)")
+    value = float(primal(rec.value))
+    out_index = rec.output_node
+    adjoints = rec.adjoints() if out_index is not None else [0.0] * len(tape_nodes)
+    tangents = [_recorded_tangents(f, x, i, len(tape_nodes)) for i in range(len(names))]
+    input_of = {k: names[i] for i, k in enumerate(rec.input_nodes)}
+    prefix = _prefix(names)
+    node_names: dict[int, str] = {}
+    for entry in tape_nodes:
+        if entry.index in input_of:
+            node_names[entry.index] = input_of[entry.index]
+        else:
+            node_names[entry.index] = f"{prefix}{len(node_names) - len(input_of) + 1}"
+    records = []
+    for entry in tape_nodes:
+        k = entry.index
+        seeded = {s: float(tangents[i][k]) for i, s in enumerate(names)}
+        common = dict(value=float(primal(entry.value)), adjoint=float(primal(adjoints[k])))
+        if entry.primitive is None:
+            records.append(
+                NodeRecord(
+                    k,
+                    node_names[k],
+                    "input",
+                    None,
+                    None,
+                    (),
+                    (),
+                    (),
+                    tangents=seeded,
+                    is_output=k == out_index,
+                    **common,
+                )
+            )
+            continue
+        prim = entry.primitive.name
+        parents = tuple(node_names[p] for p in entry.parents)
+        if prim in _INFIX and len(parents) == 2:
+            op, operands = _INFIX[prim], parents
+        elif prim == "neg":
+            op, operands = "-", parents
+        else:  # a constant operand is not on the tape: say so rather than guess its place
+            op = prim
+            operands = parents + (("constant",) if prim in _INFIX else ())
+        records.append(
+            NodeRecord(
+                k,
+                node_names[k],
+                "operation",
+                op,
+                prim,
+                operands,
+                parents,
+                tuple(float(primal(d)) for d in entry.partials),
+                tangents=seeded,
+                is_output=k == out_index,
+                **common,
+            )
+        )
+    gradient = {names[i]: records[k].adjoint for i, k in enumerate(rec.input_nodes)}
+    forward_gradient = {s: (records[out_index].tangents[s] if out_index is not None else 0.0) for s in names}
+    counted: dict[str, Any] = {}
+    if with_counts:
+        for mode, chunk in (("forward", 1), ("reverse", None)):
+            with stats.counting(memory=False) as st:
+                _, g = api.value_and_grad(f, x, mode=mode, chunk=chunk)
+            counted[mode] = {key: getattr(st, key) for key in _COUNT_KEYS}
+            counted[f"{mode}_gradient"] = [float(v) for v in np.atleast_1d(g)]
+    notes = _notes(records, gradient, forward_gradient, counted)
+    return Explanation(
+        _source_name(f),
         names,
         dict(zip(names, x)),
         tuple(records),

@@ -217,13 +217,15 @@ class Expression:
         self.check_names(env)
         results: dict[int, Any] = {}
         for node in postorder(self.root):
+            if id(node) in results:  # a merged subexpression (parse(..., merge=True)): computed once
+                continue
             kind = node.kind
             if kind == "number":
                 r = node.value
             elif kind == "name":
                 r = env[node.name]  # type: ignore[index]
             else:
-                args = tuple(results.pop(id(c)) for c in node.children)
+                args = tuple(results[id(c)] for c in node.children)
                 if kind == "unary":
                     r = ops.negative(args[0])
                 elif kind == "call":
@@ -480,15 +482,40 @@ def parse_number(text: str) -> float | None:
     return float(m.group()) if m else None
 
 
-def parse(source: str) -> Expression:
-    """Parse ``source`` into an :class:`Expression`; raise :class:`ExpressionError` if refused."""
+def parse(source: str, *, merge: bool = False) -> Expression:
+    """Parse ``source`` into an :class:`Expression`; raise :class:`ExpressionError` if refused.
+
+    ``merge=True`` merges identical subexpressions, so ``exp(a) * exp(a)`` evaluates ``exp(a)``
+    once (one graph node used twice). Off by default: the trace as written is the honest one.
+    """
     if not isinstance(source, str):
         raise TypeError(f"an expression must be a string, got {type(source).__name__}")
     if len(source) > MAX_LENGTH:
         raise ExpressionError(
             f"expression is too long ({len(source)} characters; at most {MAX_LENGTH})", MAX_LENGTH, source
         )
-    return Expression(source, _Parser(source).parse())
+    root = _Parser(source).parse()
+    return Expression(source, _merge(root) if merge else root)
+
+
+def _merge(root: Node) -> Node:
+    """The tree with identical subtrees shared (one :class:`Node` object each): a DAG.
+
+    Two subtrees are identical when they have the same kind, operator or name, value and
+    identical children; the first one met (leftmost, innermost) is kept, so positions in error
+    messages point at the first occurrence. An explicit stack, like every walk here.
+    """
+    canonical: dict[tuple[Any, ...], Node] = {}
+    key_of: dict[int, tuple[Any, ...]] = {}
+    for node in postorder(root):
+        if id(node) in key_of:
+            continue
+        kids = tuple(canonical[key_of[id(c)]] for c in node.children)
+        node.children = kids
+        key = (node.kind, node.op, node.name, node.value, *(id(c) for c in kids))
+        key_of[id(node)] = key
+        canonical.setdefault(key, node)
+    return canonical[key_of[id(root)]]
 
 
 def is_variable_name(name: str) -> bool:

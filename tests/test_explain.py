@@ -497,3 +497,68 @@ def test_crowded_graphs_draw_without_overlapping_labels(source, at):
         assert sum("seeding" in t for t in titles) == 8
     slide = explain_plot.figure(e, size=(12.8, 7.2), dpi=40)  # forced onto one slide: still clean
     assert explain_plot.overlaps(slide) == []
+
+
+# ------------------------------------------------------------------------- any Python function
+
+
+@pytest.mark.parametrize(
+    "source, f, at",
+    [
+        ("(a + b) * (b + c)", lambda v: (v[0] + v[1]) * (v[1] + v[2]), {"a": -1.0, "b": 3.0, "c": 4.0}),
+        (
+            "sin(x) * y + exp(x / y) - tanh(x * y)",
+            lambda v: modes.ops.sin(v[0]) * v[1] + modes.ops.exp(v[0] / v[1]) - modes.ops.tanh(v[0] * v[1]),
+            {"x": 0.4, "y": -1.7},
+        ),
+        ("-(a * a) + log(a)", lambda v: -(v[0] * v[0]) + modes.ops.log(v[0]), {"a": 1.5}),
+    ],
+)
+def test_a_function_and_its_string_form_give_the_same_trace(source, f, at):
+    from_string, from_function = explain(source, at), explain(f, at)
+    assert [n.as_dict() for n in from_function.nodes] == [n.as_dict() for n in from_string.nodes]
+    assert from_function.gradient == from_string.gradient
+    assert from_function.forward_gradient == from_string.forward_gradient
+    assert from_function.counts == from_string.counts
+    assert [s.text for s in from_function.steps()] == [s.text for s in from_string.steps()]
+    assert not from_function.notes
+
+
+def test_a_function_at_a_list_names_its_inputs_and_shows_constants_honestly():
+    e = explain(lambda v: 2 * modes.ops.sin(v[0]) * v[1] - v[0] ** 2, [0.5, 2.0])
+    assert e.inputs == ("x0", "x1") and [n.name for n in e.intermediates][:2] == ["v1", "v2"]
+    assert e.node("v2").definition == "mul(v1, constant)"  # the tape does not keep constants
+    expected = 2 * math.cos(0.5) * 2.0 - 2 * 0.5
+    assert e.gradient["x0"] == pytest.approx(expected) and e.forward_gradient["x0"] == pytest.approx(expected)
+    assert e.figure(size=(6.4, 3.6), dpi=40) is not None
+    with pytest.raises(ExplainError, match="scalar"):
+        explain(lambda v: np.stack([v[0], v[1]]), [1.0, 2.0])
+    with pytest.raises(ExplainError, match="needs the point"):
+        explain(lambda v: v[0])
+    with pytest.raises(ExplainError, match="mapping"):
+        explain("a + b", [1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    "source, at, nodes, merged_nodes",
+    [
+        ("exp(a) * exp(a) + exp(a)", {"a": 0.5}, 6, 4),
+        ("sin(x * y) / (x * y) + (x * y) ** 2", {"x": 0.3, "y": 1.7}, 9, 7),
+        ("a + b", {"a": 1.0, "b": 2.0}, 3, 3),
+    ],
+)
+def test_merging_identical_subexpressions_keeps_every_number(source, at, nodes, merged_nodes):
+    written, merged = explain(source, at), explain(source, at, merge=True)
+    assert (len(written.nodes), len(merged.nodes)) == (nodes, merged_nodes)
+    assert merged.value == written.value
+    for k in at:
+        assert merged.gradient[k] == pytest.approx(written.gradient[k], rel=1e-14)
+        assert merged.forward_gradient[k] == pytest.approx(written.gradient[k], rel=1e-14)
+    assert not merged.notes
+    assert parse(source, merge=True).evaluate(at) == parse(source).evaluate(at)
+
+
+def test_cli_merge(capsys):
+    assert main(["exp(a) * exp(a)", "--at", "a=0", "--merge"]) == 0
+    out = capsys.readouterr().out
+    assert "x2    x1 * x1" in out and "x3" not in out
