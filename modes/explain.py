@@ -608,7 +608,9 @@ def explain(
     (v[1] + v[2]), {"a": -1, "b": 3, "c": 4})`` gives the same trace as the string form.
 
     ``at`` maps each variable to its value (default: the article's ``a = -1, b = 3, c = 4``); for
-    a function it may also be a list of values (the inputs are then named ``x0, x1, ...``).
+    a function it may also be a list of values (the inputs are then named ``x0, x1, ...``). A
+    function returning a list of scalars gives a :class:`~modes.explain_jacobian.JacobianExplanation`:
+    its Jacobian by forward passes (one per input) and by reverse sweeps (one per output).
     Raises :class:`~modes.expression.ExpressionError` (with a position) for an expression that
     is refused, :class:`ExplainError` for a point that does not fit it. ``counts=False`` skips the
     two extra differentiations that :func:`modes.counting` measures. ``merge=True`` parses a
@@ -800,20 +802,20 @@ def _recorded_tangents(f: Callable[[Any], Any], x: list[float], i: int, length: 
     return [_tangent(node.value) or 0.0 for node in nodes]
 
 
-def _explain_callable(
-    f: Callable[[Any], Any], names: tuple[str, ...], x: list[float], with_counts: bool
-) -> Explanation:
-    rec = record(f, x)
-    if rec.out_shape != ():
-        raise ExplainError(f"explain draws a scalar f; this one returns shape {rec.out_shape}")
-    tape_nodes = rec.nodes()
-    if any(np.ndim(primal(n.value)) for n in tape_nodes):
-        raise ExplainError("explain draws scalar operations; f made array values (write it on the list v)")
-    value = float(primal(rec.value))
-    out_index = rec.output_node
-    adjoints = rec.adjoints() if out_index is not None else [0.0] * len(tape_nodes)
-    tangents = [_recorded_tangents(f, x, i, len(tape_nodes)) for i in range(len(names))]
-    input_of = {k: names[i] for i, k in enumerate(rec.input_nodes)}
+def _tape_records(
+    tape_nodes: list[Any],
+    input_nodes: list[int],
+    names: tuple[str, ...],
+    tangents: list[list[float]],
+    adjoints: list[Any],
+    outputs: set[int | None],
+) -> tuple[list[NodeRecord], dict[int, str]]:
+    """NodeRecords straight from a recording's tape (a function's trace: no expression tree).
+
+    ``tangents[i][k]`` is node ``k``'s tangent in the pass seeding input ``i``; ``adjoints[k]``
+    its adjoint; the tape keeps no constants, so ``mul(v1, constant)`` says so.
+    """
+    input_of = {k: names[i] for i, k in enumerate(input_nodes)}
     prefix = _prefix(names)
     node_names: dict[int, str] = {}
     for entry in tape_nodes:
@@ -838,7 +840,7 @@ def _explain_callable(
                     (),
                     (),
                     tangents=seeded,
-                    is_output=k == out_index,
+                    is_output=k in outputs,
                     **common,
                 )
             )
@@ -863,10 +865,29 @@ def _explain_callable(
                 parents,
                 tuple(float(primal(d)) for d in entry.partials),
                 tangents=seeded,
-                is_output=k == out_index,
+                is_output=k in outputs,
                 **common,
             )
         )
+    return records, node_names
+
+
+def _explain_callable(
+    f: Callable[[Any], Any], names: tuple[str, ...], x: list[float], with_counts: bool
+) -> Explanation:
+    rec = record(f, x)
+    if rec.out_shape != ():  # a vector f: its Jacobian, by forward passes and by reverse sweeps
+        from modes.explain_jacobian import explain_vector
+
+        return explain_vector(f, names, x, with_counts)  # type: ignore[return-value]
+    tape_nodes = rec.nodes()
+    if any(np.ndim(primal(n.value)) for n in tape_nodes):
+        raise ExplainError("explain draws scalar operations; f made array values (write it on the list v)")
+    value = float(primal(rec.value))
+    out_index = rec.output_node
+    adjoints = rec.adjoints() if out_index is not None else [0.0] * len(tape_nodes)
+    tangents = [_recorded_tangents(f, x, i, len(tape_nodes)) for i in range(len(names))]
+    records, node_names = _tape_records(tape_nodes, rec.input_nodes, names, tangents, adjoints, {out_index})
     gradient = {names[i]: records[k].adjoint for i, k in enumerate(rec.input_nodes)}
     forward_gradient = {s: (records[out_index].tangents[s] if out_index is not None else 0.0) for s in names}
     counted: dict[str, Any] = {}

@@ -747,6 +747,94 @@ def _check_formats(formats: Iterable[str]) -> None:
         raise ValueError(f"unknown format {bad[0]!r}: choose from {', '.join(FORMATS)}")
 
 
+# ----------------------------------------------------------------------------- vector outputs
+
+#: At most this many panels per row in a Jacobian figure (the rest are counted, not drawn).
+MAX_TRIPS = 6
+
+
+def jacobian_figure(je: Any, *, size: tuple[float, float] | None = None, dpi: float = DPI) -> Figure:
+    """A :class:`~modes.explain_jacobian.JacobianExplanation` as the "when does forward mode
+    win" slide: forward passes on the top row (one per input: each node's tangent, green; the
+    outputs' tangents are a column of J), reverse sweeps on the bottom row (one per output: each
+    node's adjoint, red; the inputs' adjoints are a row of J)."""
+    size = size or SLIDE
+    fig = _new_figure(size, dpi)
+    n, m = len(je.inputs), len(je.outputs)
+    heading = fig.text(
+        0.5,
+        0.985,
+        f"Jacobian of f = {je.source} at {je.point_text}",
+        ha="center",
+        va="top",
+        fontsize=14,
+        fontweight="bold",
+    )
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    _shrink(heading, 0.98 * fig.bbox.width, renderer)
+    verdict = fig.text(
+        0.5,
+        _top(fig, 0.45),
+        f"{n} inputs, {m} outputs: {je.verdict}",
+        ha="center",
+        va="top",
+        fontsize=12,
+        color=TANGENT if n < m else (ADJOINT if m < n else "black"),
+    )
+    _shrink(verdict, 0.98 * fig.bbox.width, renderer)
+    shown_n, shown_m = min(n, MAX_TRIPS), min(m, MAX_TRIPS)
+    cols = max(shown_n, shown_m)
+    grid = fig.add_gridspec(
+        2, cols, left=0.01, right=0.99, top=_top(fig, 1.05), bottom=0.35 / size[1], hspace=0.25, wspace=0.05
+    )
+
+    class _View:  # the records as a panel reads them (lay out once, on the graph's own nodes)
+        nodes = je.nodes
+        inputs = je.inputs
+
+    lay = _ordered_layout(_View)  # type: ignore[arg-type]
+    outputs = set(je.outputs)
+
+    def look(nd: NodeRecord, number: str, colour: str, ring: bool) -> Look:
+        face = "#fff7d6" if nd.kind == "input" else ("#e3f1e3" if nd.name in outputs else "#eef2f7")
+        lines = [(nd.name, "black", "normal"), (number, colour, "bold")]
+        return Look(
+            lines, [f" {t} " for t, _, _ in lines], face, colour if ring else "#333333", 2.5 if ring else 1.0
+        )
+
+    panels = []
+    for i, s in enumerate(je.inputs[:shown_n]):
+        ax = fig.add_subplot(grid[0, i])
+        looks = {nd.name: look(nd, fmt(nd.tangents.get(s)), TANGENT, nd.name == s) for nd in je.nodes}
+        panels.append((ax, looks, f"pass {i + 1}: seed {s}  ->  column d/d{s}", TANGENT))
+    for j, o in enumerate(je.outputs[:shown_m]):
+        ax = fig.add_subplot(grid[1, j])
+        adj = je.adjoints[o]
+        looks = {nd.name: look(nd, fmt(adj[nd.name]), ADJOINT, nd.name == o) for nd in je.nodes}
+        panels.append((ax, looks, f"sweep {j + 1}: seed {o}  ->  row {o}", ADJOINT))
+    start = 5
+    drawn = []
+    for ax, looks, _, _ in panels:
+        _, _, _, tried = _fit(fig, ax, _View, lay, lambda d, looks=looks: looks, start)  # type: ignore[arg-type]
+        start = max(start, tried)
+    for ax, looks, title, colour in panels:  # all panels at the font the most crowded one needed
+        ax.cla()
+        boxes = _nodes(ax, _View, lay, looks, _FITS[start][1])  # type: ignore[arg-type]
+        t = ax.set_title(title, fontsize=9.5, color=colour)
+        _shrink(t, ax.get_window_extent(renderer).width, renderer, smallest=5)
+        drawn.append((ax, boxes))
+    for ax, boxes in drawn:
+        _edges(ax, _View, lay, boxes, renderer, 6.0, None)  # type: ignore[arg-type]
+    left = []
+    if n > shown_n:
+        left.append(f"{n - shown_n} more forward passes")
+    if m > shown_m:
+        left.append(f"{m - shown_m} more reverse sweeps")
+    if left:
+        fig.text(0.5, 0.004, " and ".join(left) + " not drawn", ha="center", va="bottom", fontsize=9)
+    return fig
+
+
 # ------------------------------------------------------------------------------ step by step
 
 
@@ -1016,6 +1104,7 @@ __all__ = [
     "figure",
     "figure_size",
     "graphviz_layout",
+    "jacobian_figure",
     "label_boxes",
     "layered_layout",
     "layers",
