@@ -115,11 +115,22 @@ def layered_layout(expl: Explanation, input_order: Sequence[str] | None = None) 
 
             row = sorted(row, key=bary)
         widths = [1.0 if k[0] == "n" else 0.5 for k in row]
-        total = sum(widths)
-        x = -total / 2
-        for k, w in zip(row, widths):
-            xy[k] = (x + w / 2, float(lv))
-            x += w
+        if lv == 0:
+            total = sum(widths)
+            x = -total / 2
+            for k, w in zip(row, widths):
+                xy[k] = (x + w / 2, 0.0)
+                x += w
+            continue
+        # each item as near its predecessors' mean as the items to its left allow, then the row
+        # shifted so that it sits, on average, where it wants to be (long edges stay straight)
+        want = [bary(k)[0] for k in row]
+        xs: list[float] = []
+        for i, (w, d) in enumerate(zip(widths, want)):
+            xs.append(d if i == 0 else max(d, xs[-1] + (widths[i - 1] + w) / 2))
+        shift = sum(d - x for d, x in zip(want, xs)) / len(xs)
+        for k, x in zip(row, xs):
+            xy[k] = (x + shift, float(lv))
     pos = {k[1]: v for k, v in xy.items() if k[0] == "n"}
     bends: dict[tuple[str, str], list[Position]] = {}
     for k, v in sorted(xy.items(), key=lambda kv: kv[1][1]):
