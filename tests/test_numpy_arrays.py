@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from numpy_catalogue import CASES, works  # tests/ is on sys.path (pytest rootdir-relative import)
 
 import modes
 from modes import ops
 from modes.hessian import ORDERS
-from tests.numpy_catalogue import CASES, works
 
 R = np.random.default_rng(7)
 V = R.normal(size=6)

@@ -804,8 +804,10 @@ def _derivative_kernels():
 def _issue12_kernels():
     """Issue 12's functions: their derivative tests live in their own modules (SymPy, differences,
     the adjoint identity, kinks, Hessians); the functions those modules differentiate count here."""
-    from tests import test_numpy_arrays, test_numpy_elementwise, test_numpy_linalg
-    from tests.numpy_catalogue import CASES
+    import test_numpy_arrays  # tests/ is on sys.path: pytest imports test files rootdir-relative
+    import test_numpy_elementwise
+    import test_numpy_linalg
+    from numpy_catalogue import CASES
 
     for ufunc, _, xs in test_numpy_elementwise.UNARY.values():
         yield (lambda v, u=ufunc: u(v)), xs
