@@ -378,6 +378,13 @@ class Tape(Trace):
     def __str__(self) -> str:
         return self.format()
 
+    def __repr__(self) -> str:
+        return f"<Tape: {len(self.entries)} entries, {self.ops} operations; print() it for the listing>"
+
+    def _repr_markdown_(self) -> str:
+        """A notebook shows the tape as its listing (the first 50 entries)."""
+        return "```\n" + self.format() + "\n```"
+
 
 class Recording:
     """``f`` recorded at one point: its value, its tape, and backward sweeps over that tape.

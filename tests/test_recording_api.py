@@ -81,3 +81,10 @@ def test_a_recording_prints_its_tape():
     text = str(rec)
     assert "%5 = mul(%3, %4)  14" in text and "%0 = input  -1" in text
     assert repr(rec).startswith("<Recording: 6 tape entries")
+
+
+def test_a_bare_tape_has_a_readable_repr_and_a_notebook_listing():
+    tape = modes.record(article, [-1.0, 3.0, 4.0]).tape
+    assert repr(tape) == "<Tape: 6 entries, 3 operations; print() it for the listing>"
+    md = tape._repr_markdown_()
+    assert md.startswith("```") and "%5 = mul(%3, %4)  14" in md
