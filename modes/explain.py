@@ -782,9 +782,14 @@ def _source_name(f: Callable[[Any], Any]) -> str:
 
 
 def _recorded_tangents(f: Callable[[Any], Any], x: list[float], i: int, length: int) -> list[float]:
-    """Every tape node's tangent when input ``i`` is seeded: ``f`` recorded (reverse engine)
-    inside one forward-mode pass (:func:`modes.jvp`), so each recorded value is a dual number
-    and :func:`modes.tangent` reads its tangent."""
+    """Every tape node's tangent when input ``i`` is seeded (see :func:`forward_pass_nodes`)."""
+    return [_tangent(node.value) or 0.0 for node in forward_pass_nodes(f, x, i, length)]
+
+
+def forward_pass_nodes(f: Callable[[Any], Any], x: list[float], i: int, length: int) -> list[Any]:
+    """The tape nodes of ``f`` recorded (reverse engine) inside one forward-mode pass seeding input
+    ``i`` (:func:`modes.jvp`), so each node's value is a dual number whose tangent
+    :func:`modes.tangent` reads."""
     kept: list[Any] = []
 
     def inner(v: Any) -> Any:
@@ -799,7 +804,7 @@ def _recorded_tangents(f: Callable[[Any], Any], x: list[float], i: int, length: 
             f"f recorded {len(nodes)} operations in a forward pass but {length} on its own: "
             "its control flow depends on the derivative, so it cannot be drawn as one graph"
         )
-    return [_tangent(node.value) or 0.0 for node in nodes]
+    return nodes
 
 
 def _tape_records(

@@ -29,6 +29,7 @@ from modes.explain import (
     _tangent,
     _tape_records,
     fmt,
+    forward_pass_nodes,
 )
 from modes.reverse import record
 
@@ -200,22 +201,9 @@ def explain_vector(
 
 
 def _tangents(f: Callable[[Any], Any], x: list[float], i: int, length: int) -> list[float]:
-    """Every scalar node's tangent in the forward pass seeding input ``i`` (f recorded inside
-    :func:`modes.jvp`, so each recorded value is a dual number)."""
-    kept: list[Any] = []
-
-    def inner(v: Any) -> Any:
-        rec = record(f, v)
-        kept.append(rec)
-        return rec.value
-
-    api.jvp(inner, x, [1.0 if j == i else 0.0 for j in range(len(x))])
-    nodes = kept[-1].nodes()
-    if len(nodes) != length:
-        raise ExplainError(
-            "f recorded a different number of operations in a forward pass: it cannot be drawn"
-        )
-    return [(_tangent(node.value) or 0.0) for node in nodes[:-1]]
+    """Every scalar node's tangent in the forward pass seeding input ``i`` (the last tape entry
+    stacks the outputs into one array: it is not a node of the drawing)."""
+    return [(_tangent(node.value) or 0.0) for node in forward_pass_nodes(f, x, i, length)[:-1]]
 
 
 __all__ = ["JacobianExplanation", "explain_vector"]
