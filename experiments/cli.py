@@ -33,8 +33,10 @@ from experiments.results import (
     DEFAULT_MODES,
     FORWARD_CHUNKED,
     FUNCTION,
+    JACOBIAN_DEFAULT_MODES,
     MODES,
     REVERSE,
+    REVERSE_CHUNKED,
     REVERSE_REPLAY,
     OutputError,
     RunRecord,
@@ -171,16 +173,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--modes",
         type=_mode_list,
-        default=DEFAULT_MODES,
         metavar="MODE[,MODE...]",
-        help=f"modes to compare, of {','.join(MODES)} (default: {','.join(DEFAULT_MODES)}); "
-        f"{REVERSE_REPLAY} records f once (modes.compile) and times gradients replayed at another point",
+        help=f"modes to compare, of {','.join(MODES)} (default: {','.join(DEFAULT_MODES)}, and "
+        f"{REVERSE_CHUNKED} for a Jacobian problem); {REVERSE_CHUNKED} sweeps ceil(m/c) chunks of a "
+        f"Jacobian's rows; {REVERSE_REPLAY} records f once (modes.compile) and times gradients "
+        "replayed at another point",
     )
     p.add_argument(
         "--chunk",
         type=_positive_int,
         metavar="C",
-        help="directions per pass for forward-chunked (default: modes.choose_chunk's cost model, "
+        help="directions per pass for forward-chunked, and per sweep for reverse-chunked "
+        "(default: modes.choose_chunk's cost model, "
         "one pass while the tangents stay small; see the README)",
     )
     p.add_argument(
@@ -300,8 +304,15 @@ def _settings(ns: argparse.Namespace) -> Settings:
             f"{budget.AUTORANGE_S:g} s for a short call, or one whole call of at least "
             f"{budget.LONG_CALL_S:g} s for a long one)"
         )
-    if ns.chunk is not None and FORWARD_CHUNKED not in ns.modes:
-        raise UsageError("--chunk sets forward-chunked's chunk, but --modes leaves forward-chunked out")
+    if ns.modes is None:
+        ns.modes = JACOBIAN_DEFAULT_MODES if problem.kind == JACOBIAN else DEFAULT_MODES
+    elif REVERSE_CHUNKED in ns.modes and problem.kind not in (JACOBIAN, "user"):
+        raise UsageError(f"{REVERSE_CHUNKED} chunks a Jacobian's rows; '{problem.name}' has one output")
+    if ns.chunk is not None and not {FORWARD_CHUNKED, REVERSE_CHUNKED} & set(ns.modes):
+        raise UsageError(
+            "--chunk sets the chunked modes' chunk, but --modes leaves forward-chunked "
+            "and reverse-chunked out"
+        )
     if ns.chunks is not None:
         if len(sizes) != 1 or len(ns.outputs or []) > 1:
             raise UsageError(

@@ -13,23 +13,36 @@ import numpy as np
 
 import modes
 from experiments.problems import GRADIENT, Instance
-from experiments.results import FORWARD, FORWARD_CHUNKED, FORWARD_MODES, FUNCTION, REVERSE, REVERSE_REPLAY
+from experiments.results import (
+    FORWARD,
+    FORWARD_CHUNKED,
+    FORWARD_MODES,
+    FUNCTION,
+    REVERSE,
+    REVERSE_CHUNKED,
+    REVERSE_REPLAY,
+)
 
 #: reverse-replay records f at x moved by this much (relative, plus the same absolute), so every
 #: timed gradient is a replay at a point other than the recorded one
 REPLAY_SHIFT = 1e-3
 
 
-def chunk_for(mode: str, n: int, chunk: int | None, elements: int = 1) -> int | None:
-    """Forward directions per pass for ``mode`` at ``n`` (None for reverse and the function).
+def chunk_for(mode: str, n: int, chunk: int | None, elements: int = 1, m: int = 1) -> int | None:
+    """Forward directions per pass for ``mode`` at ``n``, or reverse-chunked's cotangent
+    directions per sweep with ``m`` outputs (None for plain reverse and the function).
 
     ``elements`` is the size of one input value (:func:`input_elements`): the engine's default
-    chunk depends on it, and the cell must report the chunk the engine really uses.
+    chunk depends on it, and the cell must report the chunk the engine really uses. Reverse mode
+    groups a Jacobian's m rows by the same rule (:func:`modes.choose_chunk`) as forward mode its
+    n columns; a chunk given for the run applies to both chunked modes (clamped to m or n).
     """
     if mode == FORWARD:
         return 1
     if mode == FORWARD_CHUNKED:
         return modes.choose_chunk(n, chunk, elements=elements)
+    if mode == REVERSE_CHUNKED:
+        return modes.choose_chunk(m, chunk, elements=elements)
     return None
 
 
@@ -48,6 +61,11 @@ def kernel(inst: Instance, mode: str, chunk: int | None) -> Callable[[], Any]:
         return lambda: diff(f, x, mode="reverse")
     if mode == REVERSE_REPLAY:
         return Replay(inst)
+    if mode == REVERSE_CHUNKED:
+        if inst.kind == GRADIENT:  # one output: a single sweep, as in plain reverse mode
+            return lambda: diff(f, x, mode="reverse")
+        rows = chunk_for(mode, inst.n, chunk, input_elements(x), inst.m)
+        return lambda: diff(f, x, mode="reverse", chunk=rows)
     c = chunk_for(mode, inst.n, chunk, input_elements(x))
     return lambda: diff(f, x, mode="forward", chunk=c)
 
@@ -87,8 +105,12 @@ def recording_point(x: Any) -> Any:
     return float(x) + REPLAY_SHIFT * (1.0 + abs(float(x)))
 
 
-def work(mode: str, n: int, m: int, kind: str, chunk: int | None) -> int:
+def work(mode: str, n: int, m: int, kind: str, chunk: int | None, elements: int = 1) -> int:
     """Units of work a call does: forward passes, reverse sweeps (Jacobians), else 1."""
     if mode in FORWARD_MODES:
-        return math.ceil(n / (chunk_for(mode, n, chunk) or 1))
-    return m if mode in (REVERSE, REVERSE_REPLAY) and kind != GRADIENT else 1
+        return math.ceil(n / (chunk_for(mode, n, chunk, elements) or 1))
+    if kind == GRADIENT:
+        return 1
+    if mode == REVERSE_CHUNKED:
+        return math.ceil(m / (chunk_for(mode, n, chunk, elements, m) or 1))
+    return m if mode in (REVERSE, REVERSE_REPLAY) else 1

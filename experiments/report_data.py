@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import benchmark_json, results
-from experiments.results import CHUNK_SWEEP, FORWARD_MODES, MODE_ORDER
+from experiments.results import CHUNK_SWEEP, FORWARD_MODES, MODE_ORDER, REVERSE_MODES
 
 Cell = dict[str, Any]
 
@@ -246,9 +246,18 @@ def jacobian_grid(run: Run) -> tuple[list[int], list[int]] | None:
 
 def best_forward(cells: Iterable[Cell], m: int) -> list[Cell]:
     """At each n (with m outputs), the faster timed forward cell: chunk 1 or chunked."""
+    return _fastest(cells, m, FORWARD_MODES)
+
+
+def best_reverse(cells: Iterable[Cell], m: int) -> list[Cell]:
+    """At each n (with m outputs), the faster timed reverse cell: one sweep per output or chunked."""
+    return _fastest(cells, m, REVERSE_MODES)
+
+
+def _fastest(cells: Iterable[Cell], m: int, kinds: tuple[str, ...]) -> list[Cell]:
     best: dict[int, Cell] = {}
     for c in main_cells(cells):
-        if c.get("m") == m and c.get("mode") in FORWARD_MODES and timed(c):
+        if c.get("m") == m and c.get("mode") in kinds and timed(c):
             if c["n"] not in best or c["time_median_s"] < best[c["n"]]["time_median_s"]:
                 best[c["n"]] = c
     return [best[n] for n in sorted(best)]

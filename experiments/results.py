@@ -30,16 +30,22 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 #: What a cell times (its ``mode``): f alone (no differentiation), forward mode with one tangent
-#: direction per pass, forward mode with a chunk of directions per pass, reverse mode, and reverse
-#: mode replaying a tape recorded once (``modes.compile``) at another point.
+#: direction per pass, forward mode with a chunk of directions per pass, reverse mode (one backward
+#: sweep per output), reverse mode with a chunk of cotangent directions per sweep (a Jacobian's
+#: rows in ceil(m / chunk) sweeps, vector mode), and reverse mode replaying a tape recorded once
+#: (``modes.compile``) at another point.
 FUNCTION, FORWARD, FORWARD_CHUNKED, REVERSE = "function", "forward", "forward-chunked", "reverse"
-REVERSE_REPLAY = "reverse-replay"
+REVERSE_CHUNKED, REVERSE_REPLAY = "reverse-chunked", "reverse-replay"
 #: The differentiation modes, in the order the command line lists them.
-MODES = (FORWARD, FORWARD_CHUNKED, REVERSE, REVERSE_REPLAY)
+MODES = (FORWARD, FORWARD_CHUNKED, REVERSE, REVERSE_CHUNKED, REVERSE_REPLAY)
 #: The modes a run compares unless ``--modes`` says otherwise (replay is asked for by name).
 DEFAULT_MODES = (FORWARD, FORWARD_CHUNKED, REVERSE)
+#: A Jacobian problem's default modes: chunked reverse beside chunked forward, a fair fight.
+JACOBIAN_DEFAULT_MODES = (FORWARD, FORWARD_CHUNKED, REVERSE, REVERSE_CHUNKED)
 #: The forward modes (a cell of either has a chunk and ceil(n / chunk) passes).
 FORWARD_MODES = (FORWARD, FORWARD_CHUNKED)
+#: The reverse modes that sweep back a tape recorded at x (a Jacobian: m or ceil(m / chunk) sweeps).
+REVERSE_MODES = (REVERSE, REVERSE_CHUNKED)
 #: The order tables, legends and figures show a run's cells in.
 MODE_ORDER = (FUNCTION, *MODES)
 #: ``details["sweep"]`` of the extra forward-chunked cells a chunk-size sweep (``--chunks``) records.
@@ -55,10 +61,11 @@ class Cell:
     n: int  # inputs actually used
     requested_n: int  # the n asked for (differs when the problem rounds n, e.g. mlp)
     m: int  # outputs (1 for a gradient)
-    mode: str  # "function" (f alone), "forward" (chunk 1), "forward-chunked", "reverse", "reverse-replay"
-    chunk: int | None  # forward directions per pass
+    mode: str  # "function" (f alone), "forward" (chunk 1), "forward-chunked", "reverse",
+    # "reverse-chunked", "reverse-replay"
+    chunk: int | None  # forward directions per pass; reverse-chunked: cotangent directions per sweep
     passes: int | None  # forward passes through f (ceil(n / chunk)); 1 for reverse and function
-    sweeps: int | None  # reverse mode's backward sweeps (m)
+    sweeps: int | None  # reverse mode's backward sweeps (m; reverse-chunked ceil(m / chunk))
     #: "ok" timed; "skipped" not timed (over the budget or memory; ``reason`` says why and what
     #: fits); "error" failed (an exception, or forward and reverse disagree); "interrupted" (Ctrl-C)
     status: str = "ok"

@@ -43,6 +43,7 @@ from experiments.results import (
     FORWARD_MODES,
     FUNCTION,
     REVERSE,
+    REVERSE_CHUNKED,
     REVERSE_REPLAY,
     Cell,
 )
@@ -185,7 +186,8 @@ class Runner:
     # ------------------------------------------------------------------------ one size
 
     def _base(self, mode: str, n: int, requested: int, m: int, kind: str, elements: int = 1) -> Cell:
-        c = chunk_for(mode, n, self.s.chunk, elements)
+        c = chunk_for(mode, n, self.s.chunk, elements, m)
+        rows = mode == REVERSE_CHUNKED  # c cotangents per sweep: one pass, ceil(m / c) sweeps
         return Cell(
             problem=self.s.problem.name,
             kind=kind,
@@ -194,8 +196,8 @@ class Runner:
             m=m,
             mode=mode,
             chunk=c,
-            passes=math.ceil(n / c) if c else 1,
-            sweeps=m if mode == REVERSE else None,
+            passes=math.ceil(n / c) if c and not rows else 1,
+            sweeps=m if mode == REVERSE else math.ceil(m / c) if rows and c else None,
             seed=self.s.seed,
         )
 
@@ -324,7 +326,7 @@ class Runner:
             return None
         if k == REVERSE_REPLAY:
             c.record_time_s = getattr(fn, "compile_seconds", None)
-        if k in (REVERSE, REVERSE_REPLAY):
+        if k in (REVERSE, REVERSE_CHUNKED, REVERSE_REPLAY):
             c.ops, c.adjoint_updates, c.tape_length = stats.ops, stats.adjoint_updates, stats.tape_length
         elif k != FUNCTION:
             c.ops, c.tangent_updates = stats.ops, stats.tangent_updates

@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 
 import modes
-from experiments.results import FORWARD, FORWARD_CHUNKED, REVERSE, REVERSE_REPLAY, Cell
+from experiments.results import FORWARD, FORWARD_CHUNKED, REVERSE, REVERSE_CHUNKED, REVERSE_REPLAY, Cell
 
 _MODES_DIR = str(Path(modes.__file__).resolve().parent)
 _SELF_DIR = str(Path(__file__).resolve().parent)
 #: The order in which results are compared: the first present is the base the others must match.
-_CHECK_ORDER = (REVERSE, REVERSE_REPLAY, FORWARD_CHUNKED, FORWARD)
+_CHECK_ORDER = (REVERSE, REVERSE_CHUNKED, REVERSE_REPLAY, FORWARD_CHUNKED, FORWARD)
 
 
 def rel_diff(a: Any, b: Any) -> float:
