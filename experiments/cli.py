@@ -310,8 +310,8 @@ def _settings(ns: argparse.Namespace) -> Settings:
         raise UsageError(f"{REVERSE_CHUNKED} chunks a Jacobian's rows; '{problem.name}' has one output")
     if ns.chunk is not None and not {FORWARD_CHUNKED, REVERSE_CHUNKED} & set(ns.modes):
         raise UsageError(
-            "--chunk sets the chunked modes' chunk, but --modes leaves forward-chunked "
-            "and reverse-chunked out"
+            "--chunk sets forward-chunked's and reverse-chunked's chunk, but --modes leaves "
+            "forward-chunked out (and reverse-chunked)"
         )
     if ns.chunks is not None:
         if len(sizes) != 1 or len(ns.outputs or []) > 1:
