@@ -38,6 +38,7 @@ from experiments.results import (
     REVERSE,
     REVERSE_CHUNKED,
     REVERSE_REPLAY,
+    Cell,
     OutputError,
     RunRecord,
     create_run_folder,
@@ -455,7 +456,10 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
         record.finish("partial", "interrupted (Ctrl-C) before the run finished", summary)
     else:
         record.finish("complete", None, summary)
-    return RunResult(exit_code(outcome), record, outcome, folder)
+    code = exit_code(outcome)
+    if record.write_error and code in (EXIT_OK, EXIT_USAGE):
+        code = EXIT_FAILURE
+    return RunResult(code, record, outcome, folder)
 
 
 def _settings_doc(settings: Settings, threads: int) -> dict[str, Any]:
@@ -492,27 +496,54 @@ def _report(result: RunResult, ns: argparse.Namespace) -> None:
         if doc["summary"]:
             print()
             print("\n".join(doc["summary"]))
+    saved = result.folder is not None and not result.record.write_error
     if out.interrupted:
         _err(
             "interrupted; "
             + (
                 f"partial results saved in {result.folder}"
-                if result.folder
-                else "the cells measured so far are shown above"
+                if saved
+                else "the cells measured so far are above"
             )
         )
+    if result.record.write_error:
+        _err(f"error: {result.record.write_error}")
     for c in out.disagreements:
         _err(f"forward and reverse mode disagree at n = {c.n}: {c.reason}")
     if not out.disagreements:
-        for c in (c for c in out.cells if c.status == "error"):
-            _err(f"{c.mode} at n = {c.n} failed: {c.reason}")
+        for line in failures(out.cells, doc["problem"]["kind"] == "user"):
+            _err(line)
     if out.too_large:
         ad = [c for c in out.cells if c.mode != FUNCTION]
         best = min(ad, key=lambda c: c.predicted_time_s if c.predicted_time_s is not None else math.inf)
         sizes = ", ".join(str(n) for n in sorted({c.n for c in ad}))
         _err(f"error: nothing could be measured at n = {sizes}: {best.mode}: {best.reason}")
-    if result.folder is not None and not (ns.quiet or ns.json):
+    if saved and not out.interrupted and not (ns.quiet or ns.json):
         print(f"{PROG}: results saved in {result.folder}", file=sys.stderr)
+
+
+#: What to try when a user's problem fails: building it, or differentiating its f.
+BUILD_HINT = "hint: build(n, seed) must return (f, x) or (f, x, reference), x a list of floats or a 1-D array"
+F_HINT = (
+    "hint: f must be written with Python operators and modes.ops (see the README); "
+    "run modes.grad(f, x) in Python to see the whole traceback"
+)
+
+
+def failures(cells: Sequence[Cell], user: bool) -> list[str]:
+    """One line per distinct failure, naming every mode and size it hit; for a user's problem
+    each is followed by the hint for that kind of failure."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for c in cells:
+        if c.status == "error":
+            d = {"mode": c.mode, "n": c.n, "reason": c.reason}
+            groups.setdefault(tables.reason_key(d), []).append(d)
+    lines = []
+    for why, hit in groups.items():
+        lines.append(f"{tables.where(hit)} failed: {why}")
+        if user:
+            lines.append(BUILD_HINT if "(n, seed) raised" in why or "must return" in why else F_HINT)
+    return lines
 
 
 def _err(msg: str) -> None:

@@ -193,12 +193,18 @@ class RunRecord:
             "cells": [],
             "summary": [],
         }
+        #: why the folder stopped accepting writes (None while it does): the run goes on, its
+        #: results.json keeps the last cells saved, and the command exits 1 saying so once
+        self.write_error: str | None = None
         if folder is not None:
             self._csv_path = folder / "results.csv"
-            with open(self._csv_path, "w", newline="", encoding="utf-8") as fh:
-                csv.writer(fh).writerow(CELL_FIELDS)
-            (folder / "PARTIAL").write_text("this run has not finished: results.json says why\n")
-            self._save()
+            try:
+                with open(self._csv_path, "w", newline="", encoding="utf-8") as fh:
+                    csv.writer(fh).writerow(CELL_FIELDS)
+                (folder / "PARTIAL").write_text("this run has not finished: results.json says why\n")
+                self._save()
+            except OSError as e:
+                raise OutputError(f"cannot write results in '{folder}': {e.strerror or e}") from None
 
     @property
     def cells(self) -> list[dict[str, Any]]:
@@ -208,12 +214,15 @@ class RunRecord:
         """Append a finished cell and save both files (JSON rewritten atomically, CSV appended)."""
         record = cell.as_dict()
         self.doc["cells"].append(record)
-        if self.folder is not None:
-            with open(self._csv_path, "a", newline="", encoding="utf-8") as fh:
-                csv.writer(fh).writerow([_csv_value(record[k]) for k in CELL_FIELDS])
-                fh.flush()
-                os.fsync(fh.fileno())
-            self._save()
+        if self._writable():
+            try:
+                with open(self._csv_path, "a", newline="", encoding="utf-8") as fh:
+                    csv.writer(fh).writerow([_csv_value(record[k]) for k in CELL_FIELDS])
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                self._save()
+            except OSError as e:
+                self._lost(e)
 
     def finish(self, status: str, reason: str | None = None, summary: list[str] | None = None) -> None:
         """Close the record: ``complete``, or ``partial`` with the reason (interrupted, failed)."""
@@ -225,12 +234,32 @@ class RunRecord:
             elapsed_s=round(now - self._started, 3),
             summary=list(summary or []),
         )
-        if self.folder is not None:
-            self._save()
-            if status == "complete":
-                (self.folder / "PARTIAL").unlink(missing_ok=True)
-            else:
-                (self.folder / "PARTIAL").write_text(f"this run is partial: {reason}\n")
+        if self._writable():
+            assert self.folder is not None
+            try:
+                self._save()
+                if status == "complete":
+                    (self.folder / "PARTIAL").unlink(missing_ok=True)
+                else:
+                    (self.folder / "PARTIAL").write_text(f"this run is partial: {reason}\n")
+            except OSError as e:
+                self._lost(e)
+
+    def _writable(self) -> bool:
+        return self.folder is not None and self.write_error is None
+
+    def _lost(self, e: OSError) -> None:
+        """The folder stopped accepting writes: remember why, and write nothing more to it."""
+        assert self.folder is not None
+        try:
+            saved = len(load(self.folder)["cells"])
+            (self.folder / "results.json.tmp").unlink(missing_ok=True)
+        except (OSError, ValueError):
+            saved = 0
+        self.write_error = (
+            f"cannot write to {self.folder} ({e.strerror or e}); its results.json keeps the "
+            f"{saved} cells saved before, the rest are only printed"
+        )
 
     def _save(self) -> None:
         assert self.folder is not None

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 import modes
 from experiments import budget as bud
-from experiments.human import human_seconds
+from experiments.human import human_seconds, plural
 from experiments.kernels import chunk_for, input_elements, kernel
 from experiments.memory import MemoryMeter
 from experiments.predict import Predictor
@@ -47,6 +47,7 @@ from experiments.results import (
     REVERSE_REPLAY,
     Cell,
 )
+from experiments.tables import reason_key
 from experiments.timing import (
     IQR_MIN_SAMPLES,
     Plan,
@@ -138,6 +139,7 @@ class Runner:
             kind=settings.problem.kind if settings.problem.kind != "user" else GRADIENT,
         )
         self._built: set[tuple[int, int]] = set()
+        self._build_errors: dict[str, int] = {}  # a builder's error (said once), by the first n
 
     # --------------------------------------------------------------------- the whole run
 
@@ -249,7 +251,8 @@ class Runner:
             msg = str(e) if isinstance(e, ProblemError) else failed
             for k in live:
                 self._emit(cells[k].fail(msg))
-            self.narrate(f"n = {n}: error: {msg}")
+            first = self._build_errors.setdefault(reason_key({"mode": "", "reason": msg}), n)
+            self.narrate(f"n = {n}: error: " + (msg if first == n else f"the same as at n = {first}"))
             return
         if (inst.n, inst.m) in self._built:
             self.narrate(f"n = {n}: {p.name} rounds it to n = {inst.n}, already measured; skipping")
@@ -278,7 +281,11 @@ class Runner:
             check(cells, results, inst.reference, self.s.tolerance, self.narrate)
             for k in fns:
                 if cells[k].status == "ok":
-                    plan = self._plan(k, fns[k], cells[k], inst.n)
+                    try:
+                        plan = self._plan(k, fns[k], cells[k], inst.n)
+                    except Exception as e:  # this cell fails; the others are still timed
+                        cells[k].fail(f"{k} failed after its verification call: {describe_error(e)}")
+                        plan = None
                     if plan is not None:
                         plans[k] = plan
             rounds = max((pl.repeats for pl in plans.values()), default=0)
@@ -295,6 +302,10 @@ class Runner:
             raise
         for k, plan in plans.items():
             c = cells[k]
+            if plan.error is not None:
+                taken = plural(len(plan.samples), "sample")
+                c.fail(f"{k} failed while timed (after {taken}): {describe_error(plan.error)}")
+                continue
             _fill_times(c, plan)
             if bud.is_long(c.first_call_s or 0.0):
                 c.add_note(

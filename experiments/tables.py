@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -37,7 +38,9 @@ def format_table(cells: list[dict[str, Any]]) -> str:
         "agree",
         *(["record"] if replay else []),
     ]
-    rows, notes = [], []
+    rows: list[list[str]] = []
+    feet: dict[tuple[str, str], int] = {}  # one footnote per distinct (status, reason)
+    hit: dict[int, list[dict[str, Any]]] = {}
     for c in _sorted(cells):
         ok = c["status"] in ("ok", "interrupted") and c["time_median_s"] is not None
         if ok:
@@ -49,8 +52,9 @@ def format_table(cells: list[dict[str, Any]]) -> str:
                 times(c["speedup_vs_forward"]),
             ]
         else:
-            notes.append(f"[{len(notes) + 1}] {c['mode']} at n = {c['n']}: {c['status']}: {c['reason']}")
-            timing = [f"{c['status']} [{len(notes)}]", "", "", ""]
+            i = feet.setdefault((c["status"], reason_key(c)), len(feet) + 1)
+            hit.setdefault(i, []).append(c)
+            timing = [f"{c['status']} [{i}]", "", "", ""]
         updates = c["tangent_updates"] if c["mode"] in FORWARD_MODES else c["adjoint_updates"]
         rows.append(
             [
@@ -74,8 +78,23 @@ def format_table(cells: list[dict[str, Any]]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     for r in rows:
         lines.append("  ".join(v.ljust(w) if h in left else v.rjust(w) for h, v, w in zip(head, r, widths)))
+    notes = [f"[{i}] {where(hit[i])}: {status}: {reason}" for (status, reason), i in feet.items()]
     notes += [f"note: {c['mode']} at n = {c['n']}: {c['note']}" for c in _sorted(cells) if c.get("note")]
     return "\n".join(lines + ([""] + notes if notes else []))
+
+
+def reason_key(c: dict[str, Any]) -> str:
+    """A cell's reason without what differs from cell to cell for one cause (the mode's name in
+    front, the size a builder was called with), so one failure is said once for all it hit."""
+    why = re.sub(rf"^{re.escape(c['mode'])} failed: ", "", c.get("reason") or "")
+    return re.sub(r"\(\d+, \d+\) raised", "(n, seed) raised", why)
+
+
+def where(cells: list[dict[str, Any]]) -> str:
+    """``forward, reverse at n = 10, 100``: the modes and sizes of ``cells``."""
+    names = [m for m in MODE_ORDER if any(c["mode"] == m for c in cells)]
+    names += sorted({c["mode"] for c in cells} - set(names))
+    return f"{', '.join(names)} at n = {', '.join(str(n) for n in sorted({c['n'] for c in cells}))}"
 
 
 def _record_time(c: dict[str, Any]) -> str:

@@ -150,6 +150,7 @@ class Plan:
     samples: list[float] = field(default_factory=list)
     spent: float = 0.0
     stopped: str | None = None
+    error: Exception | None = None  # what a sample raised (the kernel is then stopped)
 
     @property
     def done(self) -> bool:
@@ -159,7 +160,8 @@ class Plan:
 def interleave(plans: dict[str, Plan], on_round: Callable[[int], None] | None = None) -> dict[str, Plan]:
     """Time every plan's samples in rounds: each round takes one sample of each unfinished kernel,
     the order rotating each round. A kernel whose next sample would overspend its ``allowance``
-    stops (``plan.stopped`` says why); a sample that overruns it badly is interrupted and dropped."""
+    stops (``plan.stopped`` says why); a sample that overruns it badly is interrupted and dropped,
+    and a kernel whose sample raises stops there (``plan.error``) while the others go on."""
     names = list(plans)
     rnd = 0
     while not all(plans[k].done for k in names):
@@ -182,6 +184,10 @@ def interleave(plans: dict[str, Plan], on_round: Callable[[int], None] | None = 
             except TimeLimitExceeded:
                 plan.spent += time.perf_counter() - start
                 plan.stopped = f"a sample overran the budget after {len(plan.samples)} samples"
+                continue
+            except Exception as e:  # the other kernels go on; the caller reports this one
+                plan.error = e
+                plan.stopped = f"a sample raised an error after {len(plan.samples)} samples"
                 continue
             plan.spent += time.perf_counter() - start
             plan.samples.append(total / plan.loops)
