@@ -243,7 +243,7 @@ class _Builder:
             ]
             self.add(
                 rr.Para(
-                    f"What was not measured, and why ({plural(len(items), 'cell')}; the figures "
+                    f"What was not measured in full, and why ({plural(len(items), 'cell')}; the figures "
                     "mark these cells, the tables footnote them):"
                 ),
                 rr.Bullets(items),

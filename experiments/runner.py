@@ -297,7 +297,13 @@ class Runner:
                 c = cells[k]
                 if c.status == "ok":
                     c.status, c.reason = "interrupted", "interrupted (Ctrl-C) while this size was measured"
-                    _fill_times(c, plans.get(k))
+                    plan = plans.get(k)
+                    if plan is not None and plan.samples:
+                        c.reason = (
+                            f"interrupted (Ctrl-C) after {len(plan.samples)} of {plan.repeats} samples "
+                            "(the median shown is theirs)"
+                        )
+                    _fill_times(c, plan)
                 self._emit(c)
             raise
         for k, plan in plans.items():

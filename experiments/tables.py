@@ -45,8 +45,13 @@ def format_table(cells: list[dict[str, Any]]) -> str:
         ok = c["status"] in ("ok", "interrupted") and c["time_median_s"] is not None
         if ok:
             iqr = "n/a" if c["time_iqr_s"] is None else human_seconds(c["time_iqr_s"])  # one sample
+            median = human_seconds(c["time_median_s"])
+            if c["status"] == "interrupted":  # the median of the samples it got: footnoted
+                i = feet.setdefault((c["status"], reason_key(c)), len(feet) + 1)
+                hit.setdefault(i, []).append(c)
+                median += f" [{i}]"
             timing = [
-                human_seconds(c["time_median_s"]),
+                median,
                 iqr,
                 times(c["ratio_to_function"]),
                 times(c["speedup_vs_forward"]),
@@ -106,17 +111,20 @@ def _by(cells: list[dict[str, Any]], n: int, m: int, mode: str) -> dict[str, Any
     return next((c for c in cells if c["n"] == n and c["m"] == m and c["mode"] == mode), None)
 
 
-def _time(c: dict[str, Any] | None) -> tuple[float | None, bool]:
-    """A cell's median; for a skipped cell an estimate (second item True): its one untimed call
-    if it got that far, else its prediction."""
+def _time(c: dict[str, Any] | None) -> tuple[float | None, str]:
+    """A cell's median and how it was had: ``""`` timed; ``"partial"`` the median of the samples
+    an interrupted cell got; ``"estimate"`` for a skipped cell, its one untimed call if it got
+    that far, else its prediction."""
     if c is None:
-        return None, False
+        return None, ""
     if c["status"] == "ok" and c["time_median_s"]:
-        return c["time_median_s"], False
+        return c["time_median_s"], ""
+    if c["status"] == "interrupted" and c["time_median_s"]:
+        return c["time_median_s"], "partial"
     if c["status"] == "skipped":
         guess = c.get("first_call_s") or c.get("predicted_time_s")
-        return (guess, True) if guess else (None, False)
-    return None, False
+        return (guess, "estimate") if guess else (None, "")
+    return None, ""
 
 
 def _compare(cells: list[dict[str, Any]], n: int, m: int, fwd_mode: str) -> str | None:
@@ -139,14 +147,20 @@ def _compare(cells: list[dict[str, Any]], n: int, m: int, fwd_mode: str) -> str 
         missing, name = (fwd, label) if tf is None else (rev, "reverse mode")
         return f"{name} was not timed at {where} ({missing['reason']})"
     ratio = tf / tr
-    verb = "would be about" if (pf or pr) else "was"
+    verb = "would be about" if "estimate" in (pf, pr) else "was"
     if ratio >= 1:
         s = f"reverse mode {verb} {times(ratio)} faster than {label} at {where}; {ideal}"
     else:
         s = f"{label} {verb} {times(1 / ratio)} faster than reverse mode at {where}; {ideal}"
-    guessed = [(name, c, t) for name, c, t, p in ((label, fwd, tf, pf), ("reverse mode", rev, tr, pr)) if p]
+    both = ((label, fwd, tf, pf), ("reverse mode", rev, tr, pr))
+    guessed = [(name, c, t) for name, c, t, p in both if p == "estimate"]
     if guessed:
         s += " (estimated: " + "; ".join(_guess(name, c, t) for name, c, t in guessed) + ")"
+    partial = [
+        f"{name} after {plural(len(c['samples_s']), 'sample')}" for name, c, _, p in both if p == "partial"
+    ]
+    if partial:
+        s += " (partial: interrupted by Ctrl-C, " + ", ".join(partial) + ")"
     return s
 
 
@@ -167,24 +181,31 @@ def _where(n: int, m: int, jac: bool) -> str:
 
 def _sweep(cells: list[dict[str, Any]], sizes: list[tuple[int, int]], fwd_mode: str) -> str | None:
     """One sentence with the speedup of reverse over ``fwd_mode`` at every size of a sweep."""
-    parts, ideal, guessed = [], [], False
+    parts, ideal, marks = [], [], set()
     jac = any(c["kind"] == "jacobian" for c in cells)
     for n, m in sizes:
         fwd, rev = _by(cells, n, m, fwd_mode), _by(cells, n, m, REVERSE)
         (tf, pf), (tr, pr) = _time(fwd), _time(rev)
         if fwd is None or tf is None or tr is None:
             continue
-        mark = "~" if (pf or pr) else ""
-        guessed = guessed or bool(mark)
+        mark = "~" if "estimate" in (pf, pr) else "*" if "partial" in (pf, pr) else ""
+        marks.add(mark)
         parts.append(f"{mark}{times(tf / tr)} at {_where(n, m, jac)}")
         ideal.append(f"{fwd['passes']}/{rev['sweeps']}" if jac else str(fwd["passes"]))
     if not parts:
         return None
     label = "forward mode (chunk 1)" if fwd_mode == FORWARD else "forward mode (chunked)"
     what = "passes/sweeps" if jac else "ideal n/c"
-    return f"Speedup of reverse mode over {label}: {', '.join(parts)} ({what}: {', '.join(ideal)})" + (
-        "; ~ marks an estimate for a cell over the budget." if guessed else "."
-    )
+    said = [
+        *(["~ marks an estimate for a cell over the budget"] if "~" in marks else []),
+        *(
+            ["* a cell interrupted (Ctrl-C) before all its samples: the median of those it got"]
+            if "*" in marks
+            else []
+        ),
+    ]
+    text = f"Speedup of reverse mode over {label}: {', '.join(parts)} ({what}: {', '.join(ideal)})"
+    return text + ("; " + "; ".join(said) if said else "") + "."
 
 
 def summary(cells: list[dict[str, Any]]) -> list[str]:
