@@ -20,7 +20,7 @@ import sys
 import time
 import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -28,6 +28,11 @@ import numpy as np
 
 import modes
 from experiments import budget, environment, tables
+from experiments.peers.base import PeerError
+from experiments.peers.forms import FORMS, form_for, no_form_reason
+from experiments.peers.registry import PEERS, resolve
+from experiments.peers.table import render as peer_table
+from experiments.peers.table import versions_of
 from experiments.problems import CATALOGUE, DEFAULT_PROBLEM, JACOBIAN, ProblemError, get_problem
 from experiments.results import (
     DEFAULT_MODES,
@@ -35,6 +40,7 @@ from experiments.results import (
     FUNCTION,
     JACOBIAN_DEFAULT_MODES,
     MODES,
+    OURS,
     REVERSE,
     REVERSE_CHUNKED,
     REVERSE_REPLAY,
@@ -62,6 +68,7 @@ EXAMPLES = [
     ("--problem my_problem.py:build --inputs 100", "your own function"),
     ("--inputs 10,100,1000 --report", "a sweep, then its report (report.md, .html, figures)"),
     ("--inputs 200 --chunks 1,4,12,50,200", "forward mode's time against its chunk size"),
+    ("--problem mlp --inputs 10,100 --peers all", "JAX, PyTorch, autograd timed beside ours"),
     ("report RUN_FOLDER [...]", "the report again from saved results (no re-timing)"),
     ("explain ...", "how each mode computes a derivative"),
 ]
@@ -237,6 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
         "for the report; sizes above n are clamped to n)",
     )
     p.add_argument(
+        "--peers",
+        metavar="NAME[,NAME...]",
+        help=f"also time these AD libraries on the same problem, checked against our reverse mode: "
+        f'{", ".join(PEERS)}, or all (every one installed; pip install "compare-modes[peers]")',
+    )
+    p.add_argument(
         "--report",
         action="store_true",
         help="after the run, write report.md, report.html and the figures into its folder "
@@ -337,6 +350,32 @@ def _settings(ns: argparse.Namespace) -> Settings:
     )
 
 
+def _peers(ns: argparse.Namespace, settings: Settings) -> tuple[Settings, str | None]:
+    """``--peers``: the settings with the peers set up, and a note for the user (or UsageError)."""
+    if ns.peers is None:
+        return settings, None
+    name = settings.problem.name
+    if form_for(name) is None or CATALOGUE.get(name) is not settings.problem:
+        raise UsageError(
+            f"problem '{name}' has no peer form: {no_form_reason(name)}; "
+            f"problems with one: {', '.join(FORMS)}"
+        )
+    if settings.options:
+        raise UsageError("--peers times the catalogue problem as it is: drop the problem's options")
+    if settings.chunks:
+        raise UsageError("--peers and --chunks are separate runs: a chunk-size sweep times our engines only")
+    try:
+        peers, note = resolve(ns.peers)
+    except PeerError as e:
+        raise UsageError(str(e)) from None
+    return replace(settings, peers=tuple(peers)), note
+
+
+def _peer_environment(settings: Settings) -> dict[str, Any]:
+    """The peers' versions and precision/thread settings, for the environment block."""
+    return {p.name: {"version": p.version(), **p.settings()} for p in settings.peers}
+
+
 def exit_code(outcome: Outcome) -> int:
     """The exit code of a finished run: interrupted, then disagreement, failure, nothing measured."""
     if outcome.interrupted:
@@ -350,6 +389,14 @@ def exit_code(outcome: Outcome) -> int:
     return EXIT_OK
 
 
+def _peer_form(name: str) -> str:
+    """How ``--peers`` runs a problem: its array form, as written (scalar loop), or why not."""
+    form = form_for(name)
+    if form is None:
+        return f"no peer form ({no_form_reason(name)})"
+    return "as written (a scalar loop)" if form.scalar_list else "array form (experiments/peers/forms.py)"
+
+
 def _list_problems(as_json: bool) -> int:
     rows = [
         {
@@ -358,6 +405,7 @@ def _list_problems(as_json: bool) -> int:
             "sizes": p.sizes,
             "description": p.description,
             "options": {k: v for k, v in p.options.items()},
+            "peer_form": _peer_form(p.name),
         }
         for p in CATALOGUE.values()
     ]
@@ -366,7 +414,7 @@ def _list_problems(as_json: bool) -> int:
         return EXIT_OK
     w = max(len(r["name"]) for r in rows)
     for r in rows:
-        print(f"{r['name']:<{w}}  {r['kind']:<8}  {r['description']} [{r['sizes']}]")
+        print(f"{r['name']:<{w}}  {r['kind']:<8}  {r['description']} [{r['sizes']}]; peers: {r['peer_form']}")
     print(f"\nyour own: --problem path/to/file.py:function (see {PROG} --help)")
     return EXIT_OK
 
@@ -410,7 +458,7 @@ class _Console:
 def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
     """Run the parsed command line; the seam for what comes after a run (reports) is the result's
     ``folder``. Raises UsageError, ProblemError or OutputError before anything is timed."""
-    settings = _settings(ns)
+    settings, peer_note = _peers(ns, _settings(ns))
     problem = settings.problem
     folder = None
     if ns.out is not None or len(settings.sizes) > 1 or ns.report:
@@ -419,7 +467,8 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
         folder = create_run_folder(parent, label)
     quiet = ns.quiet or ns.json
     runner_groups = len(settings.sizes) * len(settings.outputs or [None])
-    console = _Console(quiet, runner_groups * (len(settings.modes) + 1) + 3 * len(settings.chunks or []))
+    per_group = len(settings.modes) + 1 + sum(len(p.all_modes()) for p in settings.peers)
+    console = _Console(quiet, runner_groups * per_group + 3 * len(settings.chunks or []))
     try:
         with environment.pinned_threads(ns.threads) as pools:
             header = {
@@ -427,7 +476,10 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
                 "command": {"argv": [PROG, *argv], "line": shlex.join([PROG, *argv]), "cwd": os.getcwd()},
                 "run_folder": str(folder) if folder else None,
                 "settings": _settings_doc(settings, ns.threads),
-                "environment": environment.collect(list(argv), pools),
+                "environment": {
+                    **environment.collect(list(argv), pools),
+                    **({"peers": _peer_environment(settings)} if settings.peers else {}),
+                },
                 "problem": {
                     "name": problem.name,
                     "description": problem.description,
@@ -437,9 +489,13 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
                 },
             }
             record = RunRecord(header, folder)
+            if peer_note:
+                console.say(peer_note)
             console.say(
                 f"{problem.name} at n = {', '.join(map(str, settings.sizes))}: "
-                f"{', '.join(settings.modes)}; budget {settings.budget:g} s per cell"
+                f"{', '.join(settings.modes)}"
+                + (f"; peers {', '.join(p.name for p in settings.peers)}" if settings.peers else "")
+                + f"; budget {settings.budget:g} s per cell"
                 + (f"; saving to {folder}" if folder else "")
             )
             runner = Runner(settings, record, narrate=console.say, progress=console.step)
@@ -496,6 +552,9 @@ def _report(result: RunResult, ns: argparse.Namespace) -> None:
         if doc["summary"]:
             print()
             print("\n".join(doc["summary"]))
+        if doc["settings"].get("peers"):
+            print()
+            print(peer_table(doc["cells"], versions_of(doc["environment"])), end="")
     saved = result.folder is not None and not result.record.write_error
     if out.interrupted:
         _err(
@@ -509,7 +568,8 @@ def _report(result: RunResult, ns: argparse.Namespace) -> None:
     if result.record.write_error:
         _err(f"error: {result.record.write_error}")
     for c in out.disagreements:
-        _err(f"forward and reverse mode disagree at n = {c.n}: {c.reason}")
+        what = "forward and reverse mode" if c.library == OURS else f"{c.library} and our engines"
+        _err(f"{what} disagree at n = {c.n}: {c.reason}")
     if not out.disagreements:
         for line in failures(out.cells, doc["problem"]["kind"] == "user"):
             _err(line)
@@ -536,7 +596,7 @@ def failures(cells: Sequence[Cell], user: bool) -> list[str]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for c in cells:
         if c.status == "error":
-            d = {"mode": c.mode, "n": c.n, "reason": c.reason}
+            d = {"mode": c.mode, "n": c.n, "reason": c.reason, "library": c.library}
             groups.setdefault(tables.reason_key(d), []).append(d)
     lines = []
     for why, hit in groups.items():

@@ -40,6 +40,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from experiments import fits
 from experiments.human import human_seconds
+from experiments.peers import figures as peer_figures
 from experiments.report_data import (
     Cell,
     best_forward,
@@ -264,8 +265,9 @@ def _hollow(ax: Axes, points: Sequence[tuple[float, float]], mode: str) -> None:
     )
 
 
-def time_figure(cells: Sequence[Cell], title: str) -> Figure:
-    """Median time per call against n, log-log, one line per mode with its IQR band."""
+def time_figure(cells: Sequence[Cell], title: str, peers: Sequence[Cell] = ()) -> Figure:
+    """Median time per call against n, log-log, one line per mode with its IQR band (and the
+    ``peers``' reverse gradients dashed, from ``--peers``)."""
     present = [m for m in modes_present(cells) if series(cells, m)]
     if not present or len({c["n"] for m in present for c in series(cells, m)}) < 2:
         raise NoDataError("the time-vs-n figure needs a mode timed at two or more input counts n")
@@ -312,6 +314,7 @@ def time_figure(cells: Sequence[Cell], title: str) -> Figure:
         _absent(ax, bare, COLOR[mode])
         if bare and _ABSENT not in extra:
             extra.append(_ABSENT)
+    peer_figures.draw_times(ax, peers)
     # O(n) through reverse mode's first point, O(n^2) through forward mode's first point
     anchors = {REVERSE: "O(n)", FORWARD: "O(n²)"}
     first = series(cells, present[0])[0]
@@ -349,8 +352,9 @@ def speedup_points(cells: Sequence[Cell], fwd_mode: str) -> list[tuple[Cell, Cel
     return [(f, rev[f["n"]]) for f in series(cells, fwd_mode) if f["n"] in rev]
 
 
-def speedup_figure(cells: Sequence[Cell], title: str) -> Figure:
-    """Speedup of reverse over forward mode against n, with the ideal and the crossover n*."""
+def speedup_figure(cells: Sequence[Cell], title: str, peers: Sequence[Cell] = ()) -> Figure:
+    """Speedup of reverse over forward mode against n, with the ideal and the crossover n* (and
+    the ``peers``' own forward/reverse ratios dashed, from ``--peers``)."""
     comparisons = [m for m in FORWARD_MODES if len(speedup_points(cells, m)) >= 2]
     if not comparisons:
         raise NoDataError(
@@ -443,6 +447,7 @@ def speedup_figure(cells: Sequence[Cell], title: str) -> Figure:
             handles.append(
                 Line2D([], [], ls="none", marker="*", mfc="white", color=COLOR[mode], ms=11, label=_short(co))
             )
+    handles += peer_figures.draw_speedups(ax, peers)
     handles.append(
         ax.axhline(1.0, color="#222222", lw=0.9, zorder=2, label="break-even (forward wins below)")
     )

@@ -42,7 +42,13 @@ class Run:
 
     @property
     def cells(self) -> list[Cell]:
-        return list(self.doc.get("cells") or [])
+        """Our engines' cells (a ``--peers`` run's peer cells are :attr:`peer_cells`)."""
+        return [c for c in self.doc.get("cells") or [] if results.is_ours(c)]
+
+    @property
+    def peer_cells(self) -> list[Cell]:
+        """The peers' cells of a ``--peers`` run (JAX, PyTorch, autograd), none otherwise."""
+        return [c for c in self.doc.get("cells") or [] if not results.is_ours(c)]
 
     @property
     def problem(self) -> str:

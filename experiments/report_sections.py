@@ -18,6 +18,7 @@ from experiments import fits, plots
 from experiments import report_render as rr
 from experiments import report_text as words
 from experiments.human import agreement, count, human_bytes, human_seconds, plural, times_md
+from experiments.peers import section as peer_section
 from experiments.report_data import (
     Cell,
     ReportError,
@@ -174,6 +175,7 @@ class _Builder:
                         f"NumPy {env.get('numpy', '?')}, modes {env.get('modes', '?')}, "
                         f"compare-modes {env.get('compare_modes', '?')}; source revision {rev}",
                         f"Threads: BLAS pinned to {threads if threads else '?'} during the runs ({pools})",
+                        *peer_section.environment(self.runs),
                     ]
                 )
             )
@@ -272,6 +274,7 @@ class _Builder:
             self.add(rr.Code(run.command))
         if is_size_sweep(run):
             self.sweep_figures(run)
+        self.add(*peer_section.blocks(cells, run.peer_cells, run.doc.get("environment")))
         if chunks:
             self.chunk_section(run, *chunks)
         if grid:
@@ -320,8 +323,10 @@ class _Builder:
         anchor = "reverse mode's" if series(cells, "reverse") else "the first"
         audit = "cost relative to f" if run.kind == "jacobian" else "cheap-gradient audit"
         builds = {
-            "time": lambda: plots.time_figure(cells, f"{p}: {unit} time vs n, by mode"),
-            "speedup": lambda: plots.speedup_figure(cells, f"{p}: reverse mode's speedup over forward mode"),
+            "time": lambda: plots.time_figure(cells, f"{p}: {unit} time vs n, by mode", run.peer_cells),
+            "speedup": lambda: plots.speedup_figure(
+                cells, f"{p}: reverse mode's speedup over forward mode", run.peer_cells
+            ),
             "audit": lambda: plots.audit_figure(cells, f"{p}: {audit} ({unit} time ÷ f's time)"),
             "counts": lambda: plots.counts_figure(cells, f"{p}: operation counts"),
             "memory": lambda: plots.memory_figure(cells, f"{p}: peak memory during one {unit}"),

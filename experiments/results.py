@@ -1,9 +1,9 @@
 """The results of a run: one record per (problem, n, mode) cell, saved as ``results.json`` and
 ``results.csv`` in a run folder of its own, rewritten as each cell finishes.
 
-``results.json`` (``schema_version`` 1) is what reports and plots read; they never re-time::
+``results.json`` (``schema_version`` 2) is what reports and plots read; they never re-time::
 
-    {"schema_version": 1, "status": "complete" | "partial", "status_reason": str | null,
+    {"schema_version": 2, "status": "complete" | "partial", "status_reason": str | null,
      "started_at", "finished_at", "elapsed_s", "tool": {"name", "version"},
      "command": {"argv", "line", "cwd"}, "settings": {...}, "environment": {...},
      "problem": {"name", "description", "kind", "sizes", "options"},
@@ -13,6 +13,10 @@ A run that has not finished (still running, interrupted, crashed) says ``"status
 its folder holds a ``PARTIAL`` file; both go when it completes. Each :class:`Cell` field is
 documented on the class; ``results.csv`` has one row per cell with the columns of
 :data:`CELL_FIELDS` (lists joined with ``;``, mappings as JSON, missing values empty).
+
+Version 2 added each cell's ``library`` (``"modes"`` for our engines, else the peer's name, as
+``--peers`` times them) and ``compile_s`` (a peer's jit compile); :func:`load` still reads version 1
+files, filling those in (every cell of a version 1 file is ours).
 """
 
 from __future__ import annotations
@@ -27,7 +31,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions :func:`load` reads (older ones are upgraded as they are read).
+READABLE_VERSIONS = (1, 2)
+#: A cell's ``library`` when our engines computed it (a peer's cells carry the peer's name).
+OURS = "modes"
 
 #: What a cell times (its ``mode``): f alone (no differentiation), forward mode with one tangent
 #: direction per pass, forward mode with a chunk of directions per pass, reverse mode (one backward
@@ -48,6 +56,8 @@ FORWARD_MODES = (FORWARD, FORWARD_CHUNKED)
 REVERSE_MODES = (REVERSE, REVERSE_CHUNKED)
 #: The order tables, legends and figures show a run's cells in.
 MODE_ORDER = (FUNCTION, *MODES)
+#: A peer's compiled mode's suffix (``reverse-jit``: JAX's ``jit``); the base names are ours.
+JIT = "-jit"
 #: ``details["sweep"]`` of the extra forward-chunked cells a chunk-size sweep (``--chunks``) records.
 CHUNK_SWEEP = "chunk"
 
@@ -66,6 +76,9 @@ class Cell:
     chunk: int | None  # forward directions per pass; reverse-chunked: cotangent directions per sweep
     passes: int | None  # forward passes through f (ceil(n / chunk)); 1 for reverse and function
     sweeps: int | None  # reverse mode's backward sweeps (m; reverse-chunked ceil(m / chunk))
+    #: who computed it: "modes" (our engines) or a peer ("jax", "torch", "autograd"); a peer's modes
+    #: use our names (forward = n JVP passes, forward-chunked = its batched jacfwd, "-jit" compiled)
+    library: str = OURS
     #: "ok" timed; "skipped" not timed (over the budget or memory; ``reason`` says why and what
     #: fits); "error" failed (an exception, or forward and reverse disagree); "interrupted" (Ctrl-C)
     status: str = "ok"
@@ -94,6 +107,7 @@ class Cell:
     #: and the gradients after which it has paid for itself (compile / (reverse - replay) per call)
     record_time_s: float | None = None
     break_even_calls: int | None = None
+    compile_s: float | None = None  # a peer's -jit mode: trace and compile, once, apart from the calls
     predicted_time_s: float | None = None  # per call, predicted before running from smaller n
     predicted_exponent: float | None = None  # fitted t ~ n^k used for the prediction
     predicted_from: list[int] = field(default_factory=list)  # the n values the fit used
@@ -277,12 +291,27 @@ def _iso(t: float) -> str:
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """Read a ``results.json`` (or the run folder holding one), checking its schema version."""
+    """Read a ``results.json`` (or the run folder holding one), checking its schema version; an
+    older version's document is upgraded to the current one (see the module's docstring)."""
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
     with open(p, encoding="utf-8") as fh:
         doc = json.load(fh)
-    if doc.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"{p}: schema_version {doc.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+    version = doc.get("schema_version")
+    if version not in READABLE_VERSIONS:
+        raise ValueError(
+            f"{p}: schema_version {version!r}, expected one of {', '.join(map(str, READABLE_VERSIONS))}"
+        )
+    if version == 1:
+        for c in doc.get("cells") or []:
+            if isinstance(c, dict):
+                c.setdefault("library", OURS)
+                c.setdefault("compile_s", None)
+        doc["schema_version"] = SCHEMA_VERSION
     return doc
+
+
+def is_ours(cell: dict[str, Any]) -> bool:
+    """Whether a results.json cell was computed by our engines (not a peer's)."""
+    return cell.get("library", OURS) == OURS

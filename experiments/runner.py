@@ -18,6 +18,9 @@ Per size n (with m outputs for Jacobian problems) the runner
 
 With ``Settings.chunks`` the run ends with a chunk-size sweep: forward-chunked timed again at
 each further chunk size, checked against (and interleaved with) its own reverse-mode run.
+
+With ``Settings.peers`` (``--peers``) each size also times the peers' kernels
+(:mod:`experiments.peers.run`), checked against our reverse mode and interleaved with ours.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from experiments import budget as bud
 from experiments.human import human_seconds, plural
 from experiments.kernels import chunk_for, input_elements, kernel
 from experiments.memory import MemoryMeter
+from experiments.peers.run import PeerBench
 from experiments.predict import Predictor
 from experiments.problems import GRADIENT, Instance, Problem, ProblemError
 from experiments.results import (
@@ -42,6 +46,7 @@ from experiments.results import (
     FORWARD_CHUNKED,
     FORWARD_MODES,
     FUNCTION,
+    OURS,
     REVERSE,
     REVERSE_CHUNKED,
     REVERSE_REPLAY,
@@ -57,7 +62,7 @@ from experiments.timing import (
     loops_for,
     timed_call,
 )
-from experiments.verify import check, describe_error
+from experiments.verify import check, check_peers, describe_error
 
 
 @dataclass
@@ -76,10 +81,12 @@ class Settings:
     tolerance: float = 1e-8
     memory: bool = True
     chunks: list[int] | None = None  # a chunk-size sweep after the run (one n): these chunk sizes
+    peers: tuple[Any, ...] = ()  # experiments.peers adapters timed beside ours at each size
 
     def as_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d.update(problem=self.problem.name, modes=list(self.modes), sizes=list(self.sizes))
+        d.update(peers=[p.name for p in self.peers])
         return d
 
 
@@ -95,12 +102,12 @@ class Outcome:
 
     @property
     def disagreements(self) -> list[Cell]:
-        return [c for c in self.cells if c.agrees is False and c.mode != REVERSE]
+        return [c for c in self.cells if c.agrees is False and (c.mode != REVERSE or c.library != OURS)]
 
     @property
     def too_large(self) -> bool:
         """Nothing was measured: every differentiation cell was over the budget or the memory."""
-        ad = [c for c in self.cells if c.mode != FUNCTION]
+        ad = [c for c in self.cells if c.mode != FUNCTION and c.library == OURS]
         return bool(ad) and all(c.status == "skipped" for c in ad)
 
 
@@ -140,6 +147,10 @@ class Runner:
         )
         self._built: set[tuple[int, int]] = set()
         self._build_errors: dict[str, int] = {}  # a builder's error (said once), by the first n
+        s = settings
+        self.peers = (
+            PeerBench(s.peers, s.problem.name, s.modes, s.budget, s.repeat, s.seed) if s.peers else None
+        )
 
     # --------------------------------------------------------------------- the whole run
 
@@ -175,7 +186,7 @@ class Runner:
         n = max((c.n for c in self.cells), default=self.s.sizes[0])
         for chunk in sorted({min(c, n) for c in chunks} - done):
             self.narrate(f"n = {n}: chunk-size sweep, forward-chunked with chunk {chunk}")
-            sub = replace(self.s, modes=(FORWARD_CHUNKED, REVERSE), chunk=chunk, chunks=None)
+            sub = replace(self.s, modes=(FORWARD_CHUNKED, REVERSE), chunk=chunk, chunks=None, peers=())
             sweep = Runner(sub, _SweepRecord(self), narrate=self.narrate, progress=self._counting_on())
             if sweep.run().interrupted:
                 raise KeyboardInterrupt
@@ -218,6 +229,7 @@ class Runner:
             why = self.memory.inputs_too_large(n, need, fit)
             for c in cells.values():
                 self._emit(c.skip(why))
+            self._skip_peers(n, m_guess, why)
             self.narrate(f"n = {n}: skipped: {why}")
             return
 
@@ -241,6 +253,7 @@ class Runner:
             + (f"; skipped {', '.join(skipped)}" if skipped else "")
         )
         if not live:
+            self._skip_peers(n, m_guess, "our engines measured nothing at this n (over the budget)")
             return
 
         # 3. build
@@ -251,6 +264,7 @@ class Runner:
             msg = str(e) if isinstance(e, ProblemError) else failed
             for k in live:
                 self._emit(cells[k].fail(msg))
+            self._skip_peers(n, m_guess, msg)
             first = self._build_errors.setdefault(reason_key({"mode": "", "reason": msg}), n)
             self.narrate(f"n = {n}: error: " + (msg if first == n else f"the same as at n = {first}"))
             return
@@ -269,16 +283,31 @@ class Runner:
             cells[k] = base
         self._measure(inst, cells, live)
 
+    def _skip_peers(self, n: int, m: int, why: str) -> None:
+        """The peers' cells at ``n``, skipped because ours were not measured (``why``)."""
+        if self.peers is not None:
+            for c in self.peers.skipped(self.s.problem.name, self.predictor.kind, n, m, f"not timed: {why}"):
+                self._emit(c)
+
     def _measure(self, inst: Instance, cells: dict[str, Cell], live: set[str]) -> None:
-        """Verify, count, size memory and time the live kernels of one instance; emit the cells."""
+        """Verify, count, size memory and time the live kernels of one instance (and the peers'
+        kernels, checked against ours); emit the cells."""
         fns = {k: kernel(inst, k, self.s.chunk) for k in self.kernels if k in live}
         results: dict[str, Any] = {}
         plans: dict[str, Plan] = {}
+        peers = None
         try:
+            if self.peers is not None:
+                self.progress(len(self.cells), f"preparing peers n={inst.n}")
+                peers = self.peers.size(inst, self.s.problem.name, cells[next(iter(live))].requested_n)
             for k in fns:
                 self.progress(len(self.cells), f"checking {k} n={inst.n}")
                 results[k] = self._verify(k, fns[k], cells[k])
             check(cells, results, inst.reference, self.s.tolerance, self.narrate)
+            if peers is not None:
+                self.progress(len(self.cells), f"checking peers n={inst.n}")
+                got = peers.verify()
+                check_peers(peers.cells, got, cells, results, inst.reference, self.s.tolerance, self.narrate)
             for k in fns:
                 if cells[k].status == "ok":
                     try:
@@ -288,6 +317,8 @@ class Runner:
                         plan = None
                     if plan is not None:
                         plans[k] = plan
+            if peers is not None:
+                plans.update(peers.plans())
             rounds = max((pl.repeats for pl in plans.values()), default=0)
             label = f"timing n={inst.n}"
             self.progress(len(self.cells), label)
@@ -305,8 +336,12 @@ class Runner:
                         )
                     _fill_times(c, plan)
                 self._emit(c)
+            for c in peers.interrupted(plans) if peers is not None else []:
+                self._emit(c)
             raise
         for k, plan in plans.items():
+            if k not in cells:  # a peer's (filled in below)
+                continue
             c = cells[k]
             if plan.error is not None:
                 taken = plural(len(plan.samples), "sample")
@@ -328,6 +363,8 @@ class Runner:
         _ratios(cells)
         for k in fns:
             self._emit(cells[k])
+        for c in peers.finish(plans) if peers is not None else []:
+            self._emit(c)
 
     def _verify(self, k: str, fn: Callable[[], Any], c: Cell) -> Any:
         """The first call, timed like a sample (``first_call_s``): warm-up (or, for a long call,

@@ -7,12 +7,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from experiments.human import agreement, count, human_bytes, human_seconds, plural, times
-from experiments.results import FORWARD, FORWARD_MODES, MODE_ORDER, REVERSE, REVERSE_REPLAY
+from experiments.results import FORWARD, FORWARD_MODES, MODE_ORDER, OURS, REVERSE, REVERSE_REPLAY, is_ours
+
+
+def _mode_rank(mode: str) -> tuple[int, bool]:
+    base = mode.removesuffix("-jit")
+    return (MODE_ORDER.index(base) if base in MODE_ORDER else 9), base != mode
 
 
 def _sorted(cells: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """By size, then ours before the peers (in the order they were run), then mode."""
+    cells = list(cells)
+    libs = list(dict.fromkeys([OURS, *(c.get("library", OURS) for c in cells)]))
     return sorted(
-        cells, key=lambda c: (c["n"], c["m"], MODE_ORDER.index(c["mode"]) if c["mode"] in MODE_ORDER else 9)
+        cells, key=lambda c: (c["n"], c["m"], libs.index(c.get("library", OURS)), *_mode_rank(c["mode"]))
     )
 
 
@@ -21,9 +29,12 @@ def format_table(cells: list[dict[str, Any]]) -> str:
     notes follow (a cell timed by its verification call alone shows ``n/a`` for its IQR)."""
     jac = any(c["kind"] == "jacobian" for c in cells)
     replay = any(c["mode"] == REVERSE_REPLAY for c in cells)  # its one-off recording: a column
+    peers = not all(is_ours(c) for c in cells)  # --peers: a library column
+    jit = any(c.get("compile_s") is not None for c in cells)  # a peer's one-off jit compile
     head = [
         "n",
         *(["m"] if jac else []),
+        *(["library"] if peers else []),
         "mode",
         "chunk",
         "passes",
@@ -37,6 +48,7 @@ def format_table(cells: list[dict[str, Any]]) -> str:
         "peak mem",
         "agree",
         *(["record"] if replay else []),
+        *(["compile"] if jit else []),
     ]
     rows: list[list[str]] = []
     feet: dict[tuple[str, str], int] = {}  # one footnote per distinct (status, reason)
@@ -65,6 +77,7 @@ def format_table(cells: list[dict[str, Any]]) -> str:
             [
                 str(c["n"]),
                 *([str(c["m"])] if jac else []),
+                *([c.get("library", OURS)] if peers else []),
                 c["mode"],
                 "-" if c["chunk"] is None else str(c["chunk"]),
                 count(c["passes"]),
@@ -75,16 +88,17 @@ def format_table(cells: list[dict[str, Any]]) -> str:
                 human_bytes(c["peak_bytes"]),
                 agreement(c),
                 *([_record_time(c)] if replay else []),
+                *([human_seconds(c["compile_s"]) if c.get("compile_s") is not None else "-"] if jit else []),
             ]
         )
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    left = {"mode"}
+    left = {"mode", "library"}
     lines = ["  ".join(h.ljust(w) if h in left else h.rjust(w) for h, w in zip(head, widths))]
     lines.append("  ".join("-" * w for w in widths))
     for r in rows:
         lines.append("  ".join(v.ljust(w) if h in left else v.rjust(w) for h, v, w in zip(head, r, widths)))
     notes = [f"[{i}] {where(hit[i])}: {status}: {reason}" for (status, reason), i in feet.items()]
-    notes += [f"note: {c['mode']} at n = {c['n']}: {c['note']}" for c in _sorted(cells) if c.get("note")]
+    notes += [f"note: {_name(c)} at n = {c['n']}: {c['note']}" for c in _sorted(cells) if c.get("note")]
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
@@ -96,10 +110,16 @@ def reason_key(c: dict[str, Any]) -> str:
 
 
 def where(cells: list[dict[str, Any]]) -> str:
-    """``forward, reverse at n = 10, 100``: the modes and sizes of ``cells``."""
-    names = [m for m in MODE_ORDER if any(c["mode"] == m for c in cells)]
-    names += sorted({c["mode"] for c in cells} - set(names))
+    """``forward, reverse at n = 10, 100``: the modes and sizes of ``cells`` (a peer's mode with
+    its library: ``jax reverse-jit``)."""
+    names = [m for m in MODE_ORDER if any(_name(c) == m for c in cells)]
+    names += sorted({_name(c) for c in cells} - set(names))
     return f"{', '.join(names)} at n = {', '.join(str(n) for n in sorted({c['n'] for c in cells}))}"
+
+
+def _name(c: dict[str, Any]) -> str:
+    """A cell's mode, with its library when it is a peer's (``jax reverse-jit``)."""
+    return c["mode"] if is_ours(c) else f"{c['library']} {c['mode']}"
 
 
 def _record_time(c: dict[str, Any]) -> str:
@@ -210,7 +230,9 @@ def _sweep(cells: list[dict[str, Any]], sizes: list[tuple[int, int]], fwd_mode: 
 
 def summary(cells: list[dict[str, Any]]) -> list[str]:
     """The closing sentences: reverse against forward (chunk 1 and chunked) at each size, and the
-    cost of a reverse gradient relative to the function; one sentence per comparison in a sweep."""
+    cost of a reverse gradient relative to the function; one sentence per comparison in a sweep.
+    Our engines' cells only (the peers have their own table, :mod:`experiments.peers.table`)."""
+    cells = [c for c in cells if is_ours(c)]
     sizes = sorted({(c["n"], c["m"]) for c in cells})
     out: list[str] = []
     for fwd_mode in FORWARD_MODES:

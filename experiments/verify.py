@@ -1,5 +1,6 @@
 """Checking what a run computed: forward against reverse mode, each against the closed-form
-reference, and an exception described at the line of the user's code that raised it."""
+reference, a peer's derivatives against our reverse mode (:func:`check_peers`), and an exception
+described at the line of the user's code that raised it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from typing import Any
 import numpy as np
 
 import modes
-from experiments.results import FORWARD, FORWARD_CHUNKED, REVERSE, REVERSE_CHUNKED, REVERSE_REPLAY, Cell
+from experiments.results import (
+    FORWARD,
+    FORWARD_CHUNKED,
+    FUNCTION,
+    REVERSE,
+    REVERSE_CHUNKED,
+    REVERSE_REPLAY,
+    Cell,
+)
 
 _MODES_DIR = str(Path(modes.__file__).resolve().parent)
 _SELF_DIR = str(Path(__file__).resolve().parent)
@@ -77,3 +86,46 @@ def check(
                 cells[k].fail(
                     f"differs from the closed-form reference by {d:.3g} (relative) > tolerance {tolerance:g}"
                 )
+
+
+def check_peers(
+    cells: dict[str, Cell],
+    results: dict[str, Any],
+    ours: dict[str, Cell],
+    our_results: dict[str, Any],
+    reference: Any,
+    tolerance: float,
+    narrate: Callable[[str], None],
+) -> None:
+    """Each peer cell's result against ours (run :func:`check` on ours first): a derivative against
+    our reverse mode, or the closed-form reference where our reverse mode has no trusted result; a
+    ``function`` value against our f. Fills ``max_rel_diff``/``agrees``; a peer that disagrees
+    becomes an error, and one with nothing to be checked against is skipped (its time would be
+    unverified), saying so."""
+
+    def trusted(mode: str) -> Any:
+        c = ours.get(mode)
+        return our_results.get(mode) if c is not None and c.status == "ok" else None
+
+    derivative, value = trusted(REVERSE), trusted(FUNCTION)
+    what = "our reverse mode"
+    if derivative is None and reference is not None:
+        derivative, what = reference, "the closed-form reference (our reverse mode has no result here)"
+    for k, got in results.items():
+        c = cells[k]
+        if got is None or c.status != "ok":
+            continue
+        is_value = c.mode.startswith(FUNCTION)
+        against, name = (value, "our f") if is_value else (derivative, what)
+        if against is None:
+            ours_name = "our f" if is_value else "our reverse mode"
+            c.skip(f"not checked, so not timed: {ours_name} has no result at this n")
+            continue
+        d = c.max_rel_diff = rel_diff(got, against)
+        c.agrees = d <= tolerance
+        if not c.agrees:
+            c.fail(
+                f"{c.library} {c.mode} disagrees with {name}: max relative difference {d:.3g} "
+                f"> tolerance {tolerance:g}"
+            )
+            narrate(f"n = {c.n}: error: {c.reason}")

@@ -11,7 +11,7 @@ from test_runner import make_fast
 from experiments import budget, cli
 from experiments.cli import main, sweep_sizes
 from experiments.problems import CATALOGUE
-from experiments.results import load
+from experiments.results import SCHEMA_VERSION, load
 
 # (argv, exit code, what the message must say); "{file}" is an existing regular file,
 # "{raises}" a problem file whose import raises, "{tmp}" a fresh folder
@@ -121,7 +121,7 @@ def test_json_prints_only_json(capsys, fast):
     assert main(["--problem", "rosenbrock-array", "--inputs", "5", "--repeat", "3", "--json"]) == 0
     out, err = capsys.readouterr()
     doc = json.loads(out)
-    assert doc["schema_version"] == 1 and doc["status"] == "complete" and err == ""
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["status"] == "complete" and err == ""
     assert {c["mode"] for c in doc["cells"]} == {"function", "forward", "forward-chunked", "reverse"}
     env = doc["environment"]
     for key in ("cpu_model", "cpu_count", "os", "python", "numpy", "modes", "command_line", "thread_pools"):

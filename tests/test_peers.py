@@ -1,8 +1,10 @@
 """Peers (JAX, PyTorch, HIPS autograd): the adapters against our reverse mode and closed forms, the
-problem forms against the catalogue, the agreement check, the table and the exit codes.
+problem forms against the catalogue, the agreement check, the runner and ``compare-modes --peers``
+(cells with a ``library``, interleaved with ours), the per-library table and the exit codes.
 
 An adapter's tests are skipped, saying which extra installs it, when its library is absent; the
-rest run everywhere with a NumPy "peer" made here (right or deliberately wrong).
+rest run everywhere with a NumPy "peer" made here (right or deliberately wrong), and the command
+line test with a real peer uses autograd (which CI installs).
 """
 
 import gc
@@ -13,19 +15,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-import experiments.peers as peers_pkg
+import experiments.peers.registry as peers_pkg
 import modes
-from experiments import budget, timing
-from experiments.cli import EXIT_DISAGREE, EXIT_OK, EXIT_USAGE
-from experiments.peers import EXTRA, PEERS, PeerError, Prepared, resolve
-from experiments.peers import __main__ as cli
+from experiments import budget, runner, timing
+from experiments.cli import EXIT_DISAGREE, EXIT_OK, EXIT_USAGE, main
 from experiments.peers import run as peer_run
-from experiments.peers.base import JIT, Peer, settle
+from experiments.peers.base import EXTRA, JIT, Peer, PeerError, Prepared, settle
 from experiments.peers.forms import FORMS, Namespace, ours
-from experiments.peers.run import OURS, PeerRun, PeerSettings
+from experiments.peers.registry import PEERS, resolve
 from experiments.peers.table import per_library, render
 from experiments.problems import CATALOGUE, GRADIENT
-from experiments.results import FORWARD, FUNCTION, REVERSE
+from experiments.results import CELL_FIELDS, FORWARD, FUNCTION, OURS, REVERSE, SCHEMA_VERSION, load
+from experiments.runner import Runner, Settings
 
 # torch's own import warns about its own deprecated torch.jit.script use; not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
@@ -49,6 +50,7 @@ def settle_after():
 def fast(monkeypatch):
     """One call per sample instead of timeit's 0.2 s autorange, and no full gc before each sample."""
     monkeypatch.setattr(peer_run, "loops_for", lambda fn, first, limit=None: (1, first))
+    monkeypatch.setattr(runner, "loops_for", lambda fn, first, limit=None: (1, first))
     monkeypatch.setattr(budget, "AUTORANGE_S", 0.0)
     monkeypatch.setattr(budget, "AUTORANGE_COST_S", 0.0)
     fake_gc = types.SimpleNamespace(
@@ -90,11 +92,12 @@ def test_form_on_our_engines_is_the_catalogue_problem(problem, n):
     np.testing.assert_allclose(diff(f, x, mode="reverse"), ref, rtol=1e-13, atol=0)
 
 
-def test_problems_without_a_form_say_why():
+def test_problems_without_a_form_say_why(capsys):
     assert "gmm" not in FORMS
-    text = cli.list_problems()
-    assert "gmm" in text and "no peer form" in text
-    assert all(name in text for name in FORMS)
+    assert main(["--list-problems"]) == EXIT_OK
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.strip()}
+    assert "no peer form (ADBench's GMM objective" in lines["gmm"]
+    assert "peers: array form" in lines["mlp"] and "peers: as written (a scalar loop)" in lines["rosenbrock"]
 
 
 # ---------------------------------------------------------------------------- the adapters
@@ -167,6 +170,9 @@ class NumpyPeer(Peer):
     def setup(self) -> None:
         pass
 
+    def settings(self) -> dict[str, Any]:
+        return {"dtype": "float64"}
+
     def namespace(self) -> Namespace:
         return Namespace(self.name, np.asarray, np.sum, np.mean, np.tanh, np.reshape, lambda v: v)
 
@@ -179,56 +185,115 @@ class NumpyPeer(Peer):
         return Prepared(lambda: rosenbrock_gradient(np.asarray(x)) * self.scale, np.asarray, passes=1)
 
 
-def peer_settings(peer_list, sizes=(8,), **kw):
-    p = CATALOGUE["rosenbrock-array"]
-    return PeerSettings(p, FORMS[p.name], list(sizes), peer_list, repeat=2, budget=2.0, **kw)
+def run_with(peer_list, sizes=(8,), problem="rosenbrock-array", **kw):
+    s = Settings(
+        CATALOGUE[problem], list(sizes), repeat=2, budget=2.0, memory=False, peers=tuple(peer_list), **kw
+    )
+    r = Runner(s)
+    return r, r.run()
 
 
 def test_agreement_check_catches_a_wrong_peer_gradient(fast):
-    run = PeerRun(peer_settings([NumpyPeer(scale=1.0 + 1e-6, name="wrong")]))
-    rows = {(r.library, r.mode): r for r in run.run()}
-    bad = rows["wrong", REVERSE]
+    _, outcome = run_with([NumpyPeer(scale=1.0 + 1e-6, name="wrong")])
+    cells = {(c.library, c.mode): c for c in outcome.cells}
+    bad = cells["wrong", REVERSE]
     assert bad.agrees is False and bad.status == "error"
-    assert "disagrees with our reverse mode" in bad.reason and bad.max_rel_diff == pytest.approx(
-        1e-6, rel=1e-3
+    assert "wrong reverse disagrees with our reverse mode" in bad.reason
+    assert bad.max_rel_diff == pytest.approx(1e-6, rel=1e-3)
+    assert bad.time_median_s is None and not bad.samples_s  # a wrong derivative is not timed
+    assert cells[OURS, REVERSE].status == "ok"  # ours is the judge, not the accused
+    assert outcome.disagreements == [bad]
+    from experiments.cli import exit_code
+
+    assert exit_code(outcome) == EXIT_DISAGREE
+
+
+def test_a_peer_without_our_reverse_mode_is_checked_against_the_reference(fast):
+    """With --modes forward, our reverse mode is not run: the peer's gradient is checked against
+    the closed form instead (and without one it would be skipped, not timed unchecked)."""
+
+    class ForwardOnly(NumpyPeer):
+        modes = (FORWARD,)
+
+    _, outcome = run_with([ForwardOnly(scale=1.0 + 1e-6, name="wrong")], modes=(FORWARD,))
+    assert {c.mode for c in outcome.cells if c.library == OURS} == {FUNCTION, FORWARD}
+    bad = next(c for c in outcome.cells if c.library == "wrong" and c.mode == FORWARD)
+    assert bad.status == "error" and "the closed-form reference" in bad.reason
+
+
+def test_a_right_peer_is_timed_beside_ours_in_the_same_rounds(fast, monkeypatch):
+    rounds = []
+    real = runner.interleave
+
+    def spy(plans, on_round=None):
+        rounds.append(sorted(plans))
+        return real(plans, on_round)
+
+    monkeypatch.setattr(runner, "interleave", spy)
+    _, outcome = run_with([NumpyPeer()], sizes=(8, 16))
+    assert (
+        rounds
+        == [
+            sorted(
+                [
+                    FUNCTION,
+                    FORWARD,
+                    "forward-chunked",
+                    REVERSE,
+                    "numpy-closed-form:function",
+                    "numpy-closed-form:reverse",
+                ]
+            )
+        ]
+        * 2
     )
-    assert bad.time_median_s is None  # a wrong derivative is not timed
-    assert cli.exit_code(run.rows, False) == EXIT_DISAGREE
-
-
-def test_a_right_peer_is_timed_beside_ours_in_one_run(fast):
-    run = PeerRun(peer_settings([NumpyPeer()], sizes=(8, 16)))
-    rows = run.run()
-    assert {r.library for r in rows} == {OURS, "numpy-closed-form"}
-    for r in rows:
-        assert r.status == "ok", (r.library, r.mode, r.reason)
-        assert r.time_median_s > 0 and len(r.samples_s) >= 1
-    assert all(r.agrees for r in rows if r.mode != FUNCTION or r.library != OURS)
-    assert cli.exit_code(rows, False) == EXIT_OK
-    recs = per_library(rows)
-    mine = next(r for r in recs if r["library"] == OURS and r["n"] == 8)
+    assert {c.library for c in outcome.cells} == {OURS, "numpy-closed-form"}
+    for c in outcome.cells:
+        assert c.status == "ok", (c.library, c.mode, c.reason)
+        assert c.time_median_s > 0 and len(c.samples_s) >= 1
+    peer_rev = next(c for c in outcome.cells if c.library != OURS and c.mode == REVERSE)
+    assert peer_rev.agrees and peer_rev.max_rel_diff < 1e-12
+    assert peer_rev.ratio_to_function == pytest.approx(peer_rev.time_median_s / peer_rev.function_time_s)
+    peer_f = next(c for c in outcome.cells if c.library != OURS and c.mode == FUNCTION)
+    assert peer_f.agrees and peer_f.function_time_s == peer_f.time_median_s
+    cells = [c.as_dict() for c in outcome.cells]
+    recs = per_library(cells)
+    mine = next(x for x in recs if x["library"] == OURS and x["n"] == 8)
     assert mine["reverse_vs_ours"] == 1.0
     assert mine["forward_over_reverse"] == pytest.approx(mine["forward_s"] / mine["reverse_s"])
-    text = render(rows)
+    text = render(cells)
     assert "n = 8" in text and "n = 16" in text and "reverse, fastest first:" in text
 
 
-def test_a_hopeless_cell_is_skipped_from_smaller_n(fast):
+def test_a_hopeless_peer_cell_is_skipped_from_smaller_n(fast):
     class Slow(NumpyPeer):
+        modes = ()
+
         def prepare(self, form, f, x, kind, mode, limit=None):
             import time
 
             n = len(x)
             return Prepared(lambda: time.sleep(0.15 * n) or f(x), lambda v: np.asarray(v, dtype=float))
 
-        modes = ()
-
-    run = PeerRun(peer_settings([Slow(name="slow")], sizes=(4, 40)))  # 0.6 s a call at n = 4, 6 s at 40
-    rows = {(r.n, r.library, r.mode): r for r in run.run()}
-    assert rows[4, "slow", FUNCTION].status == "ok"
-    skipped = rows[40, "slow", FUNCTION]
+    _, outcome = run_with([Slow(name="slow")], sizes=(4, 40))  # 0.6 s a call at n = 4, 6 s at 40
+    cells = {(c.n, c.library, c.mode): c for c in outcome.cells}
+    assert cells[4, "slow", FUNCTION].status == "ok"
+    skipped = cells[40, "slow", FUNCTION]
     assert skipped.status == "skipped" and "predicted 6" in skipped.reason
     assert skipped.first_call_s is None  # never called
+    assert skipped.predicted_time_s == pytest.approx(6.0, rel=0.2)
+
+
+# ------------------------------------------------------------------------------ the schema
+
+
+def test_cells_carry_their_library_and_old_files_still_load(tmp_path):
+    assert SCHEMA_VERSION == 2 and "library" in CELL_FIELDS and "compile_s" in CELL_FIELDS
+    old = {"schema_version": 1, "cells": [{"n": 3, "mode": REVERSE}]}
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    doc = load(tmp_path)
+    assert doc["schema_version"] == SCHEMA_VERSION
+    assert doc["cells"][0]["library"] == OURS and doc["cells"][0]["compile_s"] is None
 
 
 # ------------------------------------------------------------------------ names and exit codes
@@ -241,7 +306,7 @@ def test_unknown_peer_lists_the_known_ones():
 
 def test_missing_peer_names_the_extra(monkeypatch, capsys):
     monkeypatch.setattr(PEERS["torch"], "installed", lambda: False)
-    assert cli.main(["--peers", "torch", "--inputs", "8"]) == EXIT_USAGE
+    assert main(["--problem", "rosenbrock-array", "--peers", "torch", "--inputs", "8"]) == EXIT_USAGE
     err = capsys.readouterr().err
     assert "peer 'torch' is not installed" in err and EXTRA in err and "Traceback" not in err
 
@@ -249,37 +314,104 @@ def test_missing_peer_names_the_extra(monkeypatch, capsys):
 def test_all_with_none_installed_runs_ours(monkeypatch, capsys, fast):
     for p in PEERS.values():
         monkeypatch.setattr(p, "installed", lambda: False)
-    assert cli.main(["--peers", "all", "--inputs", "6", "--repeat", "2", "--budget", "2"]) == EXIT_OK
+    argv = [
+        "--problem",
+        "rosenbrock-array",
+        "--peers",
+        "all",
+        "--inputs",
+        "6",
+        "--repeat",
+        "2",
+        "--budget",
+        "2",
+    ]
+    assert main(argv) == EXIT_OK
     out, err = capsys.readouterr()
     assert "no peer library is installed" in err and EXTRA in err
-    assert "modes" in out and "jax" not in out
+    assert "reverse" in out and "jax" not in out and "library" not in out
 
 
 def test_wrong_peer_through_the_command_exits_3(monkeypatch, capsys, fast):
     monkeypatch.setitem(peers_pkg.PEERS, "wrong", NumpyPeer(scale=1.01, name="wrong"))
-    code = cli.main(["--peers", "wrong", "--inputs", "6", "--repeat", "2", "--budget", "2", "--json"])
+    argv = ["--problem", "rosenbrock-array", "--peers", "wrong", "--inputs", "6", "--repeat", "2"]
+    code = main([*argv, "--budget", "2", "--json"])
     assert code == EXIT_DISAGREE
-    doc = json.loads(capsys.readouterr().out)
-    bad = [r for r in doc["rows"] if r["library"] == "wrong" and r["mode"] == REVERSE]
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    bad = [c for c in doc["cells"] if c["library"] == "wrong" and c["mode"] == REVERSE]
     assert bad and bad[0]["agrees"] is False
-    assert {r["library"] for r in doc["rows"]} == {OURS, "wrong"}
-    assert "wrong" in doc["environment"]["peers"]
+    assert {c["library"] for c in doc["cells"]} == {OURS, "wrong"}
+    assert doc["environment"]["peers"]["wrong"]["version"] and doc["settings"]["peers"] == ["wrong"]
+    assert "wrong and our engines disagree at n = 6" in err
+
+
+def test_cli_with_autograd_on_a_tiny_size(capsys, tmp_path):
+    """A real peer end to end: cells with a library, timed and checked, in results.json, the CSV,
+    the table and the per-library table."""
+    installed_peer("autograd")
+    argv = ["--problem", "rosenbrock-array", "--inputs", "5", "--peers", "autograd", "--out", str(tmp_path)]
+    assert main([*argv, "--repeat", "3", "--budget", "3"]) == EXIT_OK
+    out, _ = capsys.readouterr()
+    assert "library" in out.splitlines()[1] and "autograd" in out
+    assert "reverse, fastest first:" in out and "autograd 1." in out  # the per-library table, versioned
+    (folder,) = tmp_path.iterdir()
+    doc = load(folder)
+    mine = [c for c in doc["cells"] if c["library"] == "autograd"]
+    assert {c["mode"] for c in mine} == {FUNCTION, REVERSE, FORWARD}
+    assert all(c["status"] == "ok" and c["agrees"] for c in mine), [c["reason"] for c in mine]
+    assert doc["environment"]["peers"]["autograd"]["version"]
+    assert "autograd" in (folder / "results.csv").read_text().split("\n")[-2]
 
 
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
         (["--problem", "gmm", "--inputs", "10", "--peers", "all"], "has no peer form"),
-        (["--problem", "rosenbrok", "--inputs", "10"], "unknown problem"),
-        (["--inputs", "10", "--peers", "tensorflow"], "unknown peer 'tensorflow'"),
-        (["--inputs", "10", "--peers", ","], "--peers needs a name"),
-        (["--inputs", "0"], "sizes must be whole numbers >= 1"),
-        (["--problem", "article", "--inputs", "10"], "takes n = 3 only"),
-        (["--peers", "all"], "--inputs N[,N...] is required"),
-        (["--inputs", "10", "--budget", "-1"], "must be positive"),
+        (
+            ["--problem", "rosenbrock-array", "--inputs", "10", "--peers", "tensorflow"],
+            "unknown peer 'tensorflow'",
+        ),
+        (["--problem", "rosenbrock-array", "--inputs", "10", "--peers", ","], "--peers needs a name"),
+        (["--inputs", "10", "--chunks", "2,5", "--peers", "all"], "--peers and --chunks are separate runs"),
     ],
 )
-def test_bad_input_exits_2_with_one_line(argv, says, capsys):
-    assert cli.main(argv) == EXIT_USAGE
+def test_bad_peer_input_exits_2_with_one_line(argv, says, capsys):
+    assert main(argv) == EXIT_USAGE
     err = capsys.readouterr().err
     assert says in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------------------ the report
+
+
+def test_report_draws_peers_dashed_and_tabulates_them(fast, tmp_path, monkeypatch, capsys):
+    from experiments import plots
+    from experiments.report import report_folder
+
+    argv = ["--problem", "rosenbrock-array", "--inputs", "6,12", "--repeat", "2", "--budget", "2"]
+    monkeypatch.setitem(peers_pkg.PEERS, "closed", NumpyPeer(name="closed"))
+    assert main([*argv, "--peers", "closed", "--out", str(tmp_path), "-q"]) == EXIT_OK
+    (folder,) = tmp_path.iterdir()
+    doc = load(folder)
+    ours_cells = [c for c in doc["cells"] if c["library"] == OURS]
+    peer_cells = [c for c in doc["cells"] if c["library"] == "closed"]
+    fig = plots.time_figure(ours_cells, "t", peer_cells)
+    dashed = [ln for ln in fig.axes[0].lines if ln.get_label() == "closed reverse"]
+    assert dashed and dashed[0].get_linestyle() == "--"
+    assert list(dashed[0].get_xdata()) == [6, 12]
+    report = report_folder(folder).read_text()
+    assert "Peers: reverse grad / f and forward/reverse speedup per library" in report
+    assert (
+        f"| 12 | closed {np.__version__} |" in report
+        and "our reverse gradient among the libraries'" in report
+    )
+
+
+def test_a_report_imports_no_engine_and_no_peer():
+    import subprocess
+    import sys
+
+    code = "import sys, experiments.report; print(sorted(m for m in ('modes', 'jax', 'torch', 'autograd') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

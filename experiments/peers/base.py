@@ -27,11 +27,9 @@ import numpy as np
 from experiments.environment import package_version
 from experiments.peers.forms import Form, Namespace
 from experiments.problems import GRADIENT
-from experiments.results import FUNCTION
+from experiments.results import FUNCTION, JIT
 from experiments.timing import time_limit
 
-#: A compiled mode's suffix (``reverse-jit``); the mode names themselves are ours (experiments.results).
-JIT = "-jit"
 #: The pip extra that installs every peer.
 EXTRA = "compare-modes[peers]"
 
