@@ -284,6 +284,27 @@ def test_a_hopeless_peer_cell_is_skipped_from_smaller_n(fast):
     assert skipped.predicted_time_s == pytest.approx(6.0, rel=0.2)
 
 
+def test_a_peer_with_nothing_to_be_checked_against_is_not_timed():
+    """check_peers: no trusted result of ours and no closed form: the peer cell is skipped (an
+    unchecked time is never reported), and a wrong f value is caught like a wrong derivative."""
+    from experiments.results import Cell
+    from experiments.verify import check_peers
+
+    def cell(library, mode, status="ok"):
+        return Cell("p", GRADIENT, 3, 3, 1, mode, None, None, None, library=library, status=status)
+
+    ours = {FUNCTION: cell(OURS, FUNCTION), REVERSE: cell(OURS, REVERSE, status="error")}
+    peers = {"x:reverse": cell("x", REVERSE), "x:function": cell("x", FUNCTION)}
+    got = {"x:reverse": np.ones(3), "x:function": np.array(2.0)}
+    check_peers(peers, got, ours, {FUNCTION: np.array(2.5), REVERSE: np.ones(3)}, None, 1e-8, lambda m: None)
+    assert (
+        peers["x:reverse"].status == "skipped"
+        and "our reverse mode has no result" in peers["x:reverse"].reason
+    )
+    assert peers["x:function"].status == "error" and "disagrees with our f" in peers["x:function"].reason
+    assert peers["x:function"].max_rel_diff == pytest.approx(0.2)
+
+
 # ------------------------------------------------------------------------------ the schema
 
 
