@@ -284,6 +284,32 @@ def test_a_hopeless_peer_cell_is_skipped_from_smaller_n(fast):
     assert skipped.predicted_time_s == pytest.approx(6.0, rel=0.2)
 
 
+@pytest.mark.parametrize("quick", [True, False], ids=["in-the-rounds", "in-autorange"])
+def test_a_peer_failing_while_timed_is_an_error_and_ours_are_still_timed(quick, request):
+    if quick:
+        request.getfixturevalue("fast")
+
+    class Flaky(NumpyPeer):
+        def prepare(self, form, f, x, kind, mode, limit=None):
+            good = super().prepare(form, f, x, kind, mode, limit)
+            calls = []
+
+            def fn():
+                calls.append(1)
+                if len(calls) > 1 and mode == REVERSE:
+                    raise FloatingPointError("flaky")
+                return good.fn()
+
+            return Prepared(fn, good.to_numpy, passes=good.passes)
+
+    _, outcome = run_with([Flaky(name="flaky")])
+    cells = {(c.library, c.mode): c for c in outcome.cells}
+    bad = cells["flaky", REVERSE]
+    assert bad.status == "error" and "FloatingPointError: flaky" in bad.reason
+    assert ("failed while timed" if quick else "while its loop count was found") in bad.reason
+    assert cells[OURS, REVERSE].status == "ok" and cells["flaky", FUNCTION].status == "ok"
+
+
 def test_a_peer_with_nothing_to_be_checked_against_is_not_timed():
     """check_peers: no trusted result of ours and no closed form: the peer cell is skipped (an
     unchecked time is never reported), and a wrong f value is caught like a wrong derivative."""

@@ -204,8 +204,13 @@ class PeerSize:
         """Plans for the kernels still ok after the check (see the module's docstring, step 4)."""
         plans = {}
         for k, prep in self.kernels.items():
-            if self.cells[k].status == "ok":
-                plan = self._plan(self.cells[k], prep)
+            c = self.cells[k]
+            if c.status == "ok":
+                try:
+                    plan = self._plan(c, prep)
+                except Exception as e:  # a later call failed (autorange): this cell only
+                    c.fail(f"{c.library} {c.mode} failed while its loop count was found: {describe_error(e)}")
+                    continue
                 if plan is not None:
                     plans[k] = plan
         return plans
@@ -267,6 +272,13 @@ class PeerSize:
             if k not in self.cells:  # one of ours
                 continue
             c = self.cells[k]
+            if plan.error is not None:
+                taken = "sample" if len(plan.samples) == 1 else "samples"
+                c.fail(
+                    f"{c.library} {c.mode} failed while timed (after {len(plan.samples)} {taken}): "
+                    f"{describe_error(plan.error)}"
+                )
+                continue
             _fill(c, plan)
             if plan.stopped:
                 c.add_note(plan.stopped)
