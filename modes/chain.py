@@ -1,12 +1,29 @@
 """How a local partial meets a tangent (forward) or an adjoint (reverse): one product, one convention.
 
 Both engines multiply local partials from the rule table into what flows through the graph with
-:func:`scale`. Its one convention is the *strong zero*: ``0 * nan = 0 * inf = 0``. A direction
-that does not touch an input (zero tangent) or a node that does not reach the output (zero
-adjoint) contributes exactly nothing, even where the local partial is nan or inf. Without it,
-``log(x0) + sqrt(x1)`` at ``(-1, -1)`` gives ``(-1, nan)`` in reverse mode but ``(nan, nan)`` in
-forward mode (the zero tangent of ``x1`` meets ``sqrt'(-1) = nan``); with it both modes and every
-chunk size agree entry by entry (ForwardDiff.jl's "NaN-safe mode" makes the same choice).
+:func:`product`. The product follows IEEE arithmetic (``0 * inf = nan``, so an overflow shows up
+as nan rather than as a plausible number) except at *structural* zeros, where it is exactly zero
+(the *strong zero*):
+
+* a tangent entry that no seeded direction reaches, and an adjoint entry that no path from the
+  output sends (an input forward mode did not seed, the entries ``x[1:]`` does not read, a
+  direction of a chunk or of vector-mode reverse that does not reach this value);
+* a local partial of a primitive declared ``structural_zeros`` in the rule table, where a zero
+  means the argument was not chosen (``where``'s other branch, ``relu`` below zero, the loser of
+  ``maximum``) or has no influence at all (``floor``, ``sign``).
+
+Zeros that are computed (``1 / inf``, ``x * 0`` with a value that happens to be zero, an adjoint
+that a path sends as ``0.0``) follow IEEE. So ``log(x0) + sqrt(x1)`` at ``(-1, -1)`` gives
+``(-1, nan)`` in both modes and every chunk size, ``where(x > 0, sqrt(x), 0)`` at ``x = -1`` has
+derivative 0 (the branch not taken does not leak its nan), and ``log(sum(exp(z)))`` at
+``z ~ 1000`` gives nan, not a finite wrong gradient.
+
+Which zeros are structural is known exactly only by tracking it, which costs time on every
+operation. The engines therefore track it only when it matters: a pass or sweep runs without
+tracking (``reach=None``); if a nan meets a zero whose kind it cannot tell, :func:`product`
+raises :class:`Unresolved` and the engine runs that pass or sweep again with tracking on, each
+value then carrying a *reach* mask (``True`` where a seeded direction or an output path arrives).
+Results are the same either way; only passes that produce nan at a zero pay for it.
 """
 
 from __future__ import annotations
@@ -19,8 +36,16 @@ from modes.core import Traced, primal, shape_of
 from modes.rules import reshape, where
 
 
+class Unresolved(BaseException):
+    """Internal: a nan met a zero this pass does not know to be structural or computed.
+
+    A ``BaseException`` so that a user function's ``except Exception`` cannot swallow it on its
+    way to the engine, which then repeats the pass with reach tracking on.
+    """
+
+
 def expand_partial(d: Any, cdim: int) -> Any:
-    """Give an array-valued partial a trailing axis so it broadcasts over forward mode's chunk."""
+    """Give an array-valued partial a trailing axis so it broadcasts over a chunk of directions."""
     if cdim == 0 or type(d) is float:
         return d
     if isinstance(d, Traced):
@@ -31,19 +56,13 @@ def expand_partial(d: Any, cdim: int) -> Any:
     return d
 
 
-def scale(d: Any, g: Any) -> Any:
-    """``d * g`` with the strong-zero convention (see the module docstring)."""
-    if type(d) is float:
-        if d == 1.0:
-            return g
-        if type(g) is float:
-            r = d * g
-            if r != r and (d == 0.0 or g == 0.0):
-                return 0.0
-            return r
-        if d - d == 0.0 and type(g) is np.ndarray:
-            # a finite float partial: only d == 0 can meet a nan or inf in g and need the zero
-            return d * g if d != 0.0 else np.zeros(g.shape)
+def product(d: Any, g: Any, structural: bool = False, reach: Any = None) -> Any:
+    """``d * g``, a local partial times a tangent or an adjoint, with the strong zero (module doc).
+
+    ``structural``: the primitive declares its zero partials structural. ``reach``: where ``g``
+    is reached: ``True`` (everywhere, e.g. a scalar adjoint that a path sent), a boolean array
+    (tracked), or ``None`` (not known: a nan at a zero of ``g`` raises :class:`Unresolved`).
+    """
     r = d * g
     raw = primal(r)
     if type(raw) is float:
@@ -52,9 +71,63 @@ def scale(d: Any, g: Any) -> Any:
     elif not np.isnan(np.sum(raw)):
         return r
     pd, pg = primal(d), primal(g)
-    zero = np.logical_or(np.equal(pd, 0.0), np.equal(pg, 0.0))
+    zero: Any = False
+    if structural:
+        zero = np.equal(pd, 0.0)
+    if reach is None:
+        if np.any(np.isnan(primal(raw)) & np.equal(pg, 0.0) & np.logical_not(zero)):
+            raise Unresolved
+    elif reach is not True:
+        zero = np.logical_or(zero, np.logical_not(reach))
     if not np.any(zero):
         return r
+    if type(raw) is float:
+        return 0.0 if isinstance(zero, (bool, np.bool_)) or np.all(zero) else r
     if shape_of(zero) != shape_of(r):
         zero = np.broadcast_to(zero, shape_of(r))
     return where(zero, 0.0, r)
+
+
+def reach_through(d: Any, reach: Any, structural: bool) -> Any:
+    """Where ``d * g`` is reached, given where ``g`` is: a structural zero of ``d`` stops it."""
+    if not structural:
+        return reach
+    nz = np.not_equal(primal(d), 0.0)
+    return np.logical_and(reach, nz) if reach is not True else nz
+
+
+def any_reached(reach: Any) -> bool:
+    """Whether a reach mask reaches anything."""
+    return reach is True or bool(np.any(reach))
+
+
+def merge_reach(a: Any, b: Any) -> Any:
+    """Reached by either (``None``: not reached at all)."""
+    if a is None:
+        return b
+    if b is None or a is True:
+        return a
+    if b is True:
+        return b
+    return np.logical_or(a, b)
+
+
+def reduce_reach(reach: Any, shape: tuple[int, ...]) -> Any:
+    """A reach mask summed down to ``shape`` (the transpose of broadcasting): reached if any is."""
+    if reach is True or type(reach) is bool:
+        return reach
+    s = shape_of(reach)
+    if s == shape:
+        return reach
+    lead = len(s) - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, (a, b) in enumerate(zip(s[lead:], shape)) if b == 1 and a != 1
+    )
+    return np.any(reach, axis=axes, keepdims=False).reshape(shape) if axes else reach
+
+
+def full_reach(reach: Any, shape: tuple[int, ...]) -> Any:
+    """A reach mask as an array of ``shape`` (a broadcast view where it can be)."""
+    if reach is True:
+        return np.ones(shape, dtype=bool)
+    return np.broadcast_to(reach, shape)

@@ -55,9 +55,26 @@ class Primitive:
     ``public``, ``numpy`` and ``expression`` say how users reach the primitive: its name in
     :mod:`modes.ops`, the NumPy ufuncs or functions that dispatch to it on engine values, and
     whether the explain parser may call it (``modes/registry.py`` derives every table from them).
+
+    ``structural_zeros`` and ``weightless`` tell the engines where a zero is *structural* (see
+    ``modes/chain.py``): the first, that a zero local partial means the argument was not chosen
+    or has no influence (``where``, ``relu``, ``maximum``, ``floor``), so it stays zero against
+    nan and inf; the second, that the tangent map and transposes only copy, move and add entries
+    (``getitem``, ``sum``, ``concatenate``), so a reach mask pushed through them comes out exact.
     """
 
-    __slots__ = ("name", "impl", "arg_names", "partials", "jvp", "vjp", "accumulate", "chunked_vjp")
+    __slots__ = (
+        "name",
+        "impl",
+        "arg_names",
+        "partials",
+        "jvp",
+        "vjp",
+        "accumulate",
+        "chunked_vjp",
+        "structural_zeros",
+        "weightless",
+    )
 
     def __init__(
         self,
@@ -70,6 +87,8 @@ class Primitive:
         vjp: tuple[Callable[..., Any] | None, ...] | PerArgument | None = None,
         accumulate: Callable[..., None] | None = None,
         chunked_vjp: bool = False,
+        structural_zeros: bool = False,
+        weightless: bool = False,
         public: str | None = None,
         numpy: Any = (),
         expression: bool = False,
@@ -86,6 +105,8 @@ class Primitive:
         # True when every vjp also takes a cotangent with a trailing axis of c directions (vector
         # mode reverse, one sweep for c Jacobian rows); otherwise the sweep applies it per direction.
         self.chunked_vjp = chunked_vjp
+        self.structural_zeros = structural_zeros
+        self.weightless = weightless
         if public is not None:
             registry.declare(public, self, numpy, expression=expression)
         elif numpy or expression:

@@ -49,6 +49,7 @@ from modes.core import ModesError, primal
 from modes.expression import Expression, ExpressionError, Node, is_variable_name, parse
 from modes.forward import tangent
 from modes.reverse import record
+from modes.rules import PRIMITIVES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -336,7 +337,7 @@ class Explanation:
         order), one per adjoint update of the reverse sweep (tape order backwards, each node's
         parents in order: exactly the local partial x adjoint products the engine counts), and
         one per forward-mode pass (one seeded input each). The reverse steps replay the recorded
-        local partials with the engine's product (:func:`modes.chain.scale`, strong zero); their
+        local partials with the engine's product (:func:`modes.chain.product`); their
         running sums end at the adjoints the engine's sweep returned (checked: a mismatch is a
         note, never silent).
         """
@@ -509,15 +510,22 @@ def _reverse_replay(
     Yields ``(child, slot, parent, partial, adj(child), terms)`` after each update, where
     ``terms`` maps every node reached so far to the contributions its adjoint has received (a
     fresh dict each time). Same order as the engine (tape order backwards, parents in order),
-    same product (:func:`modes.chain.scale`, strong zero).
+    same product (:func:`modes.chain.product`: IEEE, except that a node no path reaches, or a
+    zero partial the rule table calls structural, contributes exactly zero).
     """
     terms: dict[str, tuple[float, ...]] = {output: (1.0,)}
+    reached = {output}
     for n in reversed(nodes):
         if n.name not in terms or not n.partials:
             continue
         g = _total(terms[n.name])
+        live = n.name in reached
+        prim = PRIMITIVES.get(n.primitive or "")
+        structural = prim is not None and prim.structural_zeros
         for slot, (p, d) in enumerate(zip(n.parents, n.partials)):
-            terms[p] = (*terms.get(p, ()), float(chain.scale(d, g)))
+            terms[p] = (*terms.get(p, ()), float(chain.product(d, g, structural, live)))
+            if live and not (structural and d == 0.0):
+                reached.add(p)
             yield n.name, slot, p, d, g, dict(terms)
 
 
@@ -728,11 +736,39 @@ def _explain(expr: Expression, names: tuple[str, ...], x: list[float], with_coun
             )
         )
 
-    gradient = {names[i]: records[k].adjoint for i, k in enumerate(rec.input_nodes)}
     counted = _counts(expr, names, x) if with_counts else {}
+    return _explanation(
+        expr.source,
+        names,
+        x,
+        records,
+        node_names,
+        rec.input_nodes,
+        out_index,
+        value,
+        forward_gradient,
+        counted,
+    )
+
+
+def _explanation(
+    source: str,
+    names: tuple[str, ...],
+    x: list[float],
+    records: list[NodeRecord],
+    node_names: list[str],
+    input_nodes: list[int],
+    out_index: int | None,
+    value: float,
+    forward_gradient: dict[str, float | None],
+    counted: dict[str, Any],
+) -> Explanation:
+    """The explanation of a scalar f from its node records: the gradient read off the input
+    nodes' adjoints, checked against the forward gradient and the counted runs (notes)."""
+    gradient = {names[i]: records[k].adjoint for i, k in enumerate(input_nodes)}
     notes = _notes(records, gradient, forward_gradient, counted)
     return Explanation(
-        expr.source,
+        source,
         names,
         dict(zip(names, x)),
         tuple(records),
@@ -893,7 +929,6 @@ def _explain_callable(
     adjoints = rec.adjoints() if out_index is not None else [0.0] * len(tape_nodes)
     tangents = [_recorded_tangents(f, x, i, len(tape_nodes)) for i in range(len(names))]
     records, node_names = _tape_records(tape_nodes, rec.input_nodes, names, tangents, adjoints, {out_index})
-    gradient = {names[i]: records[k].adjoint for i, k in enumerate(rec.input_nodes)}
     forward_gradient = {s: (records[out_index].tangents[s] if out_index is not None else 0.0) for s in names}
     counted: dict[str, Any] = {}
     if with_counts:
@@ -902,18 +937,17 @@ def _explain_callable(
                 _, g = api.value_and_grad(f, x, mode=mode, chunk=chunk)
             counted[mode] = {key: getattr(st, key) for key in _COUNT_KEYS}
             counted[f"{mode}_gradient"] = [float(v) for v in np.atleast_1d(g)]
-    notes = _notes(records, gradient, forward_gradient, counted)
-    return Explanation(
+    return _explanation(
         _source_name(f),
         names,
-        dict(zip(names, x)),
-        tuple(records),
-        node_names[out_index] if out_index is not None else None,
+        x,
+        records,
+        node_names,
+        rec.input_nodes,
+        out_index,
         value,
-        gradient,
         forward_gradient,
-        {m: c for m, c in counted.items() if m in ("forward", "reverse")},
-        tuple(notes),
+        counted,
     )
 
 

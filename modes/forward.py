@@ -14,9 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from modes.chain import expand_partial, scale
+from modes.chain import (
+    Unresolved,
+    any_reached,
+    expand_partial,
+    full_reach,
+    merge_reach,
+    product,
+    reach_through,
+)
 from modes.chunking import CHUNK_THRESHOLD, choose_chunk
-from modes.core import Primitive, Trace, Traced, check_value, shape_of
+from modes.core import Primitive, Trace, Traced, check_value, primal, shape_of
 from modes.inputs import Inputs, as_plain, call
 from modes.rules import broadcast_to, concatenate, reshape
 from modes.value import EngineValue
@@ -28,42 +36,58 @@ _new = object.__new__
 
 
 class Dual(EngineValue):
-    """A dual number (or array): ``value + tangent * eps`` for one forward pass."""
+    """A dual number (or array): ``value + tangent * eps`` for one forward pass.
 
-    __slots__ = ("value", "tangent", "_trace")
+    ``reach`` exists only in a pass that tracks structural zeros (``modes/chain.py``): where a
+    seeded direction reaches the tangent (``True``: everywhere; else a boolean array).
+    """
 
-    def __init__(self, value: Any, tangent: Any, trace: ForwardTrace) -> None:
+    __slots__ = ("value", "tangent", "_trace", "reach")
+
+    def __init__(self, value: Any, tangent: Any, trace: ForwardTrace, reach: Any = True) -> None:
         self.value = value
         self.tangent = tangent
         self._trace = trace
+        if trace.track:
+            self.reach = reach
 
     def __repr__(self) -> str:
         return f"Dual({self.value!r}, tangent={self.tangent!r})"
 
 
 class ForwardTrace(Trace):
-    """One forward pass: applies primitives to duals. ``cdim`` is 1 when tangents carry a chunk."""
+    """One forward pass: applies primitives to duals. ``cdim`` is 1 when tangents carry a chunk.
 
-    __slots__ = ("cdim", "ops", "updates")
+    ``track``: carry reach masks so that a nan meeting a zero tangent is resolved exactly (a
+    zero no seeded direction reaches is structural; see ``modes/chain.py``). Passes run without
+    it and are repeated with it only when :class:`~modes.chain.Unresolved` says it matters.
+    """
 
-    def __init__(self, cdim: int) -> None:
+    __slots__ = ("cdim", "ops", "updates", "track")
+
+    def __init__(self, cdim: int, track: bool = False) -> None:
         super().__init__()
         self.cdim = cdim
         self.ops = 0
         self.updates = 0
         self.fast = True
+        self.track = track
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Dual:
         if not self.active:
             raise self.stale()
         primals = list(args)
         tangents: list[Any] = [None] * len(args)
+        reaches: list[Any] = [None] * len(args)
+        track = self.track
         for i, a in enumerate(args):
             if isinstance(a, Traced):
                 tr = a._trace
                 if tr is self:
                     primals[i] = a.value  # type: ignore[attr-defined]
                     tangents[i] = a.tangent  # type: ignore[attr-defined]
+                    if track:
+                        reaches[i] = a.reach  # type: ignore[attr-defined]
                 elif not tr.active:
                     raise tr.stale()
         out = prim(*primals, **params)
@@ -72,29 +96,42 @@ class ForwardTrace(Trace):
         self.ops += 1
         partials = prim.partials
         cdim = self.cdim
+        reach: Any = True
         if partials is not None:
             t = None
+            structural = prim.structural_zeros
+            if track:
+                reach = None
             for i, ti in enumerate(tangents):
                 if ti is None:
                     continue
                 rule = partials[i]
                 if rule is None:
                     raise prim.missing_rule(i)
-                d = rule if type(rule) is float else rule(*primals, out)
-                term = scale(expand_partial(d, cdim), ti)
+                d = expand_partial(rule if type(rule) is float else rule(*primals, out), cdim)
+                term = product(d, ti, structural, reaches[i] if track else None)
                 t = term if t is None else t + term
+                if track:
+                    reach = merge_reach(reach, reach_through(d, reaches[i], structural))
                 self.updates += 1
             if type(out) is not float:
                 ts = shape_of(t)
                 want = shape_of(out) + (ts[-1:] if cdim else ())
                 if ts != want:
                     t = broadcast_to(t, shape=want)
+            if track:
+                if reach is None:
+                    reach = False
+                elif reach is not True and shape_of(t):
+                    reach = full_reach(reach, shape_of(t))
         else:
             if prim.jvp is None:
                 raise prim.missing_rule(next(i for i, t in enumerate(tangents) if t is not None))
             t = prim.jvp(tangents, primals, out, cdim, **params)
             self.updates += sum(1 for ti in tangents if ti is not None)
-        return Dual(out, t, self)
+            if track:
+                reach = _jvp_reach(prim, reaches, primals, out, cdim, params, shape_of(t))
+        return Dual(out, t, self, reach)
 
     def scalar1(self, prim: Primitive, out: float, a: Dual, d: Any, c: float, i: int) -> Dual:
         """``out``: ``prim`` of dual ``a`` (argument ``i``) and constant ``c``, local partial ``d``."""
@@ -102,15 +139,17 @@ class ForwardTrace(Trace):
         if type(g) is float:
             t = d * g
             if t != t:
-                t = scale(d, g)
+                t = product(d, g, prim.structural_zeros, a.reach if self.track else None)
         else:
-            t = scale(d, g)
+            t = product(d, g, prim.structural_zeros, a.reach if self.track else None)
         self.ops += 1
         self.updates += 1
         v = _new(Dual)  # no __init__ frame: this is the hot path of scalar code
         v.value = out
         v.tangent = t
         v._trace = self
+        if self.track:
+            v.reach = reach_through(d, a.reach, prim.structural_zeros)
         return v
 
     def scalar2(self, prim: Primitive, out: float, a: Dual, da: Any, b: Dual, db: Any) -> Dual:
@@ -120,16 +159,41 @@ class ForwardTrace(Trace):
         if type(g) is float and type(h) is float:
             t = da * g + db * h
             if t != t:
-                t = scale(da, g) + scale(db, h)
+                t = self._sum2(prim, a, da, b, db)
         else:
-            t = scale(da, g) + scale(db, h)
+            t = self._sum2(prim, a, da, b, db)
         self.ops += 1
         self.updates += 2
         v = _new(Dual)  # no __init__ frame: this is the hot path of scalar code
         v.value = out
         v.tangent = t
         v._trace = self
+        if self.track:
+            s = prim.structural_zeros
+            v.reach = merge_reach(reach_through(da, a.reach, s), reach_through(db, b.reach, s))
         return v
+
+    def _sum2(self, prim: Primitive, a: Dual, da: Any, b: Dual, db: Any) -> Any:
+        s = prim.structural_zeros
+        if self.track:
+            return product(da, a.tangent, s, a.reach) + product(db, b.tangent, s, b.reach)
+        return product(da, a.tangent, s) + product(db, b.tangent, s)
+
+
+def _jvp_reach(
+    prim: Primitive, reaches: list[Any], primals: list[Any], out: Any, cdim: int, params: dict, shape: tuple
+) -> Any:
+    """Where a tangent map's output is reached: exact through a ``weightless`` primitive (the
+    masks pushed through it as 0/1 numbers), else everywhere as soon as any input is reached."""
+    if all(r is None or not any_reached(r) for r in reaches):
+        return False
+    if not prim.weightless:
+        return True
+    masks = [
+        None if r is None else full_reach(r, shape_of(p) + shape[len(shape_of(out)) :]).astype(float)
+        for r, p in zip(reaches, primals)
+    ]
+    return np.not_equal(primal(prim.jvp(masks, primals, out, cdim, **params)), 0.0)
 
 
 def tangent(v: Any) -> Any:
@@ -144,16 +208,16 @@ def tangent(v: Any) -> Any:
 def _seed(inputs: Inputs, start: int, width: int, cdim: int, trace: ForwardTrace) -> Any:
     """f's argument for the pass that seeds directions ``start .. start + width - 1``."""
     if inputs.kind == "list":
-        args = []
-        for i, v in enumerate(inputs.items):
+        tangents = []
+        for i in range(len(inputs.items)):
             if cdim:
                 e = np.zeros(width)
                 if start <= i < start + width:
                     e[i - start] = 1.0
             else:
                 e = 1.0 if i == start else 0.0
-            args.append(Dual(v, e, trace))
-        return args
+            tangents.append(e)
+        return _duals(inputs, tangents, trace)
     n, shape = inputs.n, inputs.shape
     if cdim:
         t = np.zeros((n, width))
@@ -163,7 +227,44 @@ def _seed(inputs: Inputs, start: int, width: int, cdim: int, trace: ForwardTrace
         t = np.zeros(n)
         t[start] = 1.0
         t = t.reshape(shape) if shape else 1.0
-    return Dual(inputs.items, t, trace)
+    return _duals(inputs, t, trace)
+
+
+def _duals(inputs: Inputs, tangents: Any, trace: ForwardTrace) -> Any:
+    """f's argument: the inputs as duals with these tangents (a list's: one per item).
+
+    The zeros of a seed are structural (no direction reaches them): a tracking pass says so.
+    """
+    if not trace.track:
+        if inputs.kind == "list":
+            return [Dual(x, t, trace) for x, t in zip(inputs.items, tangents)]
+        return Dual(inputs.items, tangents, trace)
+    if inputs.kind == "list":
+        return [Dual(x, t, trace, _nonzero(t)) for x, t in zip(inputs.items, tangents)]
+    return Dual(inputs.items, tangents, trace, _nonzero(tangents))
+
+
+def _nonzero(t: Any) -> Any:
+    return np.not_equal(primal(t), 0.0)
+
+
+def _run_pass(
+    f: Callable[[Any], Any], make_arg: Callable[[ForwardTrace], Any], cdim: int, chunk_shape: tuple
+) -> tuple:
+    """One forward pass: (value, tangent, trace). Repeated with reach tracking when a nan met a
+    zero tangent whose kind the plain pass cannot tell (``modes/chain.py``)."""
+    for track in (False, True):
+        trace = ForwardTrace(cdim, track)
+        try:
+            out = call(f, make_arg(trace))
+            v, t = _split(out, trace, chunk_shape)
+            return v, t, trace
+        except Unresolved:
+            if track:
+                raise AssertionError("a tracking forward pass cannot be unresolved") from None
+        finally:
+            trace.close()
+    raise AssertionError("unreachable")
 
 
 def _split(out: Any, trace: ForwardTrace, chunk_shape: tuple[int, ...]) -> tuple[Any, Any]:
@@ -199,12 +300,9 @@ def jacobian(
     counts = {"passes": 0, "ops": 0, "updates": 0}
     for start in range(0, n, c) if n else (0,):
         width = min(c, n - start)
-        trace = ForwardTrace(cdim)
-        try:
-            out = call(f, _seed(inputs, start, width, cdim, trace))
-            v, t = _split(out, trace, (width,) if cdim else ())
-        finally:
-            trace.close()
+        v, t, trace = _run_pass(
+            f, lambda tr, s=start, w=width: _seed(inputs, s, w, cdim, tr), cdim, (width,) if cdim else ()
+        )
         if value is None:
             value = v
         out_shape = shape_of(v)
@@ -223,16 +321,7 @@ def jacobian(
 
 def jvp(f: Callable[[Any], Any], inputs: Inputs, v: Any) -> tuple[Any, Any, dict[str, int]]:
     """Value of ``f`` and the directional derivative ``J v`` in one pass (chunk of one)."""
-    trace = ForwardTrace(0)
-    try:
-        if inputs.kind == "list":
-            arg: Any = [Dual(x, t, trace) for x, t in zip(inputs.items, v)]
-        else:
-            arg = Dual(inputs.items, v, trace)
-        out = call(f, arg)
-        value, t = _split(out, trace, ())
-    finally:
-        trace.close()
+    value, t, trace = _run_pass(f, lambda tr: _duals(inputs, v, tr), 0, ())
     if not isinstance(t, Traced):
         t = np.array(t, dtype=float) if shape_of(t) else float(t)
     return as_plain(value), t, {"passes": 1, "ops": trace.ops, "updates": trace.updates}

@@ -559,6 +559,21 @@ def var(
     return rules.div(total, float(builtins.max(_count(x, axes) - ddof, 0)))
 
 
+def _flat_root(s: Any) -> Any:
+    """``sqrt(s)`` of a sum of squares, with derivative 0 where ``s == 0`` (the kink of a norm or a
+    standard deviation takes the subgradient 0, like ``abs'(0)``).
+
+    Written as a selection, ``where(s > 0, sqrt(s), 0)``: at ``s == 0`` the branch not chosen
+    carries ``sqrt``'s infinite partial times a computed zero (nan under IEEE), and a selection's
+    zero is structural, so nothing of it reaches the result.
+    """
+    return rules.where(_derived(s, _positive), rules.sqrt(s), 0.0)
+
+
+def _positive(v: Any) -> Any:
+    return np.greater(v, 0.0)
+
+
 @public(numpy=np.std)
 def std(
     x: Any,
@@ -571,9 +586,9 @@ def std(
     """Standard deviation like ``np.std`` (derived: ``sqrt(var)``).
 
     At a constant input (variance 0) the derivative is 0: the kink takes the subgradient 0, as
-    ``abs'(0)`` does (the infinite partial of ``sqrt`` meets an exactly zero tangent).
+    ``abs'(0)`` does (see :func:`_flat_root`).
     """
-    return rules.sqrt(var(x, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims))
+    return _flat_root(var(x, axis=axis, dtype=dtype, out=out, ddof=ddof, keepdims=keepdims))
 
 
 @public(numpy=np.cumsum)
@@ -1207,7 +1222,7 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = None
 
 def _vector_norm(x: Any, ord: Any, axes: tuple[int, ...], keepdims: bool) -> Any:  # noqa: A002
     if ord is None or ord == 2:
-        return rules.sqrt(rules.sum_(rules.square(x), axes=axes, keepdims=keepdims))
+        return _flat_root(rules.sum_(rules.square(x), axes=axes, keepdims=keepdims))
     if ord == np.inf:
         return rules.amax(rules.absolute(x), axes=axes, keepdims=keepdims)
     if ord == -np.inf:
@@ -1223,7 +1238,7 @@ def _vector_norm(x: Any, ord: Any, axes: tuple[int, ...], keepdims: bool) -> Any
 def _matrix_norm(x: Any, ord: Any, axes: tuple[int, int], keepdims: bool) -> Any:  # noqa: A002
     r, c = axes
     if ord in (None, "fro"):
-        out = rules.sqrt(rules.sum_(rules.square(x), axes=tuple(sorted(axes)), keepdims=True))
+        out = _flat_root(rules.sum_(rules.square(x), axes=tuple(sorted(axes)), keepdims=True))
     elif ord in (1, -1, np.inf, -np.inf):
         inner_axis, outer_axis = (r, c) if ord in (1, -1) else (c, r)
         s = rules.sum_(rules.absolute(x), axes=(inner_axis,), keepdims=True)
@@ -1253,14 +1268,14 @@ def norm(x: Any, ord: Any = None, axis: Any = None, keepdims: bool = False) -> A
     """Vector and matrix norms like ``np.linalg.norm`` (every ``ord``, ``axis`` and ``keepdims``).
 
     At ``x = 0`` the 2-norm (and the Frobenius norm) has derivative 0: the kink takes the
-    subgradient 0, like ``abs'(0)`` (the infinite partial of sqrt meets an exactly zero tangent).
+    subgradient 0, like ``abs'(0)`` (see :func:`_flat_root`).
     ``ord=0`` counts non-zero entries: a constant, derivative 0.
     """
     x = _value(x)
     nd = _ndim(x)
     if axis is None:
         if ord is None:
-            out = rules.sqrt(rules.sum_(rules.square(x), axes=tuple(range(nd)), keepdims=bool(keepdims)))
+            out = _flat_root(rules.sum_(rules.square(x), axes=tuple(range(nd)), keepdims=bool(keepdims)))
             return out
         if nd == 1:
             axis = 0

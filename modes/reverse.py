@@ -19,9 +19,18 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from modes.chain import expand_partial, scale
+from modes.chain import (
+    Unresolved,
+    any_reached,
+    expand_partial,
+    full_reach,
+    merge_reach,
+    product,
+    reach_through,
+    reduce_reach,
+)
 from modes.chunking import choose_chunk
-from modes.core import Primitive, Trace, Traced, check_value, shape_of
+from modes.core import Primitive, Trace, Traced, check_value, primal, shape_of
 from modes.inputs import Inputs, as_plain, call, parse_direction, parse_inputs, require_scalar
 from modes.rules import broadcast_to, concatenate, reshape, stack, sum_to, transpose
 from modes.value import EngineValue
@@ -227,34 +236,51 @@ class Tape(Trace):
         and so does every adjoint; one sweep then gives ``c`` rows of the Jacobian.
         Nodes never reached keep adjoint ``None`` (the caller reads that as zero). Intermediate
         adjoints are dropped once used, unless ``wanted`` is ``None``: then every node's adjoint is
-        kept and returned (:meth:`Recording.adjoints`).
+        kept and returned (:meth:`Recording.adjoints`). A sweep in which a nan meets a zero adjoint
+        is repeated with the reach of every node worked out first (``modes/chain.py``), so that
+        the zero counts as structural exactly where no path sends anything.
         """
+        try:
+            return self._sweep(out_index, seed, wanted, cdim, None)
+        except Unresolved:
+            return self._sweep(out_index, seed, wanted, cdim, self._reach(out_index, seed, cdim))
+
+    def _sweep(
+        self, out_index: int, seed: Any, wanted: list[int] | None, cdim: int, reach: list[Any] | None
+    ) -> list[Any]:
+        """The backward sweep; ``reach`` (from :meth:`_reach`) resolves zeros, ``None``: not tracked."""
         keep_all = wanted is None
         entries = self.entries
         adj: list[Any] = [None] * len(entries)
         adj[out_index] = seed
         owned: set[int] = set()
         updates = 0
+        r: Any = None
         for k in range(out_index, -1, -1):
             g = adj[k]
             if g is None:
                 continue
+            if reach is not None:
+                r = reach[k]
+                if r is None or not any_reached(r):
+                    adj[k] = None if not keep_all else g
+                    continue
             e = entries[k]
             if type(e) is tuple:  # a scalar step
                 if not keep_all:
                     adj[k] = None  # sent on: the sweep's peak memory stays that of the tape
-                if type(g) is float:  # the hot path: float times float, nan goes to scale()
+                if type(g) is float:  # the hot path: float times float, nan goes to product()
                     p = e[1]
                     c = e[2] * g
                     if c != c:
-                        c = scale(e[2], g)
+                        c = product(e[2], g, e[0].structural_zeros, r)
                     a = adj[p]
                     adj[p] = c if a is None else a + c
                     if len(e) == 5:
                         p = e[3]
                         c = e[4] * g
                         if c != c:
-                            c = scale(e[4], g)
+                            c = product(e[4], g, e[0].structural_zeros, r)
                         a = adj[p]
                         adj[p] = c if a is None else a + c
                         updates += 2
@@ -263,7 +289,7 @@ class Tape(Trace):
                     continue
                 for j in range(1, len(e), 2):
                     p = e[j]
-                    c = scale(e[j + 1], g)
+                    c = product(e[j + 1], g, e[0].structural_zeros, r)
                     a = adj[p]
                     adj[p] = c if a is None else a + c
                     updates += 1
@@ -274,8 +300,9 @@ class Tape(Trace):
                 adj[k] = None
             if type(e) is ElementwiseStep:
                 shapes = e.shapes
+                structural = e.prim.structural_zeros
                 for j, p in enumerate(e.parents):
-                    c = scale(expand_partial(e.partials[j], cdim), g)
+                    c = product(expand_partial(e.partials[j], cdim), g, structural, r)
                     if shapes is not None and shapes[j] is not None:
                         c = sum_to(c, shapes[j] + shape_of(g)[len(shape_of(g)) - cdim :])
                     a = adj[p]
@@ -287,10 +314,66 @@ class Tape(Trace):
         self.sweeps += 1
         return adj if wanted is None else [adj[i] for i in wanted]
 
+    def _reach(self, out_index: int, seed: Any, cdim: int) -> list[Any]:
+        """Where each node's adjoint is reached from the seed: a sweep of booleans over the tape.
+
+        ``None``: no path; ``True``: everywhere; else a boolean array of the adjoint's shape. A
+        seed's zeros and a ``structural_zeros`` primitive's zero partials stop a path; a
+        ``weightless`` transpose carries the mask exactly, any other sends it everywhere.
+        """
+        entries, values = self.entries, self.values
+        reach: list[Any] = [None] * len(entries)
+        ps = primal(seed)
+        reach[out_index] = np.not_equal(ps, 0.0) if shape_of(ps) else bool(ps != 0.0)
+        chunk = shape_of(ps)[len(shape_of(ps)) - cdim :] if cdim else ()
+        for k in range(out_index, -1, -1):
+            r = reach[k]
+            e = entries[k]
+            if r is None or e is None or not any_reached(r):
+                continue
+            if type(e) is tuple:
+                s = e[0].structural_zeros
+                for j in range(1, len(e), 2):
+                    p = e[j]
+                    reach[p] = merge_reach(reach[p], reach_through(e[j + 1], r, s))
+                continue
+            out_shape = shape_of(values[k]) + chunk
+            if type(e) is ElementwiseStep:
+                s = e.prim.structural_zeros
+                for j, p in enumerate(e.parents):
+                    d = expand_partial(e.partials[j], cdim)
+                    rp = reach_through(d, r, s)
+                    if rp is not True:
+                        rp = full_reach(rp, np.broadcast_shapes(shape_of(primal(d)), out_shape))
+                        rp = reduce_reach(rp, shape_of(values[p]) + chunk)
+                    reach[p] = merge_reach(reach[p], rp)
+                continue
+            prim = e.prim
+            for p, i in zip(e.parents, e.positions):
+                if prim.weightless:
+                    mask = full_reach(r, out_shape).astype(float)
+                    ct = self._transpose_one(e, i, mask, cdim)
+                    rp = np.not_equal(primal(ct), 0.0)
+                else:
+                    rp = True
+                reach[p] = merge_reach(reach[p], rp)
+        return reach
+
+    @staticmethod
+    def _transpose_one(e: LinearStep, i: int, g: Any, cdim: int) -> Any:
+        """Argument ``i``'s transpose of a structure primitive applied to cotangent ``g``."""
+        prim, primals, out, params = e.prim, e.primals, e.out, e.params
+        vjp = prim.vjp[i]
+        if cdim and not prim.chunked_vjp:
+            # a transpose written for one cotangent: apply it per direction, then stack
+            cols = [vjp(g[..., j], *primals, out, **params) for j in range(shape_of(g)[-1])]
+            return stack(*cols, axis=len(shape_of(cols[0])))
+        return vjp(g, *primals, out, **params)
+
     @staticmethod
     def _transpose(e: LinearStep, g: Any, adj: list[Any], owned: set[int], cdim: int) -> int:
         """Send adjoint ``g`` through a structure primitive's transposes; returns the updates made."""
-        prim, primals, out, params = e.prim, e.primals, e.out, e.params
+        prim, primals, params = e.prim, e.primals, e.params
         acc = prim.accumulate
         for p, i in zip(e.parents, e.positions):
             if (
@@ -309,13 +392,7 @@ class Tape(Trace):
                     owned.add(p)
                 acc(buf, g, **params)
                 continue
-            vjp = prim.vjp[i]
-            if cdim and not prim.chunked_vjp:
-                # a transpose written for one cotangent: apply it per direction, then stack
-                cols = [vjp(g[..., j], *primals, out, **params) for j in range(shape_of(g)[-1])]
-                c = stack(*cols, axis=len(shape_of(cols[0])))
-            else:
-                c = vjp(g, *primals, out, **params)
+            c = Tape._transpose_one(e, i, g, cdim)
             a = adj[p]
             if a is None:
                 adj[p] = c

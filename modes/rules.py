@@ -120,7 +120,7 @@ sech2 = Primitive("sech2", num.sech2, ("x", "t"), partials=(lambda x, t, out: -2
 sinh = Primitive("sinh", num.sinh, ("x",), partials=(lambda x, out: cosh(x),), public="sinh", numpy=np.sinh, expression=True)
 cosh = Primitive("cosh", num.cosh, ("x",), partials=(lambda x, out: sinh(x),), public="cosh", numpy=np.cosh, expression=True)
 sigmoid = Primitive("sigmoid", num.sigmoid, ("x",), partials=(lambda x, out: out * sigmoid(neg(x)),), public="sigmoid", expression=True)  # s(x) s(-x) = s(1 - s) without cancellation
-relu = Primitive("relu", num.relu, ("x",), partials=(lambda x, out: indicator(primal(x) > 0),), public="relu", expression=True)
+relu = Primitive("relu", num.relu, ("x",), partials=(lambda x, out: indicator(primal(x) > 0),), public="relu", expression=True, structural_zeros=True)
 absolute = Primitive("abs", num.absolute, ("x",), partials=(lambda x, out: num.as_float_array(np.sign(primal(x))),), public="abs", numpy=np.absolute, expression=True)
 maximum = Primitive(
     "maximum", num.maximum, ("x", "y"),
@@ -129,6 +129,7 @@ maximum = Primitive(
         lambda x, y, out: indicator(primal(y) > primal(x)) + 0.5 * indicator(primal(x) == primal(y)),
     ),
     public="maximum", numpy=np.maximum,
+    structural_zeros=True,
 )
 minimum = Primitive(
     "minimum", num.minimum, ("x", "y"),
@@ -137,10 +138,12 @@ minimum = Primitive(
         lambda x, y, out: indicator(primal(y) < primal(x)) + 0.5 * indicator(primal(x) == primal(y)),
     ),
     public="minimum", numpy=np.minimum,
+    structural_zeros=True,
 )
 where = Primitive(
     "where", lambda c, x, y: num.as_float_array(np.where(c, x, y)), ("condition", "x", "y"),
     partials=(None, lambda c, x, y, out: indicator(c), lambda c, x, y, out: 1.0 - indicator(c)),
+    structural_zeros=True,
 )
 
 # ------------------------------------------------------------ structure (linear) primitives
@@ -166,18 +169,21 @@ sum_ = Primitive(
     "sum", _sum_impl, ("x",),
     jvp=lambda ts, xs, out, cdim, axes, keepdims: sum_(ts[0], axes=axes, keepdims=keepdims),
     vjp=(_sum_vjp,), chunked_vjp=True,
+    weightless=True,
 )
 
 broadcast_to = Primitive(
     "broadcast_to", lambda x, shape: np.broadcast_to(x, shape), ("x",),
     jvp=lambda ts, xs, out, cdim, shape: broadcast_to(ts[0], shape=shape + _chunk_shape(ts[0], len(shape_of(xs[0])))),
     vjp=(lambda ct, x, out, shape: sum_to(ct, shape_of(x) + _ct_chunk(ct, out)),), chunked_vjp=True,
+    weightless=True,
 )
 
 reshape = Primitive(
     "reshape", lambda x, shape: np.reshape(x, shape) if shape else num.as_float_array(np.reshape(x, shape)), ("x",),
     jvp=lambda ts, xs, out, cdim, shape: reshape(ts[0], shape=shape + _chunk_shape(ts[0], len(shape_of(xs[0])))),
     vjp=(lambda ct, x, out, shape: reshape(ct, shape=shape_of(x) + _ct_chunk(ct, out)),), chunked_vjp=True,
+    weightless=True,
 )
 
 transpose = Primitive(
@@ -187,6 +193,7 @@ transpose = Primitive(
         ct, axes=tuple(int(i) for i in np.argsort(axes)) + tuple(range(len(axes), len(shape_of(ct))))
     ),),
     chunked_vjp=True,
+    weightless=True,
 )
 
 
@@ -207,6 +214,7 @@ getitem = Primitive(
     jvp=lambda ts, xs, out, cdim, idx: getitem(ts[0], idx=idx),
     vjp=(lambda ct, x, out, idx: index_add(ct, idx=idx, shape=shape_of(x) + _ct_chunk(ct, out)),),
     accumulate=_getitem_accumulate, chunked_vjp=True,
+    weightless=True,
 )
 
 
@@ -222,6 +230,7 @@ index_add = Primitive(
         ts[0], idx=idx, shape=shape + _chunk_shape(ts[0], len(shape_of(xs[0])))
     ),
     vjp=(lambda ct, v, out, idx, shape: getitem(ct, idx=idx),), chunked_vjp=True,
+    weightless=True,
 )
 
 
@@ -244,6 +253,7 @@ def _concat_vjp(i: int):
 concatenate = Primitive(
     "concatenate", lambda *xs, axis: np.concatenate(xs, axis=axis), ("arrays",),
     jvp=_concat_jvp, vjp=PerArgument(_concat_vjp), chunked_vjp=True,
+    weightless=True,
 )
 
 
@@ -263,6 +273,7 @@ def _stack_vjp(i: int):
 stack = Primitive(
     "stack", lambda *xs, axis: np.stack(xs, axis=axis), ("arrays",),
     jvp=_stack_jvp, vjp=PerArgument(_stack_vjp), chunked_vjp=True,
+    weightless=True,
 )
 
 
@@ -353,11 +364,11 @@ def _sinc_partial(x: Any, out: Any) -> Any:
     return where(near, series, far)
 
 
-sign = Primitive("sign", num.sign, ("x",), partials=(0.0,), public="sign", numpy=np.sign, expression=True)
-floor = Primitive("floor", num.floor, ("x",), partials=(0.0,), public="floor", numpy=np.floor, expression=True)
-ceil = Primitive("ceil", num.ceil, ("x",), partials=(0.0,), public="ceil", numpy=np.ceil, expression=True)
-rint = Primitive("rint", num.rint, ("x",), partials=(0.0,), public="rint", numpy=np.rint, expression=True)
-trunc = Primitive("trunc", num.trunc, ("x",), partials=(0.0,), public="trunc", numpy=np.trunc, expression=True)
+sign = Primitive("sign", num.sign, ("x",), partials=(0.0,), public="sign", numpy=np.sign, expression=True, structural_zeros=True)
+floor = Primitive("floor", num.floor, ("x",), partials=(0.0,), public="floor", numpy=np.floor, expression=True, structural_zeros=True)
+ceil = Primitive("ceil", num.ceil, ("x",), partials=(0.0,), public="ceil", numpy=np.ceil, expression=True, structural_zeros=True)
+rint = Primitive("rint", num.rint, ("x",), partials=(0.0,), public="rint", numpy=np.rint, expression=True, structural_zeros=True)
+trunc = Primitive("trunc", num.trunc, ("x",), partials=(0.0,), public="trunc", numpy=np.trunc, expression=True, structural_zeros=True)
 arcsin = Primitive("arcsin", num.arcsin, ("x",), partials=(lambda x, out: div(1.0, sqrt(_one_minus_x2(x))),), public="arcsin", numpy=np.arcsin, expression=True)
 arccos = Primitive("arccos", num.arccos, ("x",), partials=(lambda x, out: div(-1.0, sqrt(_one_minus_x2(x))),), public="arccos", numpy=np.arccos, expression=True)
 arctan = Primitive("arctan", num.arctan, ("x",), partials=(lambda x, out: div(1.0, add(1.0, square(x))),), public="arctan", numpy=np.arctan, expression=True)
@@ -417,11 +428,13 @@ fmax = Primitive(
     "fmax", num.fmax, ("x", "y"),
     partials=(lambda x, y, out: _nan_aware(np.greater, x, y), lambda x, y, out: _nan_aware(np.greater, y, x)),
     public="fmax", numpy=np.fmax,
+    structural_zeros=True,
 )
 fmin = Primitive(
     "fmin", num.fmin, ("x", "y"),
     partials=(lambda x, y, out: _nan_aware(np.less, x, y), lambda x, y, out: _nan_aware(np.less, y, x)),
     public="fmin", numpy=np.fmin,
+    structural_zeros=True,
 )
 
 # ------------------------------------------------------------ reductions and scans (issue 12)
@@ -441,13 +454,20 @@ def _chooser_weights(x: Any, out: Any, axes: tuple[int, ...], keepdims: bool) ->
         return chosen / np.sum(chosen, axis=axes, keepdims=True)
 
 
+def _chosen(t: Any, w: np.ndarray) -> Any:
+    """``t * w`` where ``w`` chose (``w > 0``), exactly 0 elsewhere: an entry max/min did not
+    choose is a structural zero, so its nan or inf tangent or adjoint does not leak."""
+    pick = np.broadcast_to(w > 0, np.broadcast_shapes(shape_of(w), shape_of(t)))
+    return where(pick, mul(t, w), 0.0)
+
+
 def _chooser(name: str, np_fn: Any) -> Primitive:
     def jvp(ts: list, xs: tuple, out: Any, cdim: int, axes: tuple[int, ...], keepdims: bool) -> Any:
         w = _chooser_weights(xs[0], out, axes, keepdims)
-        return sum_(mul(ts[0], w[..., None] if cdim else w), axes=axes, keepdims=keepdims)
+        return sum_(_chosen(ts[0], w[..., None] if cdim else w), axes=axes, keepdims=keepdims)
 
     def vjp(ct: Any, x: Any, out: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
-        return mul(_sum_vjp(ct, x, out, axes, keepdims), _chooser_weights(x, out, axes, keepdims))
+        return _chosen(_sum_vjp(ct, x, out, axes, keepdims), _chooser_weights(x, out, axes, keepdims))
 
     return Primitive(
         name,
@@ -455,6 +475,7 @@ def _chooser(name: str, np_fn: Any) -> Primitive:
         ("x",),
         jvp=jvp,
         vjp=(vjp,),
+        weightless=True,  # the chosen entries' weights are >= 0: a reach mask passes exactly
     )
 
 
@@ -471,6 +492,7 @@ cumsum = Primitive(
     "cumsum", lambda x, axis: np.cumsum(x, axis=axis), ("x",),
     jvp=lambda ts, xs, out, cdim, axis: cumsum(ts[0], axis=axis),
     vjp=(lambda ct, x, out, axis: _reverse(cumsum(_reverse(ct, axis), axis=axis), axis),),
+    weightless=True,
 )
 
 
@@ -489,6 +511,7 @@ sort = Primitive(
     "sort", lambda x, axis, kth: x[_order(x, axis, kth)], ("x",),
     jvp=lambda ts, xs, out, cdim, axis, kth: getitem(ts[0], idx=_order(xs[0], axis, kth)),
     vjp=(lambda ct, x, out, axis, kth: index_add(ct, idx=_order(x, axis, kth), shape=shape_of(x)),),
+    weightless=True,
 )
 
 

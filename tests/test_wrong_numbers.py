@@ -279,3 +279,109 @@ def test_the_readme_states_the_conventions_of_issue_11():
     conventions = conventions[: conventions.index("\n###")]
     for phrase in ("float64", "float32", "complex", "masked", "x ** 0", "0 ** y", "softmax"):
         assert phrase in conventions, phrase
+
+
+# ------------------------------------------- item 5: the strong zero is for structural zeros only
+
+
+def quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        with np.errstate(all="ignore"):
+            return fn(*args, **kwargs)
+
+
+def grad_in(setting, f, x):
+    mode, chunk = setting
+    return quiet(modes.grad, f, x, mode=mode, chunk=chunk)
+
+
+ALL_SETTINGS = SETTINGS + [("reverse-vector", 2)]
+
+
+def jacobian_in(setting, f, x):
+    mode, chunk = setting
+    if mode == "reverse-vector":
+        return quiet(modes.jacobian, f, x, mode="reverse", chunk=chunk)
+    return quiet(modes.jacobian, f, x, mode=mode, chunk=chunk)
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_an_overflow_shows_up_as_nan_not_as_a_finite_wrong_gradient(setting):
+    """1/inf = 0 is a computed zero: times exp's inf partial it is nan (IEEE), not 0."""
+    z = np.array([1000.0, 999.0, 998.0, 997.0, 1001.0])
+    f = lambda v: ops.log(ops.sum(ops.exp(v))) - v[2]
+    g = grad_in(setting, f, z)
+    assert np.all(np.isnan(g)), g  # was [0, 0, -1, 0, 0]: finite and wrong
+    # the same function where nothing overflows: softmax minus e_2, the true gradient
+    small = z - 1000.0
+    expected = np.exp(small) / np.sum(np.exp(small)) - np.eye(5)[2]
+    np.testing.assert_allclose(grad_in(setting, f, small), expected, rtol=1e-14, atol=1e-16)
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+@pytest.mark.parametrize(
+    "z",
+    [[-np.inf, -np.inf], [np.inf, 0.0], [-np.inf, 0.0], [np.inf, np.inf], [1.0, 2.0], [-np.inf, 3.0, 1.0]],
+)
+def test_the_gradient_of_logsumexp_is_softmax_at_infinite_entries(setting, z):
+    z = np.array(z)
+    g = grad_in(setting, ops.logsumexp, z)
+    softmax = quiet(ops.softmax, z)  # itself checked against SciPy above
+    np.testing.assert_array_equal(np.isnan(g), np.isnan(softmax))  # was [0, 0] at [-inf, -inf]
+    np.testing.assert_allclose(g[~np.isnan(g)], softmax[~np.isnan(softmax)], rtol=1e-15)
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_entries_a_slice_does_not_read_are_structural_zeros(setting):
+    """x[0] never reaches sum(sqrt(x)[1:]): its nan partial must not leak into the gradient."""
+    g = grad_in(setting, lambda x: ops.sum(ops.sqrt(x)[1:]), np.array([-1.0, 4.0, 16.0]))
+    np.testing.assert_array_equal(g, [0.0, 0.25, 0.125])
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_a_zero_that_is_computed_follows_ieee(setting):
+    """sqrt(x * 0) at 2: the tangent/adjoint through x * 0 is a computed 0, met by sqrt'(0) = inf."""
+    assert np.isnan(grad_in(setting, lambda x: ops.sqrt(x * 0.0), 2.0))
+    # and a computed zero partial: 1 / inf = 0 meets an infinite tangent
+    assert np.isnan(grad_in(setting, lambda x: ops.log(ops.exp(x)), 1000.0))
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_the_element_max_does_not_choose_is_a_structural_zero(setting):
+    g = grad_in(setting, lambda x: ops.max(ops.stack([ops.sqrt(x[0]), x[1]])), np.array([0.0, 5.0]))
+    np.testing.assert_array_equal(g, [0.0, 1.0])
+    g = grad_in(setting, lambda x: ops.sum(ops.maximum(ops.sqrt(x), 1.0)), np.array([0.0, 4.0]))
+    np.testing.assert_array_equal(g, [0.0, 0.25])
+    # floor is flat: its zero partial is structural even against sqrt'(0) = inf above it
+    g = grad_in(setting, lambda v: ops.sqrt(ops.floor(v[0])) + v[1], [0.5, 1.0])
+    np.testing.assert_array_equal(g, [0.0, 1.0])
+
+
+@pytest.mark.parametrize("setting", ALL_SETTINGS)
+def test_jacobians_keep_structural_zeros_in_every_mode(setting):
+    f = lambda x: ops.stack([ops.sqrt(x[0]), ops.log(x[1]), x[0] * x[1]])
+    J = jacobian_in(setting, f, np.array([-1.0, -1.0]))
+    assert np.isnan(J[0, 0])
+    np.testing.assert_array_equal(J[~np.isnan(J)], [0.0, 0.0, -1.0, -1.0, -1.0])
+
+
+def test_a_repeated_pass_is_counted_once_and_survives_a_broad_except():
+    """Resolving a nan repeats a pass internally; counts and the user's try/except never see it."""
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        try:
+            return ops.log(v[0]) + ops.sqrt(v[1])
+        except Exception:  # a user's broad except must not swallow the engine's internal retry
+            return 0.0
+
+    with modes.counting() as c:
+        g = quiet(modes.grad, f, [-1.0, -1.0], mode="forward", chunk=1)
+    assert g[0] == -1.0 and np.isnan(g[1])
+    assert c.passes == 2 and c.ops == 6
+    assert len(calls) == 3  # pass 1 ran twice (its nan met a seed's zero), pass 2 once
+    with modes.counting() as c:
+        quiet(modes.grad, f, [-1.0, -1.0], mode="reverse")
+    assert c.sweeps == 1
