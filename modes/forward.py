@@ -139,17 +139,15 @@ class ForwardTrace(Trace):
         if type(g) is float:
             t = d * g
             if t != t:
-                t = product(d, g, prim.structural_zeros, a.reach if self.track else None)
+                t = product(d, g, prim.structural_zeros)
         else:
-            t = product(d, g, prim.structural_zeros, a.reach if self.track else None)
+            t = product(d, g, prim.structural_zeros)
         self.ops += 1
         self.updates += 1
         v = _new(Dual)  # no __init__ frame: this is the hot path of scalar code
         v.value = out
         v.tangent = t
         v._trace = self
-        if self.track:
-            v.reach = reach_through(d, a.reach, prim.structural_zeros)
         return v
 
     def scalar2(self, prim: Primitive, out: float, a: Dual, da: Any, b: Dual, db: Any) -> Dual:
@@ -159,25 +157,43 @@ class ForwardTrace(Trace):
         if type(g) is float and type(h) is float:
             t = da * g + db * h
             if t != t:
-                t = self._sum2(prim, a, da, b, db)
+                s = prim.structural_zeros
+                t = product(da, g, s) + product(db, h, s)
         else:
-            t = self._sum2(prim, a, da, b, db)
+            s = prim.structural_zeros
+            t = product(da, g, s) + product(db, h, s)
         self.ops += 1
         self.updates += 2
         v = _new(Dual)  # no __init__ frame: this is the hot path of scalar code
         v.value = out
         v.tangent = t
         v._trace = self
-        if self.track:
-            s = prim.structural_zeros
-            v.reach = merge_reach(reach_through(da, a.reach, s), reach_through(db, b.reach, s))
         return v
 
-    def _sum2(self, prim: Primitive, a: Dual, da: Any, b: Dual, db: Any) -> Any:
+
+class TrackingTrace(ForwardTrace):
+    """A forward pass that carries reach masks (``track``): the repeat of a pass in which a nan
+    met a zero tangent (``modes/chain.py``). Its scalar steps also work out the reach."""
+
+    __slots__ = ()
+
+    def __init__(self, cdim: int) -> None:
+        super().__init__(cdim, track=True)
+
+    def scalar1(self, prim: Primitive, out: float, a: Dual, d: Any, c: float, i: int) -> Dual:
         s = prim.structural_zeros
-        if self.track:
-            return product(da, a.tangent, s, a.reach) + product(db, b.tangent, s, b.reach)
-        return product(da, a.tangent, s) + product(db, b.tangent, s)
+        v = Dual(out, product(d, a.tangent, s, a.reach), self, reach_through(d, a.reach, s))
+        self.ops += 1
+        self.updates += 1
+        return v
+
+    def scalar2(self, prim: Primitive, out: float, a: Dual, da: Any, b: Dual, db: Any) -> Dual:
+        s = prim.structural_zeros
+        t = product(da, a.tangent, s, a.reach) + product(db, b.tangent, s, b.reach)
+        reach = merge_reach(reach_through(da, a.reach, s), reach_through(db, b.reach, s))
+        self.ops += 1
+        self.updates += 2
+        return Dual(out, t, self, reach)
 
 
 def _jvp_reach(
@@ -254,7 +270,7 @@ def _run_pass(
     """One forward pass: (value, tangent, trace). Repeated with reach tracking when a nan met a
     zero tangent whose kind the plain pass cannot tell (``modes/chain.py``)."""
     for track in (False, True):
-        trace = ForwardTrace(cdim, track)
+        trace = TrackingTrace(cdim) if track else ForwardTrace(cdim)
         try:
             out = call(f, make_arg(trace))
             v, t = _split(out, trace, chunk_shape)
