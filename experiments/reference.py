@@ -70,7 +70,7 @@ def require_clean() -> str:
 
 def peers_installed() -> bool:
     """Whether any peer library can be imported (then the peer runs are part of the reference)."""
-    from experiments.peers import PEERS
+    from experiments.peers.registry import PEERS
 
     return any(p.installed() for p in PEERS.values())
 
