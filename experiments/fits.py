@@ -209,6 +209,10 @@ def _num(x: float) -> str:
     return f"{x:.2g}" if x < 10 else f"{x:.3g}" if x < 1000 else f"{x:,.0f}"
 
 
+#: Extrapolations past e^700 (float's limit) are no crossing at all, not an overflow.
+MAX_LOG_N = 700.0
+
+
 def _crossing(logn: np.ndarray, logs: np.ndarray) -> tuple[float | None, str]:
     """n* for one set of log speedups (sorted by n): interpolated, or extrapolated from the
     :data:`CROSSOVER_POINTS` speedups nearest the crossing (None if they do not trend toward 1)."""
@@ -225,7 +229,11 @@ def _crossing(logn: np.ndarray, logs: np.ndarray) -> tuple[float | None, str]:
     k, c = _lines(x, y[None, :])
     if k[0] <= 0:
         return None, how
-    return float(math.exp(-c[0] / k[0])), how
+    log_n = -c[0] / k[0]  # a speedup that barely moves puts n* astronomically far: no crossing
+    # an extrapolated crossing lies outside the sizes measured, on the side the data points to:
+    # one inside them would contradict the speedups measured there
+    inside = log_n > logn[0] if how == "below" else log_n < logn[-1]
+    return (float(math.exp(log_n)), how) if log_n < MAX_LOG_N and not inside else (None, how)
 
 
 def crossover(forward: Sequence[Cell], reverse: Sequence[Cell], b: int = BOOTSTRAP) -> Crossover | None:

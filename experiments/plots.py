@@ -24,15 +24,17 @@ otherwise (the table says why).
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib import rc_context
+from matplotlib import rc_context, rcParams
 from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatterSciNotation, NullFormatter
@@ -179,14 +181,31 @@ def _legend(ax: Axes, handles: Sequence[Any] | None = None, ncol: int = 2) -> No
     """The legend below the axes, outside the data area (the layout makes room for it)."""
     if handles is None:
         handles, _ = ax.get_legend_handles_labels()
-    ax.figure.legend(
-        handles=list(handles),
+    _figure_legend(ax.figure, list(handles), ncol)
+
+
+def _figure_legend(fig: Figure, handles: list[Any], ncol: int, labels: list[str] | None = None) -> None:
+    """A legend below the axes whose entries are wrapped to fit their column, so that no long
+    label (a crossover, a fitted slope) runs past the figure's edge and is clipped."""
+    texts = labels if labels is not None else [h.get_label() for h in handles]
+    width = legend_chars(fig, ncol)
+    fig.legend(
+        handles=handles,
+        labels=[textwrap.fill(t, width, break_on_hyphens=False) for t in texts],
         loc="outside lower center",
         ncol=ncol,
         frameon=False,
         handlelength=2.2,
         columnspacing=1.4,
     )
+
+
+def legend_chars(fig: Figure, ncol: int) -> int:
+    """Characters a legend entry may hold per line in one of ``ncol`` columns across ``fig``: the
+    column's width less the handle and spacing, over a generous average character width."""
+    size = FontProperties(size=rcParams["legend.fontsize"]).get_size_in_points()
+    column = fig.get_figwidth() * 72 / ncol - (2.2 + 0.8 + 1.4) * size - 12
+    return max(20, int(column / (0.6 * size)))
 
 
 def _unit(cells: Sequence[Cell]) -> str:
@@ -576,9 +595,7 @@ def counts_figure(cells: Sequence[Cell], title: str) -> Figure:
         right.set_title(f"operations evaluated\nforward ÷ reverse = {ratio} at n = {n:,}", fontsize=10)
     fig.suptitle(title, fontsize=11.5)
     handles, _ = left.get_legend_handles_labels()
-    fig.legend(
-        handles=handles + ([_ABSENT] if crosses else []), loc="outside lower center", ncol=2, frameon=False
-    )
+    _figure_legend(fig, handles + ([_ABSENT] if crosses else []), 2)
     return fig
 
 
@@ -806,11 +823,8 @@ def heatmap_figure(cells: Sequence[Cell], ns: Sequence[int], ms: Sequence[int], 
         )
     if stars:
         handles = ax.get_legend_handles_labels()[0][-1:]
-        fig.legend(
-            handles=handles,
-            labels=["crossover n* in this row: reverse mode wins to its right (68% interval)"],
-            loc="outside lower center",
-            frameon=False,
+        _figure_legend(
+            fig, handles, 1, ["crossover n* in this row: reverse mode wins to its right (68% interval)"]
         )
     top = min(xe[-1], ye[-1])
     ax.text(

@@ -244,10 +244,15 @@ def chunk_sweep(run: Run) -> tuple[int, list[Cell]] | None:
 
 
 def jacobian_grid(run: Run) -> tuple[list[int], list[int]] | None:
-    """(the n values, the m values) of a Jacobian run measured over a grid."""
-    cells = [c for c in run.cells if c.get("kind") == "jacobian"]
-    ns, ms = sorted({int(c["n"]) for c in cells}), sorted({int(c["m"]) for c in cells})
-    return (ns, ms) if len(ns) >= 2 and len(ms) >= 2 else None
+    """(the n values, the m values) of a Jacobian run measured over a grid: two or more n with
+    one output count and two or more m with one input count (m growing with n, as ``tall``'s
+    default m = 10n, is a size sweep, not a grid)."""
+    cells = [c for c in main_cells(run.cells) if c.get("kind") == "jacobian"]
+    pairs = {(int(c["n"]), int(c["m"])) for c in cells}
+    ns, ms = sorted({n for n, _ in pairs}), sorted({m for _, m in pairs})
+    rows = max((sum(1 for _, k in pairs if k == m) for m in ms), default=0)
+    cols = max((sum(1 for k, _ in pairs if k == n) for n in ns), default=0)
+    return (ns, ms) if rows >= 2 and cols >= 2 else None
 
 
 def best_forward(cells: Iterable[Cell], m: int) -> list[Cell]:

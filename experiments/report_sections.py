@@ -77,6 +77,7 @@ class _Builder:
             (r for r in runs if is_size_sweep(r) and r.kind == "gradient"),
             next((r for r in runs if is_size_sweep(r)), None),
         )
+        self.subjects = subjects(runs)
 
     # ------------------------------------------------------------------------- helpers
 
@@ -138,10 +139,13 @@ class _Builder:
         return self.report
 
     def at_a_glance(self) -> None:
-        lines = words.headline(self.primary) if self.primary is not None else []
+        lines = []
+        for _, run in self.subjects:
+            if run is not None and is_size_sweep(run):
+                lines += words.headline(run, growth=run is self.primary)
         grid = next(((g, run) for run in self.runs if (g := jacobian_grid(run))), None)
-        if grid is not None:
-            lines.append(words.jacobian_headline(grid[1], grid[0][1]))
+        if grid is not None and (line := words.jacobian_headline(grid[1], grid[0][1])):
+            lines.append(line)
         self.report.headline = lines
         if lines:
             self.add(rr.Heading(2, "At a glance"), rr.Bullets(lines))
@@ -429,15 +433,28 @@ class _Builder:
     # ------------------------------------------------------------------ article and advice
 
     def claims(self) -> None:
-        r = self.primary
+        """The article's claims against each problem's measurements (a subsection per problem
+        when the report holds several)."""
         self.add(rr.Heading(2, "What the article claims and what we measured"))
+        several = len(self.subjects) > 1
+        for problem, r in self.subjects:
+            if several:
+                self.add(rr.Heading(3, problem))
+            self.add(self._claims_of(problem, r))
+
+    def _claims_of(self, problem: str, r: Run | None) -> rr.Block:
         if r is None:
-            self.add(rr.Para("This report has no size sweep, so it cannot test how the modes scale with n."))
-            return
-        cells = main_cells(r.cells)
+            grid = any(jacobian_grid(run) for run in self.runs if run.problem == problem)
+            return rr.Para(
+                f"**{problem}** was measured over a grid of inputs and outputs: a Jacobian, where the "
+                "article's gradient claims do not apply; the heat map and the mode advice compare forward "
+                "passes with reverse sweeps."
+                if grid
+                else f"**{problem}** was measured as a chunk-size sweep only: see the mode advice."
+            )
         if r.kind == "jacobian":
-            self.add(rr.Para(words.claim_jacobian(r)))
-            return
+            return rr.Para(words.claim_jacobian(r))
+        cells = main_cells(r.cells)
         items = [
             t
             for t in (
@@ -448,12 +465,17 @@ class _Builder:
             )
             if t
         ]
-        self.add(rr.Bullets(items) if items else rr.Para("The sweep holds too few timed cells to compare."))
+        return (
+            rr.Bullets(items)
+            if items
+            else rr.Para(f"The run of **{problem}** holds too few timed cells to compare.")
+        )
 
     def advice(self) -> None:
         self.add(rr.Heading(2, "Mode advice"))
-        if self.primary is not None:
-            self.add(rr.Para(words.advice_gradient(self.primary)))
+        for _, run in self.subjects:
+            if run is not None:
+                self.add(rr.Para(words.advice_gradient(run)))
         for run in self.runs:
             if (replay := words.advice_replay(run)) is not None:
                 self.add(rr.Para(replay))
@@ -471,6 +493,18 @@ class _Builder:
                     f"grid to measure where; `{words.GRID_EXAMPLE}` makes one)."
                 )
             )
+
+
+def subjects(runs: Sequence[Run]) -> list[tuple[str, Run | None]]:
+    """Each problem of the report, in order, with the run its claims and advice read: its size
+    sweep (two or more n), else a run that is neither a chunk-size sweep nor a Jacobian grid;
+    None when the problem has only those (their own sections speak for them)."""
+    out = []
+    for problem in dict.fromkeys(r.problem for r in runs):
+        own = [r for r in runs if r.problem == problem]
+        plain = [r for r in own if not jacobian_grid(r) and not (chunk_sweep(r) and len(sizes(r.cells)) == 1)]
+        out.append((problem, next((r for r in own if is_size_sweep(r)), plain[0] if plain else None)))
+    return out
 
 
 def build(runs: Sequence[Run], out: str | Path, regenerate: str) -> Report:

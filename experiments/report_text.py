@@ -462,8 +462,9 @@ def _pass_cost(cells: list[Cell], n: int) -> float | None:
     return None
 
 
-def jacobian_headline(run: Run, ms: Sequence[int]) -> str:
-    """Where reverse mode starts to win along each output count m of a Jacobian grid."""
+def jacobian_headline(run: Run, ms: Sequence[int]) -> str | None:
+    """Where reverse mode starts to win along each output count m of a Jacobian grid (None when
+    no output count was timed at two or more n in both modes: nothing to say)."""
     found, none = [], []
     for m in ms:
         co = plots.jacobian_crossover(run.cells, m)
@@ -490,11 +491,12 @@ def jacobian_headline(run: Run, ms: Sequence[int]) -> str:
         text += ("; " if found or fwd else "") + (
             f"with m = {joined} reverse mode won at every n measured (from {min(jacobian_grid(run)[0])})"
         )
-    return text + "."
+    return text + "." if found or fwd or rev else None
 
 
-def headline(run: Run) -> list[str]:
-    """The headline figures of a size sweep: speedups at each n, fitted slopes, crossover n*."""
+def headline(run: Run, growth: bool = True) -> list[str]:
+    """The headline figures of a size sweep: speedups at each n, crossover n*, and (``growth``)
+    the fitted slopes."""
     cells = main_cells(run.cells)
     out = []
     rv = series(cells, REVERSE)
@@ -511,7 +513,7 @@ def headline(run: Run) -> list[str]:
             text += f"; crossover: {co.text()}"
         out.append(text + ".")
     slopes = []
-    for mode in (FUNCTION, FORWARD, FORWARD_CHUNKED, REVERSE):
+    for mode in (FUNCTION, FORWARD, FORWARD_CHUNKED, REVERSE) if growth else ():
         fit = fits.fit_slope(series(cells, mode))
         if fit is not None:
             slopes.append(f"{plots.LABEL[mode]} n^{fit.text()}")
