@@ -110,6 +110,9 @@ BAND = "#009E73"
 #: Log axes with fewer powers of ten than this in view also label their 2s and 5s (a short axis
 #: still shows a few numbers).
 MINOR_LABELS = 2.5
+#: Where a heat map row's crossover star sits, as a fraction of the row's (log) height from its
+#: bottom edge: under the cell labels, which are centred on the row.
+STAR_HEIGHT = 0.18
 #: Griewank and Walther's bound: a reverse gradient costs a small constant times f (3 to 4).
 CHEAP_GRADIENT = (3.0, 4.0)
 
@@ -746,6 +749,11 @@ def jacobian_crossover(cells: Sequence[Cell], m: int) -> fits.Crossover | None:
     return fits.crossover(best_forward(cells, m), best_reverse(cells, m))
 
 
+def _factor(x: float) -> str:
+    """``1.0``, ``2.8``, ``55``: one decimal below 10, so a near-tie reads 1.0, not 1."""
+    return f"{x:.1f}" if x < 9.95 else f"{x:,.0f}"
+
+
 def heatmap_figure(cells: Sequence[Cell], ns: Sequence[int], ms: Sequence[int], title: str) -> Figure:
     """Over (inputs n, outputs m): log10 of (best forward time / reverse time), annotated."""
     ratio = np.full((len(ms), len(ns)), np.nan)
@@ -757,7 +765,7 @@ def heatmap_figure(cells: Sequence[Cell], ns: Sequence[int], ms: Sequence[int], 
                 text[j][i] = "not\ntimed"
                 continue
             ratio[j, i] = math.log10(r)
-            text[j][i] = f"reverse\n{r:.2g}×" if r >= 1 else f"forward\n{1 / r:.2g}×"
+            text[j][i] = f"reverse\n{_factor(r)}×" if r >= 1 else f"forward\n{_factor(1 / r)}×"
     if np.isnan(ratio).all():
         raise NoDataError("the heat map needs forward and reverse mode timed at some (n, m)")
     span = max(0.3, float(np.nanmax(np.abs(ratio))))
@@ -801,6 +809,10 @@ def heatmap_figure(cells: Sequence[Cell], ns: Sequence[int], ms: Sequence[int], 
         for m in ms
         if (co := jacobian_crossover(cells, m)) is not None and co.found and co.how == "measured"
     ]
+    # each star sits low in its row, below the cell labels centred on m
+    low_in_row = {
+        m: math.exp(math.log(ye[j]) + STAR_HEIGHT * math.log(ye[j + 1] / ye[j])) for j, m in enumerate(ms)
+    }
     for m, co in stars:
         xerr = None
         if co.low is not None or co.high is not None:
@@ -809,7 +821,7 @@ def heatmap_figure(cells: Sequence[Cell], ns: Sequence[int], ms: Sequence[int], 
             xerr = [[co.n_star - low], [high - co.n_star]]
         ax.errorbar(
             [co.n_star],
-            [m],
+            [low_in_row[m]],
             xerr=xerr,
             marker="*",
             ms=14,

@@ -4,6 +4,7 @@ results.json holds them) and returns text; :mod:`experiments.report_sections` pl
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -369,17 +370,36 @@ def advice_jacobian(run: Run, ns: list[int], ms: list[int]) -> str:
             "as fast as one sweep per output."
         )
     per = [
-        (m, co.n_star / m)
+        (m, co.n_star)
         for m in ms
         if (co := plots.jacobian_crossover(run.cells, m)) is not None and co.found and co.how == "measured"
     ]
     if per:
-        lo, hi = min(k for _, k in per), max(k for _, k in per)
-        span = f"{lo:.2g}" if f"{lo:.2g}" == f"{hi:.2g}" else f"{lo:.2g} to {hi:.2g}"
-        text += (
-            f" Where the grid brackets it, the crossover grows with the outputs: n* ≈ {span} × m "
-            f"(measured at m = {', '.join(str(m) for m, _ in per)}), so for this function reverse mode "
-            f"wins once inputs outnumber outputs about {hi:.2g} to 1."
+        ratios = [n_star / m for m, n_star in per]
+        lo, hi = min(ratios), max(ratios)
+        where = ", ".join(f"n* ≈ {fits._num(n_star)} with m = {m}" for m, n_star in per)
+        # "grows with the outputs" only when the measured n* do, roughly in proportion (within 3x)
+        grows = len(per) >= 2 and all(a[1] < b[1] for a, b in itertools.pairwise(per)) and hi <= 3 * lo
+        if grows:
+            span = f"{lo:.2g}" if f"{lo:.2g}" == f"{hi:.2g}" else f"{lo:.2g} to {hi:.2g}"
+            text += (
+                f" Where the grid brackets it, the crossover grows with the outputs: {where}, n* ≈ "
+                f"{span} × m, so for this function reverse mode wins once inputs outnumber outputs "
+                f"about {hi:.2g} to 1."
+            )
+        else:
+            text += f" Where the grid brackets it, the crossover lies at {where}" + (
+                "; it does not grow in proportion to m here." if len(per) >= 2 else "."
+            )
+    ratios_all = [r for n in ns for m in ms if (r := plots.forward_over_reverse(run.cells, n, m)) is not None]
+    spread = max((max(r, 1 / r) for r in ratios_all), default=None)
+    if gain and spread is not None and spread < 2:
+        return text + (
+            f" With both modes chunked, neither was more than {spread:.2g}× faster anywhere on the "
+            "grid: a Jacobian takes one forward pass or one reverse sweep either way, and what is left "
+            "is each engine's cost per pass. Without chunking (forward mode's n passes against reverse "
+            "mode's m sweeps) prefer forward mode when outputs outnumber inputs, reverse mode for many "
+            "inputs and few outputs."
         )
     return text + (
         " Prefer forward mode when outputs outnumber inputs, reverse mode for many inputs and few outputs."

@@ -410,10 +410,13 @@ def test_heatmap_figure_over_inputs_and_outputs():
     # the crossover n* along each row where the winner changes (forward costs n/3m of reverse
     # here): inside the grid for m = 2 and 8; for m = 32 it would lie past the largest n
     stars = [line for line in ax.lines if line.get_marker() == "*"]
-    assert {(round(line.get_xdata()[0] / line.get_ydata()[0]), line.get_ydata()[0]) for line in stars} == {
-        (3, 2),
-        (3, 8),
-    }
+    rows = {ms[np.searchsorted(plots._edges(ms), line.get_ydata()[0]) - 1]: line for line in stars}
+    assert {(round(line.get_xdata()[0] / m), m) for m, line in rows.items()} == {(3, 2), (3, 8)}
+    # low in its row (m's cell), under the labels centred on m
+    for m, line in rows.items():
+        y = line.get_ydata()[0]
+        label = next(t for t in ax.texts if t.get_position()[1] == m)
+        assert plots._edges(ms)[ms.index(m)] < y < m / 1.3 and label.get_va() == "center"
     assert any(t.startswith("crossover n* in this row") for t in legend_texts(fig))
     labels = [t.get_text() for t in ax.texts]
     assert sum(t.startswith(("forward\n", "reverse\n")) for t in labels) == 9

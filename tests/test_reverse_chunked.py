@@ -143,3 +143,29 @@ def test_heat_map_labels_sit_above_the_diagonal_on_their_cells_colour():
         box = t.get_bbox_patch()
         assert box is not None and t.get_zorder() > diagonal.get_zorder()
         np.testing.assert_allclose(box.get_facecolor(), colours[ms.index(m), ns.index(n)])
+
+
+def test_jacobian_advice_says_when_chunking_both_sides_leaves_little_between_them():
+    """With both modes chunked (one pass, one sweep) the grid is nearly even: the advice says
+    so, and claims no crossover growing with m that the measured n* do not show."""
+    from experiments import report_text
+
+    cells = []
+    for n in (2, 8, 32, 128):
+        for m in (2, 8, 32, 128):
+            for mode, t in (
+                ("function", 1e-5),
+                ("forward", 1e-4 * n),
+                ("forward-chunked", 1e-4),
+                ("reverse", 1e-4 * m),
+            ):
+                cells.append(cell(n, mode, t, m=m, kind="jacobian", samples=1))
+            # chunked reverse: a little slower than chunked forward at small n, faster at n = 128
+            rc = cell(n, "reverse", 1.2e-4 if n < 128 else 0.9e-4, m=m, kind="jacobian", samples=1)
+            rc.update(mode=REVERSE_CHUNKED, chunk=m, sweeps=1)
+            cells.append(rc)
+    run = Run({"cells": add_ratios(cells)}, None)
+    text = report_text.advice_jacobian(run, *jacobian_grid(run))
+    assert "neither was more than 1.2× faster anywhere on the grid" in text
+    assert "grows with the outputs" not in text
+    assert "crossover lies at n* ≈" in text
