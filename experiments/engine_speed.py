@@ -18,6 +18,7 @@ default forward chunk against the best chunk of a sweep; and vector-mode reverse
 
 from __future__ import annotations
 
+import argparse
 import gc
 import statistics
 import sys
@@ -190,10 +191,11 @@ def _chain_rows(rows: list[tuple[str, str, str]]) -> None:
     )
 
 
-def _ratio_rows(rows: list[tuple[str, str, str]], rosenbrock_ratio: float) -> None:
-    rows.append(
-        ("scalar Rosenbrock n = 1000, reverse grad / plain f", f"{rosenbrock_ratio:.1f}", "target 30")
-    )
+def _ratio_rows(rows: list[tuple[str, str, str]], rosenbrock_ratio: float | None) -> None:
+    if rosenbrock_ratio is not None:
+        rows.append(
+            ("scalar Rosenbrock n = 1000, reverse grad / plain f", f"{rosenbrock_ratio:.1f}", "target 30")
+        )
     xa = np.random.default_rng(0).uniform(-1.5, 1.5, 1000)
     med = medians(
         {"plain": lambda: rosenbrock_array(xa), "grad": lambda: modes.grad(rosenbrock_array, xa)}, 21
@@ -278,23 +280,57 @@ def _vector_reverse_row(rows: list[tuple[str, str, str]]) -> None:
     )
 
 
-def issue14(rosenbrock_ratio: float) -> None:
-    """Print issue 14's table: each figure with the reference it is compared with."""
+#: The row groups of issue 14's table, by the name ``--only`` takes.
+GROUPS = ("chain", "ratios", "memory", "chunk", "vector")
+
+
+def issue14(rosenbrock_ratio: float | None, only: tuple[str, ...] = GROUPS) -> None:
+    """Print issue 14's table (the groups in ``only``): each figure with its reference."""
     rows: list[tuple[str, str, str]] = []
-    _chain_rows(rows)
-    _ratio_rows(rows, rosenbrock_ratio)
-    _memory_row(rows)
-    _chunk_rows(rows)
-    _vector_reverse_row(rows)
+    if "chain" in only:
+        _chain_rows(rows)
+    if "ratios" in only:
+        _ratio_rows(rows, rosenbrock_ratio)
+    if "memory" in only:
+        _memory_row(rows)
+    if "chunk" in only:
+        _chunk_rows(rows)
+    if "vector" in only:
+        _vector_reverse_row(rows)
     print("issue 14 figures (ours | reference or target)")
     width = max(len(r[0]) for r in rows)
     for name, ours, ref in rows:
         print(f"  {name:<{width}}  {ours:>10}  | {ref}")
 
 
-def main() -> None:
+def _parse(argv: list[str] | None) -> tuple[str, ...]:
+    parser = argparse.ArgumentParser(
+        prog="python -m experiments.engine_speed",
+        description="The engines' speed figures (issues 2, 13, 14) as ratios measured in one run.",
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="comma-separated groups to time, of: scalar (the first block), " + ", ".join(GROUPS),
+    )
+    args = parser.parse_args(argv)
+    if args.only is None:
+        return ("scalar", *GROUPS)
+    only = tuple(g.strip() for g in args.only.split(",") if g.strip())
+    unknown = [g for g in only if g not in ("scalar", *GROUPS)]
+    if unknown or not only:
+        parser.error(f"--only: unknown group(s) {', '.join(unknown) or '(none given)'}")
+    return only
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the figures: every group, or those ``--only`` names in ``argv`` (command-line words)."""
+    only = _parse([] if argv is None else argv)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
     with threadpool_limits(1):
+        if "scalar" not in only:
+            issue14(None, only)
+            return
         ros = rosenbrock_instance()
         f, x = ros.f, ros.x
         rec = modes.record(f, x)
@@ -328,8 +364,8 @@ def main() -> None:
         print(
             f"MLP loss, {net.n} parameters, batch {net.details['batch']}: reverse / plain NumPy = {ratio:.2f}"
         )
-        issue14(rosenbrock_ratio)
+        issue14(rosenbrock_ratio, only)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -39,7 +39,7 @@ def test_the_printed_ratios_are_the_medians_ratios(monkeypatch, capsys):
 
     monkeypatch.setattr(engine_speed, "medians", fake_medians)
     monkeypatch.setattr(engine_speed, "timed_call", lambda fn: (3.0, None))
-    monkeypatch.setattr(engine_speed, "issue14", lambda ratio: print(f"issue 14 from {ratio}"))
+    monkeypatch.setattr(engine_speed, "issue14", lambda ratio, only: print(f"issue 14 from {ratio}"))
     engine_speed.main()
     out = capsys.readouterr().out.splitlines()
     n_ops = modes.record(engine_speed.rosenbrock_instance().f, engine_speed.rosenbrock_instance().x).tape.ops
@@ -77,3 +77,19 @@ def test_medians_take_one_sample_per_round(monkeypatch, rounds):
     monkeypatch.setattr(timing, "interleave", spy)
     medians({"a": lambda: None, "b": lambda: None}, rounds=rounds)
     assert seen == {"a": rounds, "b": rounds}
+
+
+def test_only_times_the_groups_it_names(monkeypatch, capsys):
+    called = []
+    for name in ("_chain_rows", "_ratio_rows", "_memory_row", "_chunk_rows", "_vector_reverse_row"):
+        monkeypatch.setattr(
+            engine_speed,
+            name,
+            lambda rows, *a, name=name: (called.append(name), rows.append((name, "1", ""))),
+        )
+    engine_speed.main(["--only", "ratios,memory"])
+    assert called == ["_ratio_rows", "_memory_row"]  # and not the scalar block: nothing else timed
+    assert capsys.readouterr().out.startswith("issue 14 figures")
+    with pytest.raises(SystemExit) as e:
+        engine_speed.main(["--only", "nonsense"])
+    assert e.value.code == 2
