@@ -71,7 +71,7 @@ def parse_inputs(x: Any, name: str = "x") -> Inputs:
             if all(isinstance(v, Traced) or _is_real(v) for v in items) and x.ndim == 1:
                 return parse_inputs(items, name)
             raise TypeError(f"argument '{name}': an object array is not a numeric input")
-        if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        if x.dtype.kind not in "iuf":  # signed or unsigned integers, or floating point
             raise TypeError(f"argument '{name}' must hold real numbers, got an array of dtype {x.dtype}")
         arr = np.array(x, dtype=np.float64)
         if arr.ndim == 0:

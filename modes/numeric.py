@@ -199,6 +199,26 @@ def sech2(x: Any, t: Any) -> Any:
     return r
 
 
+def reshape(x: Any, shape: tuple[int, ...]) -> Any:
+    """``np.reshape`` (the ndarray method when it can: no dispatch); a 0-d result is a float."""
+    r = x.reshape(shape) if type(x) is np.ndarray else np.reshape(x, shape)
+    return r if shape else as_float_array(r)
+
+
+def transpose(x: Any, axes: tuple[int, ...]) -> Any:
+    """``np.transpose`` (the ndarray method when it can: no dispatch)."""
+    return x.transpose(axes) if type(x) is np.ndarray else np.transpose(x, axes)
+
+
+def tensordot(a: Any, b: Any, axes: int) -> Any:
+    """``np.tensordot(a, b, axes)``; operands of one or two dimensions contracted over one axis go
+    straight to ``np.dot`` (the BLAS call tensordot itself makes after reshaping, without its
+    Python-level bookkeeping, which costs more than the product of a small matrix)."""
+    if axes == 1 and type(a) is np.ndarray and type(b) is np.ndarray and 0 < a.ndim <= 2 and 0 < b.ndim <= 2:
+        return np.dot(a, b)
+    return as_float_array(np.tensordot(a, b, axes=axes))
+
+
 def as_float_array(x: Any) -> Any:
     """NumPy result normalised: 0-d arrays become Python floats, the engines' scalar type."""
     if type(x) is np.ndarray and x.ndim == 0:

@@ -68,19 +68,46 @@ class Node(NamedTuple):
 class ElementwiseStep:
     """A tape instruction for an elementwise primitive on arrays (or on nested values).
 
-    ``parents`` are tape positions, ``partials`` the local partial with respect to each of them
-    (an array, a float, or an engine value of an enclosing differentiation) and ``shapes`` the
-    parent's shape where broadcasting made the output larger (else ``None``), so the sweep can
-    sum the adjoint back down.
+    ``parents`` are tape positions and ``positions`` the argument each parent was; ``primals`` and
+    ``out`` are the call as recorded. The local partial with respect to each parent
+    (:attr:`partials`: an array, a float, or an engine value of an enclosing differentiation) is
+    evaluated from the rule table when a sweep first asks for it, not while ``f`` runs: a node no
+    sweep reaches never pays for its partials, and recording costs one call of the primitive.
+    ``shapes`` gives each parent's shape where broadcasting made the output larger (else
+    ``None``), so the sweep can sum the adjoint back down.
     """
 
-    __slots__ = ("prim", "parents", "partials", "shapes")
+    __slots__ = ("prim", "parents", "positions", "primals", "out", "_partials", "shapes")
 
-    def __init__(self, prim: Primitive, parents: tuple, partials: tuple, shapes: tuple | None) -> None:
+    def __init__(self, prim: Primitive, parents: tuple, positions: tuple, primals: tuple, out: Any) -> None:
         self.prim = prim
         self.parents = parents
-        self.partials = partials
-        self.shapes = shapes
+        self.positions = positions
+        self.primals = primals
+        self.out = out
+        self._partials: tuple | None = None
+        so = shape_of(out)
+        shapes = None
+        for j, i in enumerate(positions):
+            ps = shape_of(primals[i])
+            if ps != so:
+                if shapes is None:
+                    shapes = [None] * len(positions)
+                shapes[j] = ps
+        self.shapes = shapes and tuple(shapes)
+
+    @property
+    def partials(self) -> tuple:
+        """The local partials, one per parent, from the rule table (evaluated once, then kept)."""
+        ds = self._partials
+        if ds is None:
+            rules, primals, out = self.prim.partials, self.primals, self.out
+            found = []
+            for i in self.positions:
+                r = rules[i]  # type: ignore[index]
+                found.append(r if type(r) is float else r(*primals, out))
+            ds = self._partials = tuple(found)
+        return ds
 
 
 class LinearStep:
@@ -181,6 +208,14 @@ class Tape(Trace):
         positions = []
         nested = False
         for i, a in enumerate(args):
+            if type(a) is Var and a._trace is self:  # the common case, without isinstance
+                v = a.value
+                if type(v) is not np.ndarray and type(v) is not float:
+                    nested = nested or isinstance(v, Traced)
+                primals.append(v)
+                parents.append(a.index)
+                positions.append(i)
+                continue
             if isinstance(a, Traced):
                 tr = a._trace
                 if tr is self:
@@ -196,28 +231,18 @@ class Tape(Trace):
             primals.append(a)
         out = prim(*primals, **params) if nested else prim.impl(*primals, **params)
         if type(out) is not float:
-            check_value(prim, out)
+            if type(out) is not np.ndarray or out.dtype.kind == "c":
+                check_value(prim, out)
         partials = prim.partials
         if partials is not None:
-            ds = []
-            shapes = None
-            scalar_out = type(out) is float
-            for j, i in enumerate(positions):
-                rule = partials[i]
-                if rule is None:
+            for i in positions:
+                if partials[i] is None:
                     raise prim.missing_rule(i)
-                ds.append(rule if type(rule) is float else rule(*primals, out))
-                p = primals[i]
-                if not (scalar_out and type(p) is float):
-                    ps = shape_of(p)
-                    if ps != shape_of(out):
-                        if shapes is None:
-                            shapes = [None] * len(positions)
-                        shapes[j] = ps
-            if scalar_out and shapes is None and len(ds) <= 2 and all(type(d) is float for d in ds):
-                entry: Any = (prim, *(x for pd in zip(parents, ds) for x in pd))  # a scalar step
+            entry: Any
+            if type(out) is float and len(positions) <= 2:
+                entry = self._scalar_step(prim, primals, out, parents, positions)
             else:
-                entry = ElementwiseStep(prim, tuple(parents), tuple(ds), shapes and tuple(shapes))
+                entry = ElementwiseStep(prim, tuple(parents), tuple(positions), tuple(primals), out)
         else:
             vjps = prim.vjp
             for i in positions:
@@ -227,7 +252,24 @@ class Tape(Trace):
         entries = self.entries
         entries.append(entry)
         self.values.append(out)
-        return Var(out, len(entries) - 1, self)
+        v = _new(Var)
+        v.value = out
+        v.index = len(entries) - 1
+        v._trace = self
+        return v
+
+    @staticmethod
+    def _scalar_step(prim: Primitive, primals: list, out: float, parents: list, positions: list) -> Any:
+        """A float result: a scalar step when every parent is a float with a float partial."""
+        rules = prim.partials
+        ds = tuple(r if type(r) is float else r(*primals, out) for r in [rules[i] for i in positions])  # type: ignore[index]
+        if all(type(primals[i]) is float for i in positions) and all(type(d) is float for d in ds):
+            if len(ds) == 1:
+                return (prim, parents[0], ds[0])
+            return (prim, parents[0], ds[0], parents[1], ds[1])
+        step = ElementwiseStep(prim, tuple(parents), tuple(positions), tuple(primals), out)
+        step._partials = ds
+        return step
 
     def backward(self, out_index: int, seed: Any, wanted: list[int] | None, cdim: int = 0) -> list[Any]:
         """Sweep from node ``out_index`` with adjoint ``seed``; return the adjoints of ``wanted``.
@@ -605,6 +647,8 @@ def _gather(adjs: list[Any], inputs: Inputs) -> Any:
         return np.zeros(inputs.shape) if inputs.shape else 0.0
     if inputs.kind == "scalar":
         return float(a)
+    if shape_of(a) == inputs.shape:
+        return np.array(a, dtype=float)  # a copy: an adjoint may be a view of the seed or a constant
     return np.array(np.broadcast_to(a, inputs.shape), dtype=float)
 
 

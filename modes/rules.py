@@ -84,8 +84,8 @@ def _pow_dx(x: Any, y: Any, out: Any) -> Any:
     if type(y) is float or type(y) is int:  # a plain exponent (x ** 2)
         if y == 0:
             return 0.0
-        if type(x) is float:  # plain numbers: the primitive would call its kernel; call it directly
-            return y * num.power(x, y - 1.0)
+        if type(x) is float or type(x) is np.ndarray:  # plain numbers: call the kernel directly
+            return y * (x if y == 2 else num.power(x, y - 1.0))  # x ** 1 is x, exactly (IEEE pow)
         return y * power(x, y - 1.0)
     at = np.logical_and(np.equal(primal(y), 0.0), np.equal(primal(x), 0.0))
     if not np.any(at):
@@ -150,7 +150,7 @@ where = Primitive(
 
 
 def _sum_impl(x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
-    return num.as_float_array(np.sum(x, axis=axes, keepdims=keepdims))
+    return num.as_float_array(np.add.reduce(x, axis=axes, keepdims=keepdims))  # np.sum's own call
 
 
 def _ct_chunk(ct: Any, out: Any) -> tuple[int, ...]:
@@ -180,14 +180,14 @@ broadcast_to = Primitive(
 )
 
 reshape = Primitive(
-    "reshape", lambda x, shape: np.reshape(x, shape) if shape else num.as_float_array(np.reshape(x, shape)), ("x",),
+    "reshape", num.reshape, ("x",),
     jvp=lambda ts, xs, out, cdim, shape: reshape(ts[0], shape=shape + _chunk_shape(ts[0], len(shape_of(xs[0])))),
     vjp=(lambda ct, x, out, shape: reshape(ct, shape=shape_of(x) + _ct_chunk(ct, out)),), chunked_vjp=True,
     weightless=True,
 )
 
 transpose = Primitive(
-    "transpose", lambda x, axes: np.transpose(x, axes), ("x",),
+    "transpose", num.transpose, ("x",),
     jvp=lambda ts, xs, out, cdim, axes: transpose(ts[0], axes=axes + tuple(range(len(axes), len(axes) + cdim))),
     vjp=(lambda ct, x, out, axes: transpose(
         ct, axes=tuple(int(i) for i in np.argsort(axes)) + tuple(range(len(axes), len(shape_of(ct))))
@@ -320,7 +320,7 @@ def _tensordot_vjp_b(ct: Any, a: Any, b: Any, out: Any, axes: int) -> Any:
 
 
 tensordot = Primitive(
-    "tensordot", lambda a, b, axes: num.as_float_array(np.tensordot(a, b, axes=axes)), ("a", "b"),
+    "tensordot", num.tensordot, ("a", "b"),
     jvp=_tensordot_jvp, vjp=(_tensordot_vjp_a, _tensordot_vjp_b), chunked_vjp=True,
 )
 

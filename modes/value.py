@@ -76,6 +76,10 @@ _INDEX_READS += (np.digitize,)
 _QUERIES.update({fn: _reader(fn) for fn in _INDEX_READS})
 
 
+#: The parameters of a binary operator's primitive call: none (never written to).
+_NO_PARAMS: dict[str, Any] = {}
+
+
 def _partial_kind(rule: Any) -> int:
     """How the scalar fast path obtains a binary primitive's partial (see :func:`_operator`)."""
     if type(rule) is float:
@@ -95,8 +99,10 @@ def _operator(prim: Any, reflected: bool) -> Any:
     ``trace.scalar1(prim, out, v, d, c, i)`` (one engine operand ``v``, argument ``i``, beside the
     constant ``c``) or ``trace.scalar2(prim, out, a, da, b, db)``. A
     forward trace multiplies the partials into tangents, a tape appends one instruction. Anything
-    else (arrays, nesting, other engines, a non-float result, a finished trace) goes through the
-    primitive, which routes it to the right trace's general ``process``. A trace takes the fast path
+    else (arrays, nesting, other engines, a non-float result, a finished trace) goes to a trace's
+    general ``process``: this value's own when it is the innermost among the operands (the other is
+    a constant or a value of the same trace), else through the primitive, which finds the innermost
+    trace. A trace takes the fast path
     only while its ``fast`` flag is set (forward passes and tapes, while active). ``mod`` is
     Python's third ``pow`` argument: only ``pow(x, y, mod)`` passes it, to be refused by name.
     """
@@ -163,6 +169,9 @@ def _operator(prim: Any, reflected: bool) -> Any:
                     else:
                         d1 = out if k1 == 3 else r1(v, w, out)
                     return tr.scalar2(prim, out, self, d0, o, d1)
+        if t is np.ndarray or t is float or t is int or (t is type(self) and o._trace is tr):
+            # this trace is the innermost among the operands: bind the primitive to it directly
+            return tr.process(prim, (o, self) if reflected else (self, o), _NO_PARAMS)
         return prim(o, self) if reflected else prim(self, o)
 
     op.__name__ = f"__{'r' if reflected else ''}{prim.name}__"
@@ -292,7 +301,7 @@ class EngineValue(Traced):
             yield rules.getitem(self, idx=i)
 
     def __getitem__(self, idx: Any) -> Any:
-        if type(idx) is int:
+        if type(idx) is int or type(idx) is slice:  # already explicit: nothing to normalise
             return rules.getitem(self, idx=idx)
         return ops.getitem(self, idx)
 
