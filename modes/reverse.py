@@ -73,6 +73,8 @@ class ElementwiseStep:
     (:attr:`partials`: an array, a float, or an engine value of an enclosing differentiation) is
     evaluated from the rule table when a sweep first asks for it, not while ``f`` runs: a node no
     sweep reaches never pays for its partials, and recording costs one call of the primitive.
+    (Nested values are the exception: partials made of an enclosing differentiation's values are
+    evaluated while recording, when that differentiation is still running.)
     ``shapes`` gives each parent's shape where broadcasting made the output larger (else
     ``None``), so the sweep can sum the adjoint back down.
     """
@@ -243,6 +245,8 @@ class Tape(Trace):
                 entry = self._scalar_step(prim, primals, out, parents, positions)
             else:
                 entry = ElementwiseStep(prim, tuple(parents), tuple(positions), tuple(primals), out)
+                if nested:  # partials made of an enclosing trace's values: evaluate them while it runs
+                    entry.partials  # noqa: B018 - evaluated for its effect (kept on the step)
         else:
             vjps = prim.vjp
             for i in positions:

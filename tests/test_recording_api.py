@@ -88,3 +88,29 @@ def test_a_bare_tape_has_a_readable_repr_and_a_notebook_listing():
     assert repr(tape) == "<Tape: 6 entries, 3 operations; print() it for the listing>"
     md = tape._repr_markdown_()
     assert md.startswith("```") and "%5 = mul(%3, %4)  14" in md
+
+
+def test_array_partials_are_evaluated_when_a_sweep_first_needs_them():
+    """Issue 14: recording an elementwise op on arrays calls its primitive only; the first sweep
+    evaluates its local partial from the rule table, later sweeps reuse it, and a node no sweep
+    reaches never evaluates its partial."""
+    from modes.core import Primitive
+
+    calls = []
+
+    def partial(x, out):
+        calls.append(1)
+        return 2.0 * x
+
+    sq = Primitive("square_counted", lambda x: x * x, ("x",), partials=(partial,))
+    x = np.array([1.0, 2.0, 3.0])
+    rec = modes.record(lambda v: modes.ops.sum(sq(v)) + 0.0 * modes.ops.sum(sq(sq(v))), x)
+    assert calls == []
+    # the sweep reaches sq(sq(v)) through a zero partial: every partial on the path is evaluated
+    np.testing.assert_allclose(rec.backward(), 2.0 * x)
+    assert len(calls) == 3
+    np.testing.assert_allclose(rec.backward(), 2.0 * x)
+    assert len(calls) == 3
+    unused = modes.record(lambda v: (modes.ops.sum(v), sq(v))[0], x)
+    np.testing.assert_allclose(unused.backward(), np.ones(3))
+    assert len(calls) == 3
