@@ -40,8 +40,14 @@ class Unresolved(BaseException):
     """Internal: a nan met a zero this pass does not know to be structural or computed.
 
     A ``BaseException`` so that a user function's ``except Exception`` cannot swallow it on its
-    way to the engine, which then repeats the pass with reach tracking on.
+    way to the engine, which then repeats the pass with reach tracking on. ``owner`` is the
+    trace or tape whose product it was: only that one repeats its pass (in nested
+    differentiation an outer pass's nan may surface while an inner one runs).
     """
+
+    def __init__(self, owner: Any = None) -> None:
+        super().__init__()
+        self.owner = owner
 
 
 def expand_partial(d: Any, cdim: int) -> Any:
@@ -56,12 +62,13 @@ def expand_partial(d: Any, cdim: int) -> Any:
     return d
 
 
-def product(d: Any, g: Any, structural: bool = False, reach: Any = None) -> Any:
+def product(d: Any, g: Any, structural: bool = False, reach: Any = None, owner: Any = None) -> Any:
     """``d * g``, a local partial times a tangent or an adjoint, with the strong zero (module doc).
 
     ``structural``: the primitive declares its zero partials structural. ``reach``: where ``g``
     is reached: ``True`` (everywhere, e.g. a scalar adjoint that a path sent), a boolean array
-    (tracked), or ``None`` (not known: a nan at a zero of ``g`` raises :class:`Unresolved`).
+    (tracked), or ``None`` (not known: a nan at a zero of ``g`` raises :class:`Unresolved` for
+    ``owner``, the trace or tape computing the product).
     """
     r = d * g
     raw = primal(r)
@@ -76,7 +83,7 @@ def product(d: Any, g: Any, structural: bool = False, reach: Any = None) -> Any:
         zero = np.equal(pd, 0.0)
     if reach is None:
         if np.any(np.isnan(primal(raw)) & np.equal(pg, 0.0) & np.logical_not(zero)):
-            raise Unresolved
+            raise Unresolved(owner)
     elif reach is not True:
         zero = np.logical_or(zero, np.logical_not(reach))
     if not np.any(zero):

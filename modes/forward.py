@@ -109,7 +109,7 @@ class ForwardTrace(Trace):
                 if rule is None:
                     raise prim.missing_rule(i)
                 d = expand_partial(rule if type(rule) is float else rule(*primals, out), cdim)
-                term = product(d, ti, structural, reaches[i] if track else None)
+                term = product(d, ti, structural, reaches[i] if track else None, self)
                 t = term if t is None else t + term
                 if track:
                     reach = merge_reach(reach, reach_through(d, reaches[i], structural))
@@ -139,9 +139,9 @@ class ForwardTrace(Trace):
         if type(g) is float:
             t = d * g
             if t != t:
-                t = product(d, g, prim.structural_zeros)
+                t = product(d, g, prim.structural_zeros, None, self)
         else:
-            t = product(d, g, prim.structural_zeros)
+            t = product(d, g, prim.structural_zeros, None, self)
         self.ops += 1
         self.updates += 1
         v = _new(Dual)  # no __init__ frame: this is the hot path of scalar code
@@ -158,10 +158,10 @@ class ForwardTrace(Trace):
             t = da * g + db * h
             if t != t:
                 s = prim.structural_zeros
-                t = product(da, g, s) + product(db, h, s)
+                t = product(da, g, s, None, self) + product(db, h, s, None, self)
         else:
             s = prim.structural_zeros
-            t = product(da, g, s) + product(db, h, s)
+            t = product(da, g, s, None, self) + product(db, h, s, None, self)
         self.ops += 1
         self.updates += 2
         v = _new(Dual)  # no __init__ frame: this is the hot path of scalar code
@@ -275,7 +275,9 @@ def _run_pass(
             out = call(f, make_arg(trace))
             v, t = _split(out, trace, chunk_shape)
             return v, t, trace
-        except Unresolved:
+        except Unresolved as e:
+            if e.owner is not trace:  # an enclosing pass's product (nested differentiation)
+                raise
             if track:
                 raise AssertionError("a tracking forward pass cannot be unresolved") from None
         finally:

@@ -288,7 +288,9 @@ class Tape(Trace):
         """
         try:
             return self._sweep(out_index, seed, wanted, cdim, None)
-        except Unresolved:
+        except Unresolved as e:
+            if e.owner is not self:  # an enclosing differentiation's product: its own to resolve
+                raise
             return self._sweep(out_index, seed, wanted, cdim, self._reach(out_index, seed, cdim))
 
     def _sweep(
@@ -319,14 +321,14 @@ class Tape(Trace):
                     p = e[1]
                     c = e[2] * g
                     if c != c:
-                        c = product(e[2], g, e[0].structural_zeros, r)
+                        c = product(e[2], g, e[0].structural_zeros, r, self)
                     a = adj[p]
                     adj[p] = c if a is None else a + c
                     if len(e) == 5:
                         p = e[3]
                         c = e[4] * g
                         if c != c:
-                            c = product(e[4], g, e[0].structural_zeros, r)
+                            c = product(e[4], g, e[0].structural_zeros, r, self)
                         a = adj[p]
                         adj[p] = c if a is None else a + c
                         updates += 2
@@ -335,7 +337,7 @@ class Tape(Trace):
                     continue
                 for j in range(1, len(e), 2):
                     p = e[j]
-                    c = product(e[j + 1], g, e[0].structural_zeros, r)
+                    c = product(e[j + 1], g, e[0].structural_zeros, r, self)
                     a = adj[p]
                     adj[p] = c if a is None else a + c
                     updates += 1
@@ -348,7 +350,7 @@ class Tape(Trace):
                 shapes = e.shapes
                 structural = e.prim.structural_zeros
                 for j, p in enumerate(e.parents):
-                    c = product(expand_partial(e.partials[j], cdim), g, structural, r)
+                    c = product(expand_partial(e.partials[j], cdim), g, structural, r, self)
                     if shapes is not None and shapes[j] is not None:
                         c = sum_to(c, shapes[j] + shape_of(g)[len(shape_of(g)) - cdim :])
                     a = adj[p]

@@ -199,3 +199,26 @@ def test_every_mode_agrees_on_nan_and_on_structural_zeros(tree, xs):
     J_fwd = quiet(modes.jacobian, pair, np.array(xs), mode="forward", chunk=3)
     same(quiet(modes.jacobian, pair, np.array(xs), mode="reverse", chunk=2), J_fwd, "vector reverse")
     same(quiet(modes.jacobian, pair, np.array(xs), mode="reverse", chunk=1), J_fwd, "reverse rows")
+
+
+def test_nested_differentiation_resolves_each_level_on_its_own():
+    """An outer pass's nan at a zero may surface while an inner pass runs: only its owner repeats."""
+    f = lambda v: ops.log(v[0]) + ops.sqrt(v[1]) + v[0] * v[1]
+    want = [[-1.0, 1.0], [1.0, np.nan]]
+    for order in (
+        "forward-over-reverse",
+        "reverse-over-reverse",
+        "forward-over-forward",
+        "reverse-over-forward",
+    ):
+        np.testing.assert_array_equal(quiet(modes.hessian, f, [-1.0, -1.0], order=order), want, err_msg=order)
+    inner = lambda x, mode: lambda y: ops.sqrt(y[0]) * y[1] + ops.log(x[0] * y[0])
+    for outer_mode in ("forward", "reverse"):
+        for inner_mode in ("forward", "reverse"):
+            g = quiet(
+                modes.grad,
+                lambda x, m=inner_mode: modes.grad(inner(x, m), x, mode=m)[1],
+                [-1.0, 2.0],
+                mode=outer_mode,
+            )
+            assert np.isnan(g[0]) and g[1] == 0.0, (outer_mode, inner_mode, g)
