@@ -508,6 +508,7 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
         console.close()
     cells = record.cells
     summary = tables.summary(cells)
+    record.doc["environment"]["load_average_after"] = environment.load_average()
     if outcome.interrupted:
         record.finish("partial", "interrupted (Ctrl-C) before the run finished", summary)
     else:

@@ -99,6 +99,15 @@ def source_revision() -> dict[str, Any] | None:
     return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
+def load_average() -> list[float] | None:
+    """The 1-, 5- and 15-minute load averages now (None where the OS keeps none): how busy the
+    machine was, which a timing on a shared machine must say."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def package_version(dist: str) -> str | None:
     try:
         return metadata.version(dist)
@@ -117,6 +126,7 @@ def collect(argv: list[str], thread_pools: list[dict[str, Any]] | None = None) -
         "cpu_count": os.cpu_count(),
         "cpus_available": affinity,
         "memory_available_bytes": available_memory(),
+        "load_average": load_average(),  # at the start; load_average_after is added at the end
         "machine": platform.machine(),
         "os": platform.platform(),
         "python": platform.python_version(),

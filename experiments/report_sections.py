@@ -54,6 +54,23 @@ def _rel(path: Path, out: Path) -> str:
         return path.as_posix()
 
 
+def _load(env: dict[str, Any]) -> str:
+    """``; load average 6.7 at the start, 6.2 at the end`` (1 minute), or nothing if not recorded."""
+
+    def first(v: Any) -> float | None:
+        ok = isinstance(v, list) and v and isinstance(v[0], (int, float)) and not isinstance(v[0], bool)
+        return float(v[0]) if ok else None
+
+    start, end = first(env.get("load_average")), first(env.get("load_average_after"))
+    if start is None:
+        return ""
+    return (
+        f"; load average {start:.1f} at the start"
+        + (f", {end:.1f} at the end" if end is not None else "")
+        + " (1 minute)"
+    )
+
+
 @dataclass
 class Report:
     """The blocks of a report and the figures they show (saved by :func:`write`)."""
@@ -174,7 +191,8 @@ class _Builder:
                 rr.Bullets(
                     [
                         f"Machine: {env.get('cpu_model', '?')}, {cpus} CPU(s) available, "
-                        f"{human_bytes(mem) if mem else '?'} memory available; {env.get('os', '?')}",
+                        f"{human_bytes(mem) if mem else '?'} memory available; {env.get('os', '?')}"
+                        + _load(env),
                         f"Software: {env.get('python_implementation', 'Python')} {env.get('python', '?')}, "
                         f"NumPy {env.get('numpy', '?')}, modes {env.get('modes', '?')}, "
                         f"compare-modes {env.get('compare_modes', '?')}; source revision {rev}",

@@ -462,3 +462,19 @@ def test_a_report_imports_no_engine_and_no_peer():
     code = "import sys, experiments.report; print(sorted(m for m in ('modes', 'jax', 'torch', 'autograd') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_run_records_how_loaded_the_machine_was_and_the_report_says_so(fast, tmp_path, capsys):
+    from experiments.report import report_folder
+
+    argv = ["--problem", "rosenbrock-array", "--inputs", "4,8", "--repeat", "2", "--budget", "2", "-q"]
+    assert main([*argv, "--out", str(tmp_path)]) == EXIT_OK
+    (folder,) = tmp_path.iterdir()
+    env = load(folder)["environment"]
+    for key in ("load_average", "load_average_after"):
+        assert len(env[key]) == 3 and all(v >= 0 for v in env[key])
+    text = report_folder(folder).read_text()
+    assert (
+        f"load average {env['load_average'][0]:.1f} at the start, {env['load_average_after'][0]:.1f} at the end"
+        in text
+    )
