@@ -48,6 +48,8 @@ def value_and_grad(
 ) -> tuple[Any, Any]:
     """``(f(x), gradient)`` of a scalar-valued ``f``; the gradient is shaped like ``x``."""
     _check_callable(f)
+    if mode == "reverse" and chunk is None:  # the default: nothing else to check
+        return stats.counted(mode, reverse.value_and_grad, f, parse_inputs(x))
     _check_mode(mode, chunk)
     inputs = parse_inputs(x)
     if mode == "reverse":

@@ -75,7 +75,7 @@ def product(d: Any, g: Any, structural: bool = False, reach: Any = None, owner: 
     if type(raw) is float:
         if raw == raw:
             return r
-    elif not np.isnan(np.sum(raw)):
+    elif not np.isnan(np.add.reduce(raw, axis=None)):  # np.sum's own call, without its wrappers
         return r
     pd, pg = primal(d), primal(g)
     zero: Any = False

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,14 +18,19 @@ from modes import rules
 from modes.core import DerivativeDropError, Traced, primal, shape_of
 
 
-@dataclass(frozen=True)
 class Inputs:
-    """A validated ``x``: its kind, its shape, and its entries."""
+    """A validated ``x``: its kind, its shape, and its entries (made once per call, read only)."""
 
-    kind: str  # "scalar" | "list" | "array"
-    shape: tuple[int, ...]
-    items: list[Any] | Any  # list entries for "list", the whole value otherwise
-    nested: bool  # True when x holds engine values of an enclosing differentiation
+    __slots__ = ("kind", "shape", "items", "nested")
+
+    def __init__(self, kind: str, shape: tuple[int, ...], items: Any, nested: bool) -> None:
+        self.kind = kind  # "scalar" | "list" | "array"
+        self.shape = shape
+        self.items = items  # list entries for "list", the whole value otherwise
+        self.nested = nested  # True when x holds engine values of an enclosing differentiation
+
+    def __repr__(self) -> str:
+        return f"Inputs({self.kind!r}, shape={self.shape})"
 
     @property
     def n(self) -> int:
@@ -56,8 +60,16 @@ def _masked(name: str) -> str:
     )
 
 
+_FLOAT = {float}
+
+
 def parse_inputs(x: Any, name: str = "x") -> Inputs:
     """Validate ``x`` and promote it to float64; raise ``TypeError`` naming ``name`` otherwise."""
+    t = type(x)
+    if (t is list or t is tuple) and set(map(type, x)) == _FLOAT:  # no entry to convert or check
+        return Inputs("list", (len(x),), list(x), False)
+    if t is float:
+        return Inputs("scalar", (), x, False)
     if isinstance(x, Traced):
         s = shape_of(x)
         return Inputs("array" if s else "scalar", s, x, True)
@@ -71,15 +83,14 @@ def parse_inputs(x: Any, name: str = "x") -> Inputs:
             if all(isinstance(v, Traced) or _is_real(v) for v in items) and x.ndim == 1:
                 return parse_inputs(items, name)
             raise TypeError(f"argument '{name}': an object array is not a numeric input")
-        if x.dtype.kind not in "iuf":  # signed or unsigned integers, or floating point
+        dt = x.dtype
+        if dt != np.float64 and not (np.issubdtype(dt, np.integer) or np.issubdtype(dt, np.floating)):
             raise TypeError(f"argument '{name}' must hold real numbers, got an array of dtype {x.dtype}")
         arr = np.array(x, dtype=np.float64)
         if arr.ndim == 0:
             return Inputs("scalar", (), float(arr), False)
         return Inputs("array", arr.shape, arr, False)
     if isinstance(x, (list, tuple)):
-        if x and all(type(v) is float for v in x):  # the common case: nothing to convert or check
-            return Inputs("list", (len(x),), list(x), False)
         items = []
         nested = False
         for i, v in enumerate(x):
@@ -126,7 +137,7 @@ def call(f: Callable[[Any], Any], arg: Any) -> Any:
         if isinstance(e.__cause__, DerivativeDropError):
             raise DerivativeDropError(_STORED) from e
         raise
-    return normalize_output(y)
+    return y if isinstance(y, Traced) else normalize_output(y)
 
 
 def normalize_output(y: Any) -> Any:
@@ -171,6 +182,8 @@ def require_scalar(value: Any) -> None:
 
 def as_plain(value: Any) -> Any:
     """A computed primal returned to the user: a float for scalars, else an ndarray."""
+    if type(value) is float:
+        return value
     if isinstance(value, Traced):
         return value
     p = primal(value)

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-_MATH_ERRORS = (ValueError, OverflowError, ZeroDivisionError)
+#: What ``math`` raises where NumPy answers nan or inf (with a RuntimeWarning).
+MATH_ERRORS = _MATH_ERRORS = (ValueError, OverflowError, ZeroDivisionError)
 
 
 def unary(math_fn: Callable[[float], float], np_fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -201,7 +202,7 @@ def sech2(x: Any, t: Any) -> Any:
 
 def reshape(x: Any, shape: tuple[int, ...]) -> Any:
     """``np.reshape`` (the ndarray method when it can: no dispatch); a 0-d result is a float."""
-    r = x.reshape(shape) if type(x) is np.ndarray else np.reshape(x, shape)
+    r = (x if type(x) is np.ndarray else np.asarray(x)).reshape(shape)
     return r if shape else as_float_array(r)
 
 

@@ -73,6 +73,8 @@ def _shift(x: Any, axes: tuple[int, ...]) -> Any:
 @public(numpy=np.sum)
 def sum(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Sum over ``axis`` (all axes by default), like ``np.sum``."""
+    if axis is None and isinstance(x, Traced):  # the common case: nothing to normalise
+        return rules.sum_(x, axes=tuple(range(len(shape_of(x)))), keepdims=bool(keepdims))
     x = _value(x)
     return rules.sum_(x, axes=_axes(axis, _ndim(x)), keepdims=bool(keepdims))
 

@@ -88,10 +88,11 @@ class ElementwiseStep:
         self.primals = primals
         self.out = out
         self._partials: tuple | None = None
-        so = shape_of(out)
+        so = out.shape if type(out) is np.ndarray else shape_of(out)
         shapes = None
         for j, i in enumerate(positions):
-            ps = shape_of(primals[i])
+            p = primals[i]
+            ps = p.shape if type(p) is np.ndarray else shape_of(p)
             if ps != so:
                 if shapes is None:
                     shapes = [None] * len(positions)
@@ -178,7 +179,14 @@ class Tape(Trace):
         self.entries.extend([None] * len(values))
         self.values.extend(values)
         self.n_inputs += len(values)
-        return [Var(v, k, self) for k, v in enumerate(values, start)]
+        out = []
+        for k, v in enumerate(values, start):
+            var = _new(Var)  # no __init__ frame: one per input of a list-style f
+            var.value = v
+            var.index = k
+            var._trace = self
+            out.append(var)
+        return out
 
     def scalar1(self, prim: Primitive, out: float, a: Var, d: Any, c: float, i: int) -> Var:
         """Record ``out``: ``prim`` of value ``a`` (argument ``i``) and constant ``c``; partial ``d``."""
@@ -349,8 +357,13 @@ class Tape(Trace):
             if type(e) is ElementwiseStep:
                 shapes = e.shapes
                 structural = e.prim.structural_zeros
+                ds = e.partials
                 for j, p in enumerate(e.parents):
-                    c = product(expand_partial(e.partials[j], cdim), g, structural, r, self)
+                    d = ds[j]
+                    if r is None and type(d) is float and d == 1.0:
+                        c = g  # 1 * g is g, nan and inf too: product() has nothing to decide
+                    else:
+                        c = product(expand_partial(d, cdim) if cdim else d, g, structural, r, self)
                     if shapes is not None and shapes[j] is not None:
                         c = sum_to(c, shapes[j] + shape_of(g)[len(shape_of(g)) - cdim :])
                     a = adj[p]
@@ -524,11 +537,9 @@ class Recording:
         self.inputs = inputs
         self.input_nodes = input_nodes
         self.out = out
+        #: whether f's output is a value of this tape (else f does not depend on its input)
+        self._depends = type(out) is Var and out._trace is tape
         self.value = as_plain(out.value if self._depends else out)
-
-    @property
-    def _depends(self) -> bool:
-        return isinstance(self.out, Var) and self.out._trace is self.tape
 
     @property
     def out_shape(self) -> tuple[int, ...]:
@@ -564,6 +575,8 @@ class Recording:
         ]
 
     def _seed(self, seed: Any) -> Any:
+        if type(seed) is float and type(self.value) is float:
+            return seed
         out_shape = self.out_shape
         if type(seed) is float and out_shape == ():
             return seed
@@ -640,9 +653,17 @@ class Recording:
         return notebook.recording_markdown(self)
 
 
+_FLOAT_OR_NONE = frozenset((float, type(None)))
+
+
 def _gather(adjs: list[Any], inputs: Inputs) -> Any:
     """Input adjoints as the user's gradient: float, 1-D array or array shaped like x (fresh)."""
     if inputs.kind == "list":
+        kinds = set(map(type, adjs))
+        if kinds <= _FLOAT_OR_NONE:  # plain adjoints (set(map(type)) runs in C, not per entry here)
+            if type(None) in kinds:
+                adjs = [0.0 if a is None else a for a in adjs]
+            return np.array(adjs, dtype=float)
         if any(isinstance(a, Traced) for a in adjs):
             return stack(*[0.0 if a is None else a for a in adjs], axis=0)
         return np.array([0.0 if a is None else a for a in adjs], dtype=float)
@@ -679,17 +700,18 @@ def record_inputs(f: Callable[[Any], Any], inputs: Inputs) -> Recording:
     return Recording(tape, inputs, nodes, out)
 
 
-def value_and_grad(f: Callable[[Any], Any], inputs: Inputs) -> tuple[Any, Any, dict[str, int], Tape]:
-    """Value and gradient of a scalar ``f``: one recording, one sweep."""
+def value_and_grad(f: Callable[[Any], Any], inputs: Inputs) -> tuple[Any, Any, Callable[[], dict], Tape]:
+    """Value and gradient of a scalar ``f``: one recording, one sweep (and how to count them)."""
     rec = record_inputs(f, inputs)
-    require_scalar(rec.value)
+    if type(rec.value) is not float:
+        require_scalar(rec.value)
     g = rec.backward(1.0)
-    return rec.value, g, rec.counts(), rec.tape
+    return rec.value, g, rec.counts, rec.tape
 
 
 def jacobian(
     f: Callable[[Any], Any], inputs: Inputs, chunk: int | None = None
-) -> tuple[Any, Any, dict[str, int], Tape]:
+) -> tuple[Any, Any, Callable[[], dict], Tape]:
     """Value and Jacobian (``out.shape + x.shape``): one recording, ``ceil(m / c)`` sweeps.
 
     Each sweep carries ``c = chunk`` cotangent directions at once (vector mode: adjoints have a
@@ -700,7 +722,7 @@ def jacobian(
     out_shape = rec.out_shape
     m = int(np.prod(out_shape)) if out_shape else 1
     if m == 1 and not out_shape:
-        return rec.value, rec.backward(1.0), rec.counts(), rec.tape
+        return rec.value, rec.backward(1.0), rec.counts, rec.tape
     c = 1 if chunk is None else choose_chunk(m, chunk)
     blocks = []
     for start in range(0, m, c) if m else ():
@@ -715,11 +737,11 @@ def jacobian(
         J = np.concatenate(blocks, axis=0).reshape(out_shape + inputs.shape)
     else:
         J = np.zeros(out_shape + inputs.shape)
-    return rec.value, J, rec.counts(), rec.tape
+    return rec.value, J, rec.counts, rec.tape
 
 
-def vjp(f: Callable[[Any], Any], inputs: Inputs, u: Any) -> tuple[Any, Any, dict[str, int], Tape]:
+def vjp(f: Callable[[Any], Any], inputs: Inputs, u: Any) -> tuple[Any, Any, Callable[[], dict], Tape]:
     """Value of ``f`` and ``u^T J`` (shaped like ``x``) from one recording and one sweep."""
     rec = record_inputs(f, inputs)
     g = rec.backward(u)
-    return rec.value, g, rec.counts(), rec.tape
+    return rec.value, g, rec.counts, rec.tape

@@ -160,7 +160,7 @@ def _ct_chunk(ct: Any, out: Any) -> tuple[int, ...]:
 
 def _sum_vjp(ct: Any, x: Any, out: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
     xs, chunk = shape_of(x), _ct_chunk(ct, out)
-    if not keepdims:
+    if not keepdims and shape_of(out):  # a sum to one number broadcasts back as it is
         ct = reshape(ct, shape=tuple(1 if i in axes else s for i, s in enumerate(xs)) + chunk)
     return broadcast_to(ct, shape=xs + chunk)
 
@@ -198,8 +198,10 @@ transpose = Primitive(
 
 
 def _basic_index(idx: Any) -> bool:
-    items = idx if type(idx) is tuple else (idx,)
-    return all(type(i) is int or type(i) is slice for i in items)
+    for i in idx if type(idx) is tuple else (idx,):
+        if type(i) is not int and type(i) is not slice:
+            return False
+    return True
 
 
 def _getitem_accumulate(buf: np.ndarray, ct: Any, idx: Any) -> None:

@@ -130,11 +130,15 @@ def end(stats: Stats, baseline: int, mode: str, counts: dict[str, int], tape: An
 
 def counted(mode: str, driver: Callable[..., tuple], *args: Any) -> tuple[Any, Any]:
     """Run an engine driver ``(value, result, counts[, tape])``; inside a counting block add what
-    it did to that block. Returns ``(value, result)``. Outside ``counting()`` this costs one lookup."""
-    collector = active()
-    if collector is None:
+    it did to that block. Returns ``(value, result)``. Outside ``counting()`` this costs one lookup.
+
+    ``counts`` is a dict, or a function returning one (called only here, so nothing is counted
+    when nobody asks)."""
+    blocks = _active.get()
+    if not blocks:
         return driver(*args)[:2]
+    collector = blocks[-1]
     baseline = begin()
     value, result, counts, *tape = driver(*args)
-    end(collector, baseline, mode, counts, tape[0] if tape else None)
+    end(collector, baseline, mode, counts() if callable(counts) else counts, tape[0] if tape else None)
     return value, result

@@ -17,6 +17,7 @@ import numpy as np
 from modes import guard, ops, registry, rules
 from modes.core import DerivativeDropError, Operand, Traced, primal, shape_of
 from modes.guard import OBSERVERS
+from modes.numeric import MATH_ERRORS as _MATH_ERRORS
 
 _DROP = (
     "{}() would drop the derivative of this engine value; read its value explicitly with "
@@ -118,6 +119,11 @@ def _operator(prim: Any, reflected: bool) -> Any:
         return general
     # how each partial is had: 0 a constant, 1 argument x, 2 argument y, 3 the output, 4 a call
     k0, k1 = _partial_kind(r0), _partial_kind(r1)
+    # beside a constant: the engine value's partial and its argument position
+    rc, kc, ic = (r1, k1, 1) if reflected else (r0, k0, 0)
+    # the kernel's float path (math.pow, math.sin...), called without the kernel's frame; a float
+    # it refuses (log(-1), 1/0, overflow) goes to the kernel, which answers as NumPy does
+    scalar = getattr(impl, "scalar", impl)
 
     def op(self: Any, o: Any, mod: Any = None) -> Any:
         if mod is not None:
@@ -131,26 +137,36 @@ def _operator(prim: Any, reflected: bool) -> Any:
                 o = float(o)
             v = self.value
             if type(v) is float:
-                x, y = (o, v) if reflected else (v, o)
-                out = impl(x, y)
+                if reflected:
+                    x = o
+                    y = v
+                else:
+                    x = v
+                    y = o
+                try:
+                    out = scalar(x, y)
+                except _MATH_ERRORS:
+                    out = impl(x, y)
                 if type(out) is float:
-                    r, k = (r1, k1) if reflected else (r0, k0)
-                    if k == 0:
-                        d = r
-                    elif k == 1:
+                    if kc == 0:
+                        d = rc
+                    elif kc == 1:
                         d = x
-                    elif k == 2:
+                    elif kc == 2:
                         d = y
-                    elif k == 3:
+                    elif kc == 3:
                         d = out
                     else:
-                        d = r(x, y, out)
-                    return tr.scalar1(prim, out, self, d, o, 1 if reflected else 0)
+                        d = rc(x, y, out)
+                    return tr.scalar1(prim, out, self, d, o, ic)
         elif t is type(self) and o._trace is tr:  # never reflected: Python tries self's type first
             v = self.value
             w = o.value
             if type(v) is float and type(w) is float:
-                out = impl(v, w)
+                try:
+                    out = scalar(v, w)
+                except _MATH_ERRORS:
+                    out = impl(v, w)
                 if type(out) is float:
                     if k0 == 0:
                         d0 = r0

@@ -255,3 +255,23 @@ def test_counting_never_changes_results(memory):
         for a, b in zip(inside, outside):
             np.testing.assert_array_equal(a, b, err_msg=name)
             assert a.dtype == b.dtype and a.shape == b.shape, name
+
+
+def test_nothing_is_counted_outside_a_counting_block(monkeypatch):
+    """Issue 14: a gradient outside ``counting()`` does not assemble its counts (they cost a dict,
+    a property and a length per call); inside a block the same call reports them."""
+    from modes.reverse import Recording
+
+    real = Recording.counts
+    asked = []
+
+    def spy(self):
+        asked.append(1)
+        return real(self)
+
+    monkeypatch.setattr(Recording, "counts", spy)
+    assert modes.grad(lambda v: v[0] * v[1], [2.0, 3.0]).tolist() == [3.0, 2.0]
+    assert asked == []
+    with modes.counting(memory=False) as s:
+        modes.grad(lambda v: v[0] * v[1], [2.0, 3.0])
+    assert asked == [1] and s.ops == 1 and s.sweeps == 1
