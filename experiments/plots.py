@@ -48,6 +48,7 @@ from experiments.report_data import (
     best_forward,
     best_reverse,
     cell_at,
+    in_chunk_sweep,
     main_cells,
     modes_present,
     not_timed,
@@ -110,6 +111,8 @@ BAND = "#009E73"
 #: Log axes with fewer powers of ten than this in view also label their 2s and 5s (a short axis
 #: still shows a few numbers).
 MINOR_LABELS = 2.5
+#: The memory figure's forward (chunk 1) line: above the chunked one, which it often covers.
+MEMORY_ON_TOP = {"ls": (0, (4, 2)), "mfc": "none", "ms": 7, "mew": 1.4, "zorder": 4}
 #: Where a heat map row's crossover star sits, as a fraction of the row's (log) height from its
 #: bottom edge: under the cell labels, which are centred on the row.
 STAR_HEIGHT = 0.18
@@ -152,14 +155,26 @@ class _Seconds(_LogLabels):
         return human_seconds(x)
 
 
-class _Bytes(_LogLabels):
-    """Decimal byte units: ``100 kB``."""
+def binary_bytes(x: float) -> str:
+    """A power-of-two size in the tables' binary units: ``512 B``, ``4 KiB``, ``16 MiB``."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if x >= scale:
+            return f"{x / scale:g} {unit}"
+    return f"{x:g} B"
 
-    def text(self, x: float) -> str:
-        for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-            if x >= scale:
-                return f"{x / scale:g} {unit}"
-        return f"{x:g} B"
+
+def _binary_ticks(ax: Axes) -> None:
+    """Byte ticks at powers of two (1 KiB, 4 KiB, ... a step that keeps 1 KiB and 1 MiB on the
+    axis), labelled in KiB/MiB as the tables are, at most eight of them."""
+    lo, hi = ax.get_ylim()
+    first, last = math.ceil(math.log2(max(lo, 1.0))), math.floor(math.log2(max(hi, 1.0)))
+    step = next(k for k in (1, 2, 5, 10, 20) if (last - first) // k < 8)
+    ticks = [2.0**e for e in range(first, last + 1) if e % step == 0]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: binary_bytes(x)))
+    ax.yaxis.set_minor_locator(FixedLocator([]))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(lo, hi)
 
 
 class _Plain(_LogLabels):
@@ -611,10 +626,15 @@ def memory_figure(cells: Sequence[Cell], title: str) -> Figure:
         raise NoDataError("the memory figure needs peak memory measured at two or more input counts n")
     fig = _figure()
     ax = fig.add_subplot()
-    _loglog(ax, _Bytes())
+    _loglog(ax)
     crosses = False
     for mode in modes_present(cells):
-        _, missing = _mode_series(ax, cells, mode, lambda c: c.get("peak_bytes") or None, LABEL[mode])
+        # forward chunk 1 and chunked often need the same memory: chunk 1 is drawn dashed with
+        # hollow markers on top, so the chunked line under it still shows through
+        style = MEMORY_ON_TOP if mode == FORWARD else {}
+        _, missing = _mode_series(
+            ax, cells, mode, lambda c: c.get("peak_bytes") or None, LABEL[mode], **style
+        )
         crosses = crosses or missing
     tape = sorted(
         (c["n"], c["tape_bytes"])
@@ -631,6 +651,7 @@ def memory_figure(cells: Sequence[Cell], title: str) -> Figure:
             marker=".",
             label="reverse: the tape alone",
         )
+    _binary_ticks(ax)
     ax.set_xlabel("inputs n")
     ax.set_ylabel("peak memory during one call (bytes)")
     ax.set_title(title)
@@ -680,6 +701,17 @@ def chunk_figure(n: int, chunk_cells: Sequence[Cell], cells: Sequence[Cell], tit
         zorder=5,
         label=f"fastest: c = {best['chunk']}, {human_seconds(best['time_median_s'])}",
     )
+    default = default_chunk_cell(chunk_cells)
+    if default is not None:
+        ax.axvline(
+            default["chunk"],
+            color="#444444",
+            ls=":",
+            lw=1.3,
+            zorder=1,
+            label=f"the run's default chunk: c = {default['chunk']}"
+            + (f", {human_seconds(default['time_median_s'])}" if timed(default) else ""),
+        )
     others = [c for c in chunk_cells if not timed(c)]
     est = [(c["chunk"], _estimate(c)) for c in others]
     if any(t for _, t in est):
@@ -719,6 +751,12 @@ def chunk_figure(n: int, chunk_cells: Sequence[Cell], cells: Sequence[Cell], tit
     ax.set_title(title)
     _legend(ax)
     return fig
+
+
+def default_chunk_cell(chunk_cells: Sequence[Cell]) -> Cell | None:
+    """The run's own forward-chunked cell among a chunk sweep's: the chunk the engine chose by
+    default (the sweep's extra chunk sizes are tagged as such)."""
+    return next((c for c in chunk_cells if c.get("mode") == FORWARD_CHUNKED and not in_chunk_sweep(c)), None)
 
 
 # -------------------------------------------------------------------------- 7. heat map

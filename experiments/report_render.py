@@ -35,6 +35,7 @@ class Table:
     head: list[str]
     rows: list[list[str]]
     right: set[int] = field(default_factory=set)  # right-aligned columns (numbers)
+    wrap: set[int] = field(default_factory=set)  # columns whose long text wraps (commands, paths)
 
 
 @dataclass
@@ -107,6 +108,7 @@ table { border-collapse: collapse; font-size: .85rem; margin: .8rem 0; display: 
 th, td { border: 1px solid #ddd; padding: .25rem .5rem; white-space: nowrap; }
 th { background: #f3f3f3; }
 td.r { text-align: right; font-variant-numeric: tabular-nums; }
+td.w { white-space: normal; overflow-wrap: anywhere; min-width: 16rem; }
 figure { margin: 1.2rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: .9rem; color: #444; }
@@ -135,6 +137,11 @@ def _data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
+def _td_class(i: int, table: Table) -> str:
+    """`` class=r`` for a number column, `` class=w`` for one whose long text wraps."""
+    return " class=r" if i in table.right else " class=w" if i in table.wrap else ""
+
+
 def page(blocks: list[Block], folder: Path, title: str) -> str:
     """The whole HTML page; PNGs (read from ``folder``) are embedded, so it stands alone."""
     body: list[str] = []
@@ -150,9 +157,7 @@ def page(blocks: list[Block], folder: Path, title: str) -> str:
             head = "".join(f"<th>{inline_html(h)}</th>" for h in b.head)
             rows = "\n".join(
                 "<tr>"
-                + "".join(
-                    f"<td{' class=r' if i in b.right else ''}>{inline_html(c)}</td>" for i, c in enumerate(r)
-                )
+                + "".join(f"<td{_td_class(i, b)}>{inline_html(c)}</td>" for i, c in enumerate(r))
                 + "</tr>"
                 for r in b.rows
             )

@@ -225,7 +225,9 @@ class _Builder:
                     f"[{r.source.name}]({_rel(r.source, self.out)})",
                 ]
             )
-        self.add(rr.Table(["run", "problem", "command", "started", "took", "status", "data"], rows, {4}))
+        self.add(
+            rr.Table(["run", "problem", "command", "started", "took", "status", "data"], rows, {4}, wrap={2})
+        )
 
     def methodology(self) -> None:
         self.add(rr.Heading(2, "Methodology"))

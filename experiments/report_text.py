@@ -47,11 +47,15 @@ CAPTIONS = {
     "operation counts); forward mode's ratio grows with its passes.",
     "counts": "Counted, not timed (the same on any machine): forward passes and reverse sweeps (left), "
     "and primitive evaluations (right), from each cell's checking call.",
-    "memory": "Peak memory allocated during one call (tracemalloc), per mode; dotted: reverse mode's tape "
-    "alone. Reverse mode keeps every intermediate on its tape until the sweep; forward mode "
+    "memory": "Peak memory allocated during one call (tracemalloc), per mode, in KiB and MiB as in the "
+    "tables; dotted: reverse mode's tape alone; dashed with hollow markers: forward mode with chunk 1, "
+    "drawn over chunked forward mode, which often needs the same memory. Reverse mode keeps every "
+    "intermediate on its tape until the sweep; forward mode "
     "carries c tangents along with each value and keeps no record of the computation.",
     "chunks": "Forward mode at n = {n} with c tangent directions per pass, median and IQR per chunk size "
-    "(top axis: the passes that makes); reverse mode as a horizontal line with its IQR band.",
+    "(top axis: the passes that makes); reverse mode as a horizontal line with its IQR band; the "
+    "dotted vertical line marks the chunk the run chose by default (modes.choose_chunk, as the "
+    "engine then stood).",
     "heatmap": "Each cell compares the faster forward mode (chunk 1 or chunked) with the faster reverse "
     "mode (one sweep per output, or chunked) for a Jacobian with n inputs and m outputs: red where "
     "forward mode wins, blue where reverse mode wins, the label giving by how much. Forward mode "

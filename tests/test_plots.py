@@ -374,7 +374,7 @@ def test_memory_figure_in_bytes(sweep):
     assert "reverse: the tape alone" in [line.get_label() for line in ax.lines]
     FigureCanvasAgg(fig).draw()
     ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
-    assert any(t.endswith(("kB", "MB")) for t in ticks)
+    assert any(t.endswith(("KiB", "MiB")) for t in ticks)
 
 
 # ------------------------------------------------------------------ 6. and 7. chunks, heat map
