@@ -29,6 +29,9 @@ PROBE_STOP_S = 0.1
 PROBE_REPEAT_S = 0.25
 #: Memory probes run at the largest probe size whose call took at most this long.
 MEMORY_PROBE_MAX_S = 0.02
+#: A "which n would fit" more than this many times the largest n a mode was timed at is an
+#: extrapolation, and is said to be one (a promise the next run could refute is not made).
+ADVICE_REACH = 2.0
 
 
 class Predictor:
@@ -56,6 +59,8 @@ class Predictor:
         self.times: dict[str, list[tuple[int, float]]] = {k: [] for k in self.kernels}
         self._probed: set[int] = set()  # requested sizes at which f has been probed
         self._predicted: dict[str, Callable[[int], float]] = {}  # this size's predictors, by kernel
+        #: the smallest n at which a kernel's one call overran the budget: no advice reaches it
+        self.overran_at: dict[str, int] = {}
 
     def work(self, k: str, n: int, m: int) -> int:
         """Units of work a call of kernel ``k`` does at (n, m)."""
@@ -159,19 +164,25 @@ class Predictor:
                 c.predicted_exponent = round(fit.exponent, 3)
                 c.predicted_from = list(fit.sizes)
                 if bud.hopeless(t, self.budget, repeat):
-                    fits = self.largest(seconds, most, n) if most else 0
+                    fits = self.capped(k, self.largest(seconds, most, n) if most else 0)
                     cost = (
                         f"even one call (a call of {bud.LONG_CALL_S:g} s or more is timed once: its "
                         "verification call is its sample)"
                         if bud.is_long(t)
                         else f"checking and timing it {min(bud.MIN_REPEATS, repeat)} times"
                     )
+                    basis = (
+                        f"a pass taking at least {human_seconds(fit.v0)} at n = {fit.n0}, where one call "
+                        "overran the budget"
+                        if self.overran_at.get(k) == fit.n0
+                        else f"a pass measured at n = {fit.n0}"
+                    )
                     c.skip(
-                        f"predicted {human_seconds(t)} per call (a pass measured at "
-                        f"n = {fit.n0}, growing like n^{fit.exponent:.2f}); {cost} would pass the "
+                        f"predicted {human_seconds(t)} per call ({basis}, growing like "
+                        f"n^{fit.exponent:.2f}); {cost} would pass the "
                         f"{self.budget:g} s budget by more than the {bud.PREDICTION_SLACK:g}x a "
                         "prediction may be off; "
-                        + (f"n <= {fits} would fit" if fits >= self.problem.min_n else "no n would fit")
+                        + self.advice(k, fits)
                         + f", or --budget {math.ceil(bud.minimum_cost(t, repeat))}"
                     )
                     continue
@@ -185,17 +196,54 @@ class Predictor:
     def overran(self, k: str, c: Cell) -> str:
         """Why a cell whose verification call was cut off at the budget is skipped, and an upper
         bound on the n that would fit: its prediction, scaled up to at least the budget at this n
-        (the call took longer than that), is a lower bound on its cost."""
+        (the call took longer than that), is a lower bound on its cost. The overrun is kept: the
+        budget becomes a measured lower bound on a call at this n for every later prediction, and
+        no later advice names an n this large."""
         why = f"one call did not finish within the {self.budget:g} s budget"
+        self.overran_at[k] = min(c.n, self.overran_at.get(k, c.n))
+        self.times[k].append((c.n, self.budget / self.work(k, c.n, c.m)))
         seconds, t = self._predicted.get(k), c.predicted_time_s
         if seconds is None or not t:
             return why
         scale = max(1.0, self.budget / t)
         most = bud.largest_call_within(self.budget, self.repeat)
         fits = self.largest(lambda size: scale * seconds(size), most, c.requested_n - 1) if most else 0
-        return f"{why} (predicted {human_seconds(t)}); " + (
+        short = f"{scale:,.0f}" if scale >= 10 else f"{scale:.2g}"
+        missed = f", so the prediction was more than {short}x short" if scale >= bud.PREDICTION_SLACK else ""
+        return f"{why} (predicted {human_seconds(t)}{missed}); " + (
             f"at most n <= {fits} would fit" if fits >= self.problem.min_n else "no n would fit"
         )
+
+    def capped(self, k: str, fits: int) -> int:
+        """``fits`` below the smallest n at which kernel ``k`` overran the budget, if any."""
+        if k in self.overran_at:
+            return min(fits, bud.round_down(self.overran_at[k] - 1))
+        return fits
+
+    def advice(self, k: str, fits: int) -> str:
+        """``n <= 460000 would fit``, said as an extrapolation when ``fits`` lies more than
+        :data:`ADVICE_REACH` times past the largest n kernel ``k`` was timed at."""
+        if fits < self.problem.min_n:
+            return "no n would fit"
+        top = max((size for size, _ in self.times[k]), default=0)
+        if top and fits > ADVICE_REACH * top:
+            return (
+                f"n <= {fits} is predicted to fit, extrapolated from n <= {top} (the largest n "
+                "this mode was timed at; larger n not tried)"
+            )
+        return f"n <= {fits} would fit"
+
+    @staticmethod
+    def missed(c: Cell) -> str | None:
+        """A note when a timed cell's median is off its prediction by more than
+        ``budget.PREDICTION_SLACK`` either way (predictions are checked against what was measured)."""
+        t, p = c.time_median_s, c.predicted_time_s
+        if not t or not p:
+            return None
+        r = t / p
+        if 1 / bud.PREDICTION_SLACK <= r <= bud.PREDICTION_SLACK:
+            return None
+        return f"predicted {human_seconds(p)} per call, measured {human_seconds(t)}: {r:.2g}x the prediction"
 
     @staticmethod
     def largest(cost: Callable[[int], float], limit: float, n: int) -> int:

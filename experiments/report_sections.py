@@ -14,6 +14,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from experiments import budget as bud
 from experiments import fits, plots
 from experiments import report_render as rr
 from experiments import report_text as words
@@ -276,6 +277,12 @@ class _Builder:
             )
         else:
             self.add(rr.Para("Every cell was measured: none was skipped or failed."))
+        budgets = [
+            (float((r.doc.get("settings") or {}).get("budget") or bud.DEFAULT_BUDGET_S), r.cells)
+            for r in self.runs
+        ]
+        if check := words.prediction_check(budgets):
+            self.add(rr.Para(check))
 
     def run_section(self, i: int, run: Run) -> None:
         cells = run.cells

@@ -5,6 +5,7 @@ results.json holds them) and returns text; :mod:`experiments.report_sections` pl
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -94,6 +95,65 @@ def methodology_runs(settings: list[tuple[int, dict[str, Any]]]) -> str:
         f"mode's cost is predicted from smaller sizes; a cell that would pass the budget per cell, {budget}, "
         "is skipped rather than run, and says which n would fit. BLAS threads are pinned (see above)."
     )
+
+
+#: The report lists this many of the predictions farthest off (every cell's note has its own).
+MISSES_LISTED = 5
+
+
+def prediction_check(runs: Sequence[tuple[float, list[Cell]]]) -> str | None:
+    """Each run's predictions against what was then measured: how many timed cells came within
+    ``budget.PREDICTION_SLACK`` of their prediction, which did not, and which overran the budget
+    (their one call cut off: the prediction was short by more than budget / prediction). ``runs``
+    holds each run's budget (seconds) and cells."""
+    slack = bud.PREDICTION_SLACK
+    checked, within, misses, overran, unrun = 0, 0, [], [], 0
+    for budget, cells in runs:
+        for c in main_cells(cells):
+            p = c.get("predicted_time_s")
+            if not p:
+                continue
+            if timed(c):
+                checked += 1
+                r = c["time_median_s"] / p
+                if 1 / slack <= r <= slack:
+                    within += 1
+                else:
+                    misses.append(
+                        (
+                            abs(math.log(r)),
+                            f"{cell_name(c)} at {where(c)}, predicted {human_seconds(p)}, measured "
+                            f"{human_seconds(c['time_median_s'])} ({r:.2g}× the prediction)",
+                        )
+                    )
+            elif str(c.get("reason") or "").startswith("one call did not finish"):
+                overran.append(
+                    f"{cell_name(c)} at {where(c)}, predicted {human_seconds(p)}, did not finish within "
+                    f"the {budget:g} s budget (more than {budget / p:.2g}× the prediction)"
+                )
+            elif c.get("status") == "skipped" and str(c.get("reason") or "").startswith("predicted"):
+                unrun += 1
+    if not (checked or overran):
+        return None
+    text = (
+        "**Predictions checked against what was then measured.** Of "
+        f"{plural(checked, 'cell')} predicted before {'it' if checked == 1 else 'they'} ran and then "
+        f"timed, {within} came within "
+        f"{slack:g}× of the prediction"
+    )
+    if misses:
+        worst = [t for _, t in sorted(misses, reverse=True)[:MISSES_LISTED]]
+        more = len(misses) - len(worst)
+        text += f"; {len(misses)} were off by more, the farthest: " + "; ".join(worst)
+        text += f" (and {more} more)" if more else ""
+    if overran:
+        text += "; over the budget although predicted under it: " + "; ".join(overran)
+    if unrun:
+        text += (
+            f". {plural(unrun, 'cell was', 'cells were')} skipped on a prediction alone (not run, so not "
+            "checked); a 'would fit' extrapolated past the sizes a mode was timed at says so"
+        )
+    return text + "."
 
 
 def claim_passes(cells: list[Cell]) -> str | None:

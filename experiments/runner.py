@@ -360,6 +360,8 @@ class Runner:
                 c.skip(plan.stopped or "no sample fitted the budget")
             else:
                 self.predictor.measured(k, inst.n, inst.m, c.time_median_s)
+                if miss := self.predictor.missed(c):
+                    c.add_note(miss)
         _ratios(cells)
         for k in fns:
             self._emit(cells[k])
