@@ -228,8 +228,8 @@ class Predictor:
         top = max((size for size, _ in self.times[k]), default=0)
         if top and fits > ADVICE_REACH * top:
             return (
-                f"n <= {fits} is predicted to fit, extrapolated from n <= {top} (the largest n "
-                "this mode was timed at; larger n not tried)"
+                f"n <= {fits} would fit by a prediction extrapolated from n <= {top} (the largest "
+                "n this mode was timed at; larger n not tried)"
             )
         return f"n <= {fits} would fit"
 

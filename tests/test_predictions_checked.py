@@ -66,7 +66,7 @@ def test_advice_far_past_the_sizes_timed_says_it_is_an_extrapolation():
     cells = {k: r._base(k, 100000, 100000, 1, GRADIENT) for k in ("function", "forward")}
     r.predictor.predict(cells, 100000, None)
     why = cells["forward"].reason
-    assert "is predicted to fit, extrapolated from n <= 50" in why and "would fit" not in why
+    assert "would fit by a prediction extrapolated from n <= 50 (the largest n" in why
 
 
 def test_the_report_checks_predictions_against_the_measurements():
