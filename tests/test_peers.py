@@ -478,3 +478,27 @@ def test_a_run_records_how_loaded_the_machine_was_and_the_report_says_so(fast, t
         f"load average {env['load_average'][0]:.1f} at the start, {env['load_average_after'][0]:.1f} at the end"
         in text
     )
+
+
+def test_a_long_first_call_of_a_peer_is_kept_out_of_the_samples(fast):
+    """A peer's first call of a second or more may be one-off setup (JAX eager): a second call
+    stands in for it, the budget counts from there, and the note says both, naming no library."""
+
+    class SlowStart(NumpyPeer):
+        def prepare(self, form, f, x, kind, mode, limit=None):
+            import time
+
+            good, calls = super().prepare(form, f, x, kind, mode, limit), []
+
+            def fn():
+                calls.append(1)
+                if len(calls) == 1 and mode == REVERSE:
+                    time.sleep(1.1)
+                return good.fn()
+
+            return Prepared(fn, good.to_numpy, passes=good.passes)
+
+    _, outcome = run_with([SlowStart(name="slowstart")])
+    c = next(c for c in outcome.cells if c.library == "slowstart" and c.mode == REVERSE)
+    assert c.status == "ok" and c.first_call_s >= 1.1 and max(c.samples_s) < 0.5
+    assert "its first call took 1.1" in c.note and "is kept out of the samples" in c.note

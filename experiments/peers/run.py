@@ -231,9 +231,9 @@ class PeerSize:
                 return None
             left = b.budget - first
             c.add_note(
-                f"its first call took {human_seconds(c.first_call_s or 0.0)}, one-off setup (JAX eager "
-                f"compiles each primitive for a new shape) kept out of the samples; a second took "
-                f"{human_seconds(first)}"
+                f"its first call took {human_seconds(c.first_call_s or 0.0)} and is kept out of the "
+                "samples (a peer's first call may hold one-off setup, as JAX eager compiling each "
+                f"primitive for a new shape); a second took {human_seconds(first)}"
             )
         if bud.is_long(first):
             c.loops = 1
