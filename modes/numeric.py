@@ -191,9 +191,12 @@ def sech2(x: Any, t: Any) -> Any:
             return 0.0
     x = np.asarray(x, dtype=float)
     r = 1.0 - np.asarray(t, dtype=float) ** 2
-    far = np.abs(x) >= SECH2_DIRECT
-    if far.ndim == 0:
-        return 1.0 / np.cosh(x) ** 2 if far else r
+    ax = np.abs(x)
+    if ax.ndim == 0:
+        return 1.0 / np.cosh(x) ** 2 if ax >= SECH2_DIRECT else r
+    if not ax.size or np.maximum.reduce(ax, axis=None) < SECH2_DIRECT:  # the common case
+        return r
+    far = ax >= SECH2_DIRECT  # (a nan entry is not far: 1 - t^2 is nan there too)
     if far.any():
         with np.errstate(over="ignore"):
             r[far] = 1.0 / np.cosh(x[far]) ** 2
@@ -214,9 +217,13 @@ def transpose(x: Any, axes: tuple[int, ...]) -> Any:
 def tensordot(a: Any, b: Any, axes: int) -> Any:
     """``np.tensordot(a, b, axes)``; operands of one or two dimensions contracted over one axis go
     straight to ``np.dot`` (the BLAS call tensordot itself makes after reshaping, without its
-    Python-level bookkeeping, which costs more than the product of a small matrix)."""
-    if axes == 1 and type(a) is np.ndarray and type(b) is np.ndarray and 0 < a.ndim <= 2 and 0 < b.ndim <= 2:
-        return np.dot(a, b)
+    Python-level bookkeeping, which costs more than the product of a small matrix), and an outer
+    product (``axes=0``) to ``np.multiply.outer``."""
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        if axes == 1 and 0 < a.ndim <= 2 and 0 < b.ndim <= 2:
+            return np.dot(a, b)
+        if axes == 0:
+            return np.multiply.outer(a, b)  # every entry one product, as tensordot's dot makes it
     return as_float_array(np.tensordot(a, b, axes=axes))
 
 

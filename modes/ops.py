@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import collections
 import itertools
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,13 +94,13 @@ def mean(x: Any, axis: int | Sequence[int] | None = None, keepdims: bool = False
 def reshape(x: Any, shape: int | Sequence[int]) -> Any:
     """Reshape like ``np.reshape`` (one ``-1`` allowed)."""
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
-    size = int(np.prod(shape_of(x)))
+    size = math.prod(shape_of(x))
     if shape.count(-1) == 1:
-        known = int(np.prod([s for s in shape if s != -1]))
+        known = math.prod([s for s in shape if s != -1])
         if known == 0 or size % known:
             raise ValueError(f"cannot reshape array of size {size} into shape {shape}")
         shape = tuple(size // known if s == -1 else s for s in shape)
-    if int(np.prod(shape)) != size or any(s < 0 for s in shape):
+    if math.prod(shape) != size or any(s < 0 for s in shape):
         raise ValueError(f"cannot reshape array of size {size} into shape {shape}")
     return rules.reshape(x, shape=shape)
 
