@@ -1,19 +1,21 @@
 """Regenerate the committed reference measurements and the README's numbers: one command.
 
-``python -m experiments.reference`` (about 10 minutes on two cores) runs, at a clean git checkout:
+``python -m experiments.reference`` (about 25 minutes on two cores) regenerates, at a clean git
+checkout, each of :data:`TARGETS`:
 
-1. the reference runs of ``compare-modes`` into ``results/reference/`` (the old run folders there
-   are replaced): the Rosenbrock sweep, the chunk-size sweep, the ``tall`` Jacobian grid and,
-   when peer libraries are installed, the array problems beside JAX, PyTorch and autograd;
-2. the combined report of those runs (``results/reference/report.md`` and ``report.html``);
-3. ``python -m experiments.engine_speed`` into ``results/reference/engine-speed.txt``;
-4. the README's reference block (between ``<!-- reference:begin -->`` and
-   ``<!-- reference:end -->``): the commands that ran and the report's own summary sentences, so
-   every number the README quotes comes from the files beside it.
+* ``results/reference/``: the Rosenbrock sweep, the chunk-size sweep and the ``tall`` Jacobian
+  grid, their combined report, and ``python -m experiments.engine_speed`` in ``engine-speed.txt``;
+* ``results/peers-reference/`` (when JAX, PyTorch and autograd are installed): ``rosenbrock-array``
+  and ``mlp`` beside the peers, and their report.
+
+The old run folders are replaced. Each target rewrites its README block (between
+``<!-- reference:begin -->`` and ``<!-- reference:end -->``, likewise ``peers-reference``) with
+the commands that ran and the report's own sentences and tables, so every number the README
+quotes comes from the files beside it.
 
 It refuses a checkout with uncommitted changes (the report's environment line must name the
 commit that produced it); ``--allow-dirty`` overrides that for a trial run. Commit the outputs
-afterwards: ``git add results/reference README.md``. ``--dry-run`` prints the commands only.
+afterwards: ``git add results README.md``. ``--dry-run`` prints the runs; ``--only`` picks a target.
 """
 
 from __future__ import annotations
@@ -23,25 +25,53 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = Path("results/reference")
-BEGIN, END = "<!-- reference:begin -->", "<!-- reference:end -->"
 
-#: The reference runs: the arguments of ``compare-modes`` after the program name.
-RUNS: list[list[str]] = [
-    ["--inputs", "2,3,10,30,100,300,1000", "--budget", "30"],
-    ["--inputs", "200", "--chunks", "1,2,4,8,12,25,50,100,200"],
-    ["--problem", "tall", "--inputs", "2,8,32,128", "--outputs", "2,8,32,128"],
-]
-#: Run only when a peer library is installed (``pip install "compare-modes[peers]"``).
-PEER_RUNS: list[list[str]] = [
-    ["--problem", "rosenbrock-array", "--inputs", "10,100,1000", "--peers", "all"],
-    ["--problem", "mlp", "--inputs", "10,100,1000", "--peers", "all"],
-]
-#: Sections of the generated report the README quotes verbatim.
-QUOTED = ("At a glance", "What the article claims and what we measured")
+
+@dataclass(frozen=True)
+class Target:
+    """One committed reference: its folder, its runs (``compare-modes`` arguments), the README
+    block it fills and the report sections that block quotes (``## `` titles, or ``### `` titles
+    within the runs' sections, matched by prefix)."""
+
+    folder: Path
+    runs: tuple[tuple[str, ...], ...]
+    block: str
+    quoted: tuple[str, ...]
+    engine_speed: bool = False
+    needs_peers: bool = False
+
+    @property
+    def markers(self) -> tuple[str, str]:
+        return f"<!-- {self.block}:begin -->", f"<!-- {self.block}:end -->"
+
+
+TARGETS = (
+    Target(
+        Path("results/reference"),
+        (
+            ("--inputs", "2,3,10,30,100,300,1000", "--budget", "30"),
+            ("--inputs", "200", "--chunks", "1,2,4,8,12,25,50,100,200"),
+            ("--problem", "tall", "--inputs", "2,8,32,128", "--outputs", "2,8,32,128"),
+        ),
+        "reference",
+        ("At a glance", "What the article claims and what we measured"),
+        engine_speed=True,
+    ),
+    Target(
+        Path("results/peers-reference"),
+        (
+            ("--problem", "rosenbrock-array", "--inputs", "10,100,1000", "--peers", "autograd,torch,jax"),
+            ("--problem", "mlp", "--inputs", "10,100,1000", "--peers", "autograd,torch,jax"),
+        ),
+        "peers-reference",
+        ("Peers: reverse grad / f",),
+        needs_peers=True,
+    ),
+)
 
 
 class ReferenceRunError(Exception):
@@ -69,14 +99,18 @@ def require_clean() -> str:
 
 
 def peers_installed() -> bool:
-    """Whether any peer library can be imported (then the peer runs are part of the reference)."""
+    """Whether every peer library can be imported (the peers reference needs them all)."""
     from experiments.peers.registry import PEERS
 
-    return any(p.installed() for p in PEERS.values())
+    return all(p.installed() for p in PEERS.values())
 
 
-def command(args: list[str], out: Path) -> list[str]:
+def command(args: tuple[str, ...], out: Path) -> list[str]:
     return [sys.executable, "-m", "experiments.cli", *args, "--out", str(out), "-q"]
+
+
+def shown(args: tuple[str, ...], folder: Path) -> str:
+    return "compare-modes " + " ".join([*args, "--out", folder.as_posix()])
 
 
 def run_folder(before: set[Path], out: Path) -> Path:
@@ -100,97 +134,118 @@ def clear(out: Path) -> None:
 
 
 def sections(report_md: str, titles: tuple[str, ...]) -> str:
-    """The named ``## `` sections of a Markdown report, in order, headings one level down."""
-    parts = re.split(r"^## ", report_md, flags=re.M)
-    keep = []
-    for part in parts[1:]:
-        title = part.splitlines()[0].strip()
-        if title in titles:
-            keep.append("### " + part.rstrip())
-    return "\n\n".join(keep)
+    """The report's ``## `` and ``### `` sections whose title starts with one of ``titles``, each
+    up to the next heading of its level or above, every heading in it one level further down."""
+    lines = report_md.splitlines()
+    out = []
+    parent = ""
+    for i, line in enumerate(lines):
+        m = re.match(r"(#{2,3}) (.*)", line)
+        if m and len(m.group(1)) == 2:
+            parent = m.group(2).strip()
+        if not m or not m.group(2).strip().startswith(titles):
+            continue
+        stop = re.compile(rf"#{{1,{len(m.group(1))}}} ")
+        j = i + 1
+        while j < len(lines) and not stop.match(lines[j]):
+            j += 1
+        block = ["#" + t if t.startswith("#") else t for t in lines[i:j]]
+        if len(m.group(1)) == 3:  # a subsection: say which section (which run) it belongs to
+            block[0] += f" ({parent})"
+        out.append("\n".join(block).rstrip())
+    return "\n\n".join(out)
 
 
-def readme_block(commands: list[str], report_md: str, head: str) -> str:
-    """The README's reference block: the commands that ran and the report's summary sections."""
-    quoted = sections(report_md, QUOTED)
-    # the report's own links are relative to results/reference; the README sits at the root
-    quoted = re.sub(r"\]\((?!https?:|/|#)([^)]+)\)", lambda m: f"]({OUT.as_posix()}/{m.group(1)})", quoted)
+def readme_block(target: Target, commands: list[str], report_md: str, head: str) -> str:
+    """A README block: the commands that ran and the report's quoted sections."""
+    quoted = sections(report_md, target.quoted)
+    # the report's own links are relative to its folder; the README sits at the root
+    folder = target.folder.as_posix()
+    quoted = re.sub(r"\]\((?!https?:|/|#)([^)]+)\)", lambda m: f"]({folder}/{m.group(1)})", quoted)
+    begin, end = target.markers
     shell = "\n".join(commands)
     return (
-        f"{BEGIN}\n"
+        f"{begin}\n"
         f"Measured at commit `{head}` by `python -m experiments.reference`, which ran:\n\n"
         f"```bash\n{shell}\n```\n\n"
         f"{quoted}\n"
-        f"{END}"
+        f"{end}"
     )
 
 
-def replace_block(readme: str, block: str) -> str:
-    if BEGIN not in readme or END not in readme:
-        raise ReferenceRunError(f"README.md has no {BEGIN} ... {END} block to replace")
-    start, stop = readme.index(BEGIN), readme.index(END) + len(END)
+def replace_block(readme: str, target: Target, block: str) -> str:
+    begin, end = target.markers
+    if begin not in readme or end not in readme:
+        raise ReferenceRunError(f"README.md has no {begin} ... {end} block to replace")
+    start, stop = readme.index(begin), readme.index(end) + len(end)
     return readme[:start] + block + readme[stop:]
+
+
+def regenerate(target: Target, head: str) -> str:
+    """Run one target's runs, report (and engine speed); return its README block."""
+    out = ROOT / target.folder
+    clear(out)
+    folders, commands = [], []
+    for args in target.runs:
+        text = shown(args, target.folder)
+        print(f"running: {text}", file=sys.stderr, flush=True)
+        before = {p for p in out.iterdir() if p.is_dir()}
+        done = subprocess.run(command(args, out), cwd=ROOT)
+        if done.returncode != 0:
+            raise ReferenceRunError(f"{text} exited with {done.returncode}; the README was not changed")
+        folders.append(run_folder(before, out))
+        commands.append(text)
+    report_cmd = [sys.executable, "-m", "experiments.cli", "report", *map(str, folders)]
+    if subprocess.run([*report_cmd, "--out", str(out)], cwd=ROOT).returncode != 0:
+        raise ReferenceRunError("the combined report failed; the README was not changed")
+    runs = " ".join(f.relative_to(ROOT).as_posix() for f in folders)
+    commands.append(f"compare-modes report {runs} --out {target.folder.as_posix()}")
+    if target.engine_speed:
+        print("running: python -m experiments.engine_speed", file=sys.stderr, flush=True)
+        speed = subprocess.run(
+            [sys.executable, "-m", "experiments.engine_speed"], cwd=ROOT, capture_output=True, text=True
+        )
+        (out / "engine-speed.txt").write_text(speed.stdout)
+        commands.append(f"python -m experiments.engine_speed > {target.folder.as_posix()}/engine-speed.txt")
+    return readme_block(target, commands, (out / "report.md").read_text(), head)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m experiments.reference", description=__doc__.splitlines()[0]
+        prog="python -m experiments.reference", description=(__doc__ or "").splitlines()[0]
     )
     parser.add_argument(
         "--allow-dirty", action="store_true", help="measure a checkout with uncommitted changes"
     )
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
-    parser.add_argument("--no-engine-speed", action="store_true", help="skip experiments.engine_speed")
+    parser.add_argument(
+        "--only", choices=[t.block for t in TARGETS], help="regenerate one reference, not every one"
+    )
     args = parser.parse_args(argv)
-    runs = RUNS + (PEER_RUNS if peers_installed() else [])
-    shown = ["compare-modes " + " ".join([*r, "--out", OUT.as_posix()]) for r in runs]
+    targets = [t for t in TARGETS if args.only in (None, t.block)]
+    if any(t.needs_peers for t in targets) and not peers_installed():
+        skipped = [t.folder.as_posix() for t in targets if t.needs_peers]
+        print(f'skipping {", ".join(skipped)}: pip install "compare-modes[peers]" first', file=sys.stderr)
+        targets = [t for t in targets if not t.needs_peers]
     if args.dry_run:
-        print("\n".join(shown))
+        for t in targets:
+            print("\n".join(shown(a, t.folder) for a in t.runs))
         return 0
     try:
         head = require_clean() if not args.allow_dirty else _git("rev-parse", "--short=12", "HEAD").strip()
-        out = ROOT / OUT
-        clear(out)
-        folders = []
-        for r, text in zip(runs, shown):
-            print(f"running: {text}", file=sys.stderr, flush=True)
-            before = {p for p in out.iterdir() if p.is_dir()}
-            done = subprocess.run(command(r, out), cwd=ROOT)
-            if done.returncode != 0:
-                raise ReferenceRunError(
-                    f"{text} exited with {done.returncode}; nothing of the README was changed"
-                )
-            folders.append(run_folder(before, out))
-        report_cmd = [
-            sys.executable,
-            "-m",
-            "experiments.cli",
-            "report",
-            *map(str, folders),
-            "--out",
-            str(out),
-        ]
-        if subprocess.run(report_cmd, cwd=ROOT).returncode != 0:
-            raise ReferenceRunError("the combined report failed; nothing of the README was changed")
-        shown.append(
-            "compare-modes report "
-            + " ".join(f.relative_to(ROOT).as_posix() for f in folders)
-            + f" --out {OUT.as_posix()}"
-        )
-        if not args.no_engine_speed:
-            print("running: python -m experiments.engine_speed", file=sys.stderr, flush=True)
-            speed = subprocess.run(
-                [sys.executable, "-m", "experiments.engine_speed"], cwd=ROOT, capture_output=True, text=True
-            )
-            (out / "engine-speed.txt").write_text(speed.stdout)
-            shown.append(f"python -m experiments.engine_speed > {OUT.as_posix()}/engine-speed.txt")
-        readme = ROOT / "README.md"
-        block = readme_block(shown, (out / "report.md").read_text(), head)
-        readme.write_text(replace_block(readme.read_text(), block))
+        readme_path = ROOT / "README.md"
+        readme = readme_path.read_text()
+        for t in targets:
+            replace_block(readme, t, "")  # every block exists before anything runs
+        for t in targets:
+            readme = replace_block(readme, t, regenerate(t, head))
+            readme_path.write_text(readme)
     except ReferenceRunError as e:
         print(f"experiments.reference: {e}", file=sys.stderr)
         return 2
-    print(f"done: commit {OUT.as_posix()}/ and README.md", file=sys.stderr)
+    print(
+        "done: commit " + " ".join(t.folder.as_posix() for t in targets) + " and README.md", file=sys.stderr
+    )
     return 0
 
 
