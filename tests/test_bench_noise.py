@@ -54,3 +54,18 @@ def test_bad_files_get_a_message_and_exit_2(tmp_path, capsys):
     other = saved(tmp_path, "b.json", {"g": (1, 1, 1)})
     assert bench_noise.main([str(good), str(other)]) == 2
     assert "no benchmark in common" in capsys.readouterr().err
+
+
+def test_the_readme_recipe_compares_min_cpu_time_with_a_measured_threshold():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    recipe = readme.split("**Catching a speed regression between commits.**")[1].split(
+        "What noise to expect"
+    )[0]
+    commands = recipe.split("```bash")[1].split("```")[0]
+    assert "median:25%" not in commands  # it failed on an unchanged tree
+    assert "--benchmark-timer=time.process_time" in commands and "--benchmark-min-rounds=20" in commands
+    assert "python -m experiments.bench_noise" in commands and "--benchmark-compare-fail=min:" in commands
+    noise = readme.split("What noise to expect")[1].split("\n\n")[1]
+    assert "load average" in noise and "(the recipe)" in noise
