@@ -10,7 +10,7 @@ passes).
 Per configuration, in one process (BLAS pinned to one thread):
 
 * the gradient, checked against the plain recording (to 1e-12) before anything is timed;
-* a counted run under ``modes.counting()``: peak bytes (tracemalloc), step evaluations, the
+* a counted run under ``modes.counting(memory=True)``: peak bytes (tracemalloc), step evaluations, the
   ones recomputed in the sweep, and revolve's bound ``r T`` and exact count for comparison;
 * time per gradient: the median of samples interleaved round by round across configurations
   (``experiments/timing.py``: gc collected before each sample, off while timing), quartiles kept.
@@ -108,7 +108,7 @@ def measure(
         err = float(np.max(np.abs(g - baseline)))
         if not err <= 1e-12:
             raise RuntimeError(f"{name}: gradient differs from the plain recording by {err:.3g}")
-        with modes.counting() as st:
+        with modes.counting(memory=True) as st:
             kernel()
         s = rows[name]["snapshots"]
         rows[name].update(

@@ -221,7 +221,7 @@ def _ratio_rows(rows: list[tuple[str, str, str]], rosenbrock_ratio: float | None
 def _memory_row(rows: list[tuple[str, str, str]]) -> None:
     x = [float(v) for v in np.random.default_rng(0).uniform(-1.5, 1.5, 10_000)]
     gc.collect()
-    with modes.counting() as s:
+    with modes.counting(memory=True) as s:
         modes.grad(rosenbrock, x)
     rows.append(
         (

@@ -222,7 +222,11 @@ _STATS = (
 
 
 def stats_rows(s: Stats) -> list[list[str]]:
-    return [[label, f"{getattr(s, key):,}"] for key, label in _STATS]
+    untraced = "not traced (counting(memory=True))"  # 0 would read as a measurement
+    return [
+        [label, untraced if key == "peak_bytes" and not s.memory else f"{getattr(s, key):,}"]
+        for key, label in _STATS
+    ]
 
 
 def stats_html(s: Stats) -> str:

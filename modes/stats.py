@@ -1,9 +1,11 @@
 """Operation and memory accounting for gradient and Jacobian computations.
 
 Wrap any computation in ``with modes.counting() as stats:`` and read what each mode did: passes,
-primitive evaluations, tangent or adjoint updates, tape length, and peak bytes. Counting never
-changes a result. Peak bytes are measured with ``tracemalloc`` (which slows the computation, so
-time and count in separate runs, as the experiment runner does).
+primitive evaluations, tangent or adjoint updates, tape length and tape bytes. Counting never
+changes a result, and costs nothing per operation. Peak bytes are measured only when asked for,
+``counting(memory=True)``, with ``tracemalloc``, which slows the computation several-fold and
+unevenly (the mode that allocates more is slowed more): counts are for counting; time a
+computation outside the block, as the experiment runner does (its memory run is separate).
 
 A counting block sees the differentiations of its own thread (and asyncio task) only: the open
 blocks live in a ``contextvars.ContextVar``, so two threads counting at once each see their own
@@ -40,7 +42,8 @@ class Stats:
     * ``adjoint_updates``: local-partial x adjoint products in the backward sweeps;
     * ``sweeps``: backward sweeps (one per Jacobian row in reverse mode);
     * ``tape_length``: entries on the tape (inputs included), ``tape_bytes`` their estimated size;
-    * ``peak_bytes``: peak memory allocated during the computation (tracemalloc);
+    * ``peak_bytes``: peak memory allocated during the computation (tracemalloc; only with
+      ``counting(memory=True)``, else 0);
     * ``step_evaluations``: steps of ``modes.loop`` and calls of ``modes.checkpoint`` functions
       evaluated, the first forward pass included; ``recomputed_steps``: those evaluated again
       during backward sweeps (revolve's count); ``recomputed_ops``: primitive evaluations recorded
@@ -61,6 +64,7 @@ class Stats:
     step_evaluations: int = 0
     recomputed_steps: int = 0
     recomputed_ops: int = 0
+    memory: bool = False  # peak_bytes was traced (counting(memory=True)); else it is 0, not measured
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,10 +77,11 @@ class Stats:
 
 
 @contextmanager
-def counting(memory: bool = True) -> Iterator[Stats]:
-    """Count what every gradient/Jacobian computation inside the block does."""
+def counting(memory: bool = False) -> Iterator[Stats]:
+    """Count what every gradient/Jacobian computation inside the block does; with ``memory=True``
+    also trace allocations for ``peak_bytes`` (tracemalloc: do not time inside such a block)."""
     global _memory_users, _memory_started
-    stats = Stats()
+    stats = Stats(memory=memory)
     if memory:
         with _memory_lock:
             if _memory_users == 0 and not tracemalloc.is_tracing():

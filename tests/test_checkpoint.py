@@ -211,7 +211,7 @@ def test_peak_memory_falls():
     peaks = {}
     grads = {}
     for s in (None, 8):
-        with modes.counting() as stats:
+        with modes.counting(memory=True) as stats:
             grads[s] = modes.grad(lambda h, s=s: loss(h, s), h0)
         peaks[s] = stats.peak_bytes
     close(grads[8], grads[None])

@@ -60,14 +60,14 @@ def test_memory_counting_in_two_threads_keeps_tracemalloc_on_until_both_finish()
     peaks: dict[int, int] = {}
 
     def first() -> None:
-        with modes.counting():
+        with modes.counting(memory=True):
             started.set()
             inside.wait()
         left.set()
 
     def second() -> None:
         started.wait()
-        with modes.counting() as s:
+        with modes.counting(memory=True) as s:
             inside.set()
             left.wait()
             modes.grad(lambda v: ops.sum(v * v), np.ones(1000))
