@@ -28,6 +28,7 @@ import numpy as np
 
 import modes
 from experiments import budget, environment, tables
+from experiments.human import human_seconds
 from experiments.peers.base import PeerError
 from experiments.peers.forms import FORMS, form_for, no_form_reason
 from experiments.peers.registry import PEERS, resolve
@@ -419,23 +420,35 @@ def _list_problems(as_json: bool) -> int:
     return EXIT_OK
 
 
-class _Console:
-    """Narration and the progress bar on stderr (quiet under -q and --json; the bar only on a
-    terminal, and only once a run has taken a second)."""
+#: Progress shows only once a run has taken this long (a quick run stays quiet).
+PROGRESS_DELAY_S = 1.0
+#: Without a terminal, a progress line at most this often (and one when the last cell is done).
+PLAIN_EVERY_S = 5.0
 
-    def __init__(self, quiet: bool, total: int) -> None:
-        self.quiet = quiet
+
+class Console:
+    """Narration and progress on stderr. Progress: on a terminal a live bar (tqdm: cells done /
+    total, the current cell, elapsed and predicted time left), elsewhere a plain line now and
+    then; both only once a run has taken ``PROGRESS_DELAY_S``. ``quiet`` (-q): nothing at all;
+    ``narrate=False`` (--json): progress only."""
+
+    def __init__(self, quiet: bool, narrate: bool = True, total: int = 0) -> None:
+        self.quiet, self.narrating = quiet, narrate and not quiet
+        self.total = total
         self.bar: Any = None
         self.shown = False
         self.started = time.monotonic()
+        self.last_line = -math.inf
+        self.last_done = 0
         if not quiet and sys.stderr.isatty():
             from tqdm import tqdm
 
-            layout = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} cells [{elapsed}]"
-            self.bar = tqdm(total=total, file=sys.stderr, delay=1.0, leave=False, bar_format=layout)
+            layout = "{n_fmt}/{total_fmt} cells |{bar:24}| {elapsed} elapsed, ~{remaining} left | {desc}"
+            delay = PROGRESS_DELAY_S
+            self.bar = tqdm(total=total, file=sys.stderr, delay=delay, leave=False, bar_format=layout)
 
     def say(self, msg: str) -> None:
-        if self.quiet:
+        if not self.narrating:
             return
         if self.shown:
             self.bar.write(f"{PROG}: {msg}", file=sys.stderr)
@@ -443,12 +456,33 @@ class _Console:
             print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
 
     def step(self, done: int, label: str) -> None:
+        """``done`` of ``total`` cells finished; ``label`` says what runs now (or what finished)."""
+        if self.quiet:
+            return
+        elapsed = time.monotonic() - self.started
         if self.bar is not None:
+            self.bar.total = max(self.total, done)
             self.bar.n = done
             self.bar.set_description_str(label, refresh=False)
-            if time.monotonic() - self.started >= 1.0:
+            if elapsed >= PROGRESS_DELAY_S:
                 self.bar.refresh()
                 self.shown = True
+            return
+        finished = done > self.last_done
+        self.last_done = max(done, self.last_done)
+        last = done >= self.total
+        recent = elapsed - self.last_line < PLAIN_EVERY_S and not last
+        if not finished or elapsed < PROGRESS_DELAY_S or recent:
+            return
+        self.last_line = elapsed
+        left = elapsed / done * (self.total - done) if done and not last else 0.0
+        ahead = "" if last else f", about {human_seconds(left)} left"
+        print(
+            f"{PROG}: progress: {done}/{self.total} cells ({label} done), "
+            f"{human_seconds(elapsed)} elapsed{ahead}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -465,10 +499,7 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
         parent = ns.out if ns.out is not None else DEFAULT_RESULTS
         label = f"{problem.name}-n{'-'.join(map(str, settings.sizes))}"
         folder = create_run_folder(parent, label)
-    quiet = ns.quiet or ns.json
-    runner_groups = len(settings.sizes) * len(settings.outputs or [None])
-    per_group = len(settings.modes) + 1 + sum(len(p.all_modes()) for p in settings.peers)
-    console = _Console(quiet, runner_groups * per_group + 3 * len(settings.chunks or []))
+    console = Console(ns.quiet, narrate=not ns.json)
     try:
         with environment.pinned_threads(ns.threads) as pools:
             header = {
@@ -499,6 +530,7 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
                 + (f"; saving to {folder}" if folder else "")
             )
             runner = Runner(settings, record, narrate=console.say, progress=console.step)
+            console.total = runner.total
             try:
                 outcome = runner.run()
             except BaseException as e:

@@ -146,6 +146,7 @@ class Runner:
             kind=settings.problem.kind if settings.problem.kind != "user" else GRADIENT,
         )
         self._built: set[tuple[int, int]] = set()
+        self.done = 0  # progress steps done: cells emitted, and cells planned but not run (see total)
         self._build_errors: dict[str, int] = {}  # a builder's error (said once), by the first n
         s = settings
         self.peers = (
@@ -153,6 +154,17 @@ class Runner:
         )
 
     # --------------------------------------------------------------------- the whole run
+
+    @property
+    def total(self) -> int:
+        """Progress steps in the whole run: a cell per kernel and size, and three per chunk size
+        of a chunk-size sweep (its f, forward-chunked and reverse runs). Steps that turn out not
+        to be needed (a size rounded to one already measured) are counted as done when dropped."""
+        per_size = len(self.kernels) + self._peer_kernels()
+        return len(self.groups()) * per_size + 3 * len(self.s.chunks or [])
+
+    def _peer_kernels(self) -> int:
+        return self.peers.kernel_count() if self.peers is not None else 0
 
     def groups(self) -> list[tuple[int, int | None]]:
         """The (n, outputs) pairs to run, in order."""
@@ -175,7 +187,8 @@ class Runner:
         self.cells.append(cell)
         if self.record is not None:
             self.record.add(cell)
-        self.progress(len(self.cells), f"{cell.mode} n={cell.n}")
+        self.done += 1
+        self.progress(self.done, f"{cell.mode} n={cell.n}")
 
     def _chunk_sweep(self, chunks: list[int]) -> None:
         """After the run (f, forward, the default chunk and reverse at its one n), time
@@ -184,17 +197,22 @@ class Runner:
         cells are timed again only to check and interleave."""
         done = {c.chunk for c in self.cells if c.mode in FORWARD_MODES and c.chunk}
         n = max((c.n for c in self.cells), default=self.s.sizes[0])
-        for chunk in sorted({min(c, n) for c in chunks} - done):
+        todo = sorted({min(c, n) for c in chunks} - done)
+        self.done += 3 * (len(chunks) - len(todo))  # chunk sizes already timed, or clamped together
+        for chunk in todo:
             self.narrate(f"n = {n}: chunk-size sweep, forward-chunked with chunk {chunk}")
             sub = replace(self.s, modes=(FORWARD_CHUNKED, REVERSE), chunk=chunk, chunks=None, peers=())
-            sweep = Runner(sub, _SweepRecord(self), narrate=self.narrate, progress=self._counting_on())
-            if sweep.run().interrupted:
+            base = self.done
+            on = self._counting_on(base)
+            sweep = Runner(sub, _SweepRecord(self), narrate=self.narrate, progress=on)
+            interrupted = sweep.run().interrupted
+            self.done = base + sweep.done
+            if interrupted:
                 raise KeyboardInterrupt
 
-    def _counting_on(self) -> Callable[[int, str], None]:
-        """A progress callback for a sweep's runner, counting on from the cells done so far."""
-        done = len(self.cells)
-        return lambda k, label: self.progress(done + k, label)
+    def _counting_on(self, base: int) -> Callable[[int, str], None]:
+        """A progress callback for a sweep's runner, counting on from ``base`` steps done."""
+        return lambda k, label: self.progress(base + k, label)
 
     # ------------------------------------------------------------------------ one size
 
@@ -270,7 +288,8 @@ class Runner:
             return
         if (inst.n, inst.m) in self._built:
             self.narrate(f"n = {n}: {p.name} rounds it to n = {inst.n}, already measured; skipping")
-            self.progress(len(self.cells), "")
+            self.done += len(live) + self._peer_kernels()  # this size's cells, never made
+            self.progress(self.done, "")
             return
         self._built.add((inst.n, inst.m))
         pred.kind = inst.kind
@@ -298,14 +317,14 @@ class Runner:
         peers = None
         try:
             if self.peers is not None:
-                self.progress(len(self.cells), f"preparing peers n={inst.n}")
+                self.progress(self.done, f"preparing peers n={inst.n}")
                 peers = self.peers.size(inst, self.s.problem.name, cells[next(iter(live))].requested_n)
             for k in fns:
-                self.progress(len(self.cells), f"checking {k} n={inst.n}")
+                self.progress(self.done, f"checking {k} n={inst.n}")
                 results[k] = self._verify(k, fns[k], cells[k])
             check(cells, results, inst.reference, self.s.tolerance, self.narrate)
             if peers is not None:
-                self.progress(len(self.cells), f"checking peers n={inst.n}")
+                self.progress(self.done, f"checking peers n={inst.n}")
                 got = peers.verify()
                 check_peers(peers.cells, got, cells, results, inst.reference, self.s.tolerance, self.narrate)
             for k in fns:
@@ -321,8 +340,8 @@ class Runner:
                 plans.update(peers.plans())
             rounds = max((pl.repeats for pl in plans.values()), default=0)
             label = f"timing n={inst.n}"
-            self.progress(len(self.cells), label)
-            interleave(plans, on_round=lambda r: self.progress(len(self.cells), f"{label}: {r}/{rounds}"))
+            self.progress(self.done, label)
+            interleave(plans, on_round=lambda r: self.progress(self.done, f"{label}: {r}/{rounds}"))
         except KeyboardInterrupt:
             for k in fns:
                 c = cells[k]
