@@ -66,7 +66,7 @@ EXAMPLES = [
     ("--inputs 10,100,1000 --problem mlp", f"a sweep, saved under {DEFAULT_RESULTS}/"),
     ("--inputs 1000 --sweep --out runs/", "a geometric sweep up to 1000, saved under runs/"),
     ("--problem tall --inputs 4 --outputs 400", "a Jacobian, where forward mode wins"),
-    ("--problem my_problem.py:build --inputs 100", "your own function"),
+    ("--problem my_problem.py:f --inputs 100", "your own function f(x) (or a builder)"),
     ("--inputs 10,100,1000 --report", "a sweep, then its report (report.md, .html, figures)"),
     ("--inputs 200 --chunks 1,4,12,50,200", "forward mode's time against its chunk size"),
     ("--problem mlp --inputs 10,100 --peers all", "JAX, PyTorch, autograd timed beside ours"),
@@ -78,9 +78,12 @@ EPILOG = (
     "examples:\n"
     + "".join(f"  {PROG} {a:<{_WIDTH}}  {b}\n" for a, b in EXAMPLES)
     + """
-your own problem: my_problem.py defines build(n: int, seed: int) returning (f, x) or
-(f, x, reference); x is a list of floats or a NumPy array, f is written with Python operators
-and modes.ops. A scalar f is timed as a gradient, an array-valued f as a Jacobian.
+your own problem: --problem my_problem.py:f where f(x) takes one array, written with Python
+operators and modes.ops; x is drawn for each n: n standard-normal entries from
+numpy.random.default_rng(--seed). For full control, my_problem.py:build where build(n: int,
+seed: int) returns (f, x) or (f, x, reference); x a list of floats or a NumPy array. A scalar f
+is timed as a gradient, an array-valued f as a Jacobian. --list-problems --problem FILE.py:NAME
+shows its docstring.
 
 exit codes: 0 success, 1 runtime failure, 2 usage error (or nothing small enough to measure),
 3 forward and reverse mode disagree, 130 interrupted (partial results are kept)."""
@@ -398,7 +401,12 @@ def _peer_form(name: str) -> str:
     return "as written (a scalar loop)" if form.scalar_list else "array form (experiments/peers/forms.py)"
 
 
-def _list_problems(as_json: bool) -> int:
+def _list_problems(as_json: bool, spec: str | None = None) -> int:
+    """The catalogue, and the user's own problem if ``--problem FILE.py:NAME`` names one (its
+    docstring's first paragraph as its description)."""
+    problems = list(CATALOGUE.values())
+    if spec and ".py" in spec:
+        problems.append(get_problem(spec)[0])
     rows = [
         {
             "name": p.name,
@@ -408,7 +416,7 @@ def _list_problems(as_json: bool) -> int:
             "options": {k: v for k, v in p.options.items()},
             "peer_form": _peer_form(p.name),
         }
-        for p in CATALOGUE.values()
+        for p in problems
     ]
     if as_json:
         print(json.dumps(rows, indent=1))
@@ -657,7 +665,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         ns = parser.parse_args(args)
         if ns.list_problems and ns.inputs is None and not ns.sweep and ns.out is None:
-            return _list_problems(ns.json)
+            return _list_problems(ns.json, ns.problem)
         result = run(ns, args)
     except SystemExit as e:  # --help, --version
         return int(e.code or 0) if not isinstance(e.code, str) else EXIT_USAGE

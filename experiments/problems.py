@@ -5,14 +5,23 @@ builder returns an :class:`Instance` (the function written in the expression API
 reference derivative where one can be derived in closed form) for a given ``n`` and seed.
 
 Gradient problems (``R^n -> R``) are timed as gradients, Jacobian problems (``R^n -> R^m``) as
-Jacobians. A user adds their own with ``--problem path/to/file.py:function`` where ``function``
-follows the builder contract::
+Jacobians. A user adds their own with ``--problem path/to/file.py:function``, where ``function``
+is either the function itself, taking one array (as perfplot's kernels take ``setup(n)``'s)::
 
-    def function(n: int, seed: int):
+    def f(x):
+        '''One-line description (shown by --list-problems).'''
+        return ops.sum(ops.sin(x) ** 2)
+
+whose input is drawn for each n as :func:`draw_input` says (``x`` of n standard-normal entries
+from ``numpy.random.default_rng(seed)``: the same for a given n and ``--seed``), or a builder,
+for full control of the input and a reference derivative::
+
+    def build(n: int, seed: int):
         '''One-line description (shown by --list-problems).'''
         ...
         return f, x               # or (f, x, reference): reference is the exact derivative at x
 
+They are told apart by the parameters without a default: one is a function, two a builder.
 ``x`` is a list of floats (one graph node per input) or a NumPy array (one engine array); the
 ``n`` actually used is the size of ``x``. ``f`` returning a scalar makes a gradient problem,
 returning an array a Jacobian problem (``reference`` then has shape ``f(x).shape + x.shape``).
@@ -21,6 +30,7 @@ returning an array a Jacobian problem (``reference`` then has shape ``f(x).shape
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import math
 import sys
 import traceback
@@ -465,17 +475,50 @@ def load_user_problem(file: str, function: str) -> Problem:
             f"'{file}' has no function '{function}'"
             + (f" (functions there: {', '.join(found)})" if found else "")
         )
-    doc = (builder.__doc__ or "").strip().splitlines()
-    description = doc[0] if doc else f"user problem {function} from {path.name}"
+    name = f"{path.name}:{function}"
+    takes = _required_arguments(builder)
+    if takes not in (1, 2):
+        raise ProblemError(
+            f"{name} takes {takes if takes is not None else 'an unknown number of'} arguments without "
+            "a default: give a function f(x) of one array, or a builder build(n, seed)"
+        )
+    doc = inspect.getdoc(builder) or ""
+    summary = " ".join(doc.split("\n\n")[0].split())  # the docstring's first paragraph
+
+    if takes == 1:
+
+        def draw(n: int, seed: int, m: int | None, opts: Mapping[str, Any]) -> Instance:
+            return _user_instance((builder, draw_input(n, seed)), name, path)
+
+        description = summary or f"{function}(x) from {path.name}"
+        return Problem(name, description, "user", "any n >= 1; x drawn: n standard-normal entries", draw)
 
     def build(n: int, seed: int, m: int | None, opts: Mapping[str, Any]) -> Instance:
         try:
             made = builder(n, seed)
         except Exception as e:
-            raise _user_error(path, f"{path.name}:{function}({n}, {seed}) raised an error", e) from None
-        return _user_instance(made, f"{path.name}:{function}", path)
+            raise _user_error(path, f"{name}({n}, {seed}) raised an error", e) from None
+        return _user_instance(made, name, path)
 
-    return Problem(f"{path.name}:{function}", description, "user", "decided by the builder", build)
+    description = summary or f"user problem {function} from {path.name}"
+    return Problem(name, description, "user", "decided by the builder", build)
+
+
+def draw_input(n: int, seed: int) -> np.ndarray:
+    """The input a plain function ``f(x)`` is timed at for size n: n entries drawn from the
+    standard normal distribution by ``numpy.random.default_rng(seed)`` (a 1-D float64 array, the
+    same for the same n and seed)."""
+    return np.random.default_rng(seed).standard_normal(n)
+
+
+def _required_arguments(fn: Callable[..., Any]) -> int | None:
+    """How many positional arguments ``fn`` needs (those without a default); None if unknown."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional and p.default is inspect.Parameter.empty for p in params)
 
 
 def _user_instance(made: Any, name: str, path: Path) -> Instance:
