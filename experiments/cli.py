@@ -34,7 +34,14 @@ from experiments.peers.forms import FORMS, form_for, no_form_reason
 from experiments.peers.registry import PEERS, resolve
 from experiments.peers.table import render as peer_table
 from experiments.peers.table import versions_of
-from experiments.problems import CATALOGUE, DEFAULT_PROBLEM, JACOBIAN, ProblemError, get_problem
+from experiments.problems import (
+    BUILDER_SIZES,
+    CATALOGUE,
+    DEFAULT_PROBLEM,
+    JACOBIAN,
+    ProblemError,
+    get_problem,
+)
 from experiments.results import (
     DEFAULT_MODES,
     FORWARD_CHUNKED,
@@ -168,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_size_list,
         help="input count n, or a comma-separated list of them (a sweep)",
     )
+    p.add_argument(
+        "--sizes",
+        metavar="S[,S...]",
+        type=_size_list,
+        help="problem sizes instead of input counts, for your own build(size, seed) whose size is "
+        "not its number of inputs (an ODE's steps, a batch): the input count is read from x",
+    )
     p.add_argument("--sweep", action="store_true", help="run a geometric series of sizes up to N")
     p.add_argument(
         "--problem",
@@ -299,10 +313,18 @@ def _settings(ns: argparse.Namespace) -> Settings:
     """Check the parsed options against each other and the problem; raise UsageError if they clash."""
     if ns.list_problems:
         raise UsageError("--list-problems lists the catalogue; run it without other options (--json allowed)")
-    if ns.inputs is None:
+    if ns.inputs is None and ns.sizes is None:
         raise UsageError(f"--inputs N is required (for example: {PROG} --inputs 1000)")
+    if ns.inputs is not None and ns.sizes is not None:
+        raise UsageError("give --inputs (input counts) or --sizes (problem sizes), not both")
     problem, options = get_problem(ns.problem)
-    sizes = ns.inputs
+    by_size = ns.sizes is not None
+    if by_size and problem.sizes != BUILDER_SIZES:
+        raise UsageError(
+            f"--sizes is for your own builder build(size, seed) whose size is not its input count; "
+            f"'{problem.name}' takes --inputs"
+        )
+    sizes = ns.sizes if by_size else ns.inputs
     if ns.sweep:
         if len(sizes) > 1:
             raise UsageError("--sweep makes its own list of sizes up to N: give one N, or drop --sweep")
@@ -351,6 +373,7 @@ def _settings(ns: argparse.Namespace) -> Settings:
         seed=ns.seed,
         tolerance=ns.tolerance,
         chunks=ns.chunks,
+        by_size=by_size,
     )
 
 
@@ -503,9 +526,10 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
     settings, peer_note = _peers(ns, _settings(ns))
     problem = settings.problem
     folder = None
+    unit = "size" if settings.by_size else "n"
     if ns.out is not None or len(settings.sizes) > 1 or ns.report:
         parent = ns.out if ns.out is not None else DEFAULT_RESULTS
-        label = f"{problem.name}-n{'-'.join(map(str, settings.sizes))}"
+        label = f"{problem.name}-{unit}{'-'.join(map(str, settings.sizes))}"
         folder = create_run_folder(parent, label)
     console = Console(ns.quiet, narrate=not ns.json)
     try:
@@ -531,7 +555,7 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
             if peer_note:
                 console.say(peer_note)
             console.say(
-                f"{problem.name} at n = {', '.join(map(str, settings.sizes))}: "
+                f"{problem.name} at {unit} = {', '.join(map(str, settings.sizes))}: "
                 f"{', '.join(settings.modes)}"
                 + (f"; peers {', '.join(p.name for p in settings.peers)}" if settings.peers else "")
                 + f"; budget {settings.budget:g} s per cell"
@@ -610,7 +634,7 @@ def _report(result: RunResult, ns: argparse.Namespace) -> None:
         _err(f"error: {result.record.write_error}")
     for c in out.disagreements:
         what = "forward and reverse mode" if c.library == OURS else f"{c.library} and our engines"
-        _err(f"{what} disagree at n = {c.n}: {c.reason}")
+        _err(f"{what} disagree at {tables.at_text(c.as_dict())}: {c.reason}")
     if not out.disagreements:
         for line in failures(out.cells, doc["problem"]["kind"] == "user"):
             _err(line)
@@ -664,7 +688,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         ns = parser.parse_args(args)
-        if ns.list_problems and ns.inputs is None and not ns.sweep and ns.out is None:
+        if ns.list_problems and ns.inputs is None and ns.sizes is None and not ns.sweep and ns.out is None:
             return _list_problems(ns.json, ns.problem)
         result = run(ns, args)
     except SystemExit as e:  # --help, --version

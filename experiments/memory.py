@@ -47,6 +47,7 @@ class MemoryMeter:
         self.available = available_memory()
         self.peaks: dict[str, list[tuple[int, float]]] = {k: [] for k in kernels}
         self.slowdown: dict[str, float] = {}
+        self.unit = "n"  # what peaks are measured against: the input count, or the problem size
 
     @property
     def limit(self) -> float | None:
@@ -111,8 +112,9 @@ class MemoryMeter:
         if need <= self.limit:
             return None
         fits = bud.round_down(mfit.largest_n(self.limit))
+        u = self.unit
         return (
             f"would need about {human_bytes(need)} of memory (peak ~ "
-            f"n^{mfit.exponent:.2f} from n = {', '.join(map(str, mfit.sizes))}), and "
-            f"{human_bytes(self.available)} is available; n <= {fits} would fit"
+            f"{u}^{mfit.exponent:.2f} from {u} = {', '.join(map(str, mfit.sizes))}), and "
+            f"{human_bytes(self.available)} is available; {u} <= {fits} would fit"
         )

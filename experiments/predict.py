@@ -49,12 +49,17 @@ class Predictor:
         chunk: int | None,
         options: dict[str, Any],
         kind: str,
+        by_size: bool = False,
     ) -> None:
         self.problem = problem
         self.kernels = tuple(kernels)
         self.memory = memory
         self.budget, self.repeat, self.seed, self.chunk, self.options = budget, repeat, seed, chunk, options
         self.kind = kind  # gradient or jacobian: decides what a unit of reverse-mode work is
+        #: sizes are problem sizes (build(size, seed)), not input counts: a call is the unit of
+        #: work, and its time is followed against the size
+        self.by_size = by_size
+        self.unit = "size" if by_size else "n"
         #: seconds per unit of work (per forward pass, per reverse sweep) at each n measured
         self.times: dict[str, list[tuple[int, float]]] = {k: [] for k in self.kernels}
         self._probed: set[int] = set()  # requested sizes at which f has been probed
@@ -63,8 +68,8 @@ class Predictor:
         self.overran_at: dict[str, int] = {}
 
     def work(self, k: str, n: int, m: int) -> int:
-        """Units of work a call of kernel ``k`` does at (n, m)."""
-        return work(k, n, m, self.kind, self.chunk)
+        """Units of work a call of kernel ``k`` does at (n, m) (one call per size with ``by_size``)."""
+        return 1 if self.by_size else work(k, n, m, self.kind, self.chunk)
 
     def measured(self, k: str, n: int, m: int, seconds: float) -> None:
         """Record a kernel's median seconds per call at (n, m)."""
@@ -93,6 +98,7 @@ class Predictor:
         climbing = self.climbing(n)
         cheap = FUNCTION in self.kernels
         small: dict[str, tuple[Instance, float]] = {}
+        size_of: dict[str, int] = {}
         for size in self._ladder(n):
             todo = climbing + ([FUNCTION] if cheap and size not in self._probed else [])
             if not todo:
@@ -114,9 +120,10 @@ class Predictor:
                 except Exception:
                     t = math.nan
                 if math.isfinite(t):
-                    self.measured(k, inst.n, inst.m, t)
+                    self.measured(k, size if self.by_size else inst.n, inst.m, t)
                 if t <= MEMORY_PROBE_MAX_S or k not in small:
                     small[k] = (inst, t)
+                    size_of[k] = size
                 if not t < PROBE_STOP_S:
                     if k == FUNCTION:
                         cheap = False
@@ -125,7 +132,8 @@ class Predictor:
         if self.memory.enabled:
             for k, (inst, t) in small.items():
                 if math.isfinite(t) and not self.memory.measured_below(k, n):
-                    self.memory.probe(k, inst.n, kernel(inst, k, self.chunk), t)
+                    at = size_of[k] if self.by_size else inst.n
+                    self.memory.probe(k, at, kernel(inst, k, self.chunk), t)
 
     # ---------------------------------------------------------------------- prediction
 
@@ -171,15 +179,16 @@ class Predictor:
                         if bud.is_long(t)
                         else f"checking and timing it {min(bud.MIN_REPEATS, repeat)} times"
                     )
+                    u = self.unit
                     basis = (
-                        f"a pass taking at least {human_seconds(fit.v0)} at n = {fit.n0}, where one call "
-                        "overran the budget"
+                        f"a pass taking at least {human_seconds(fit.v0)} at {u} = {fit.n0}, where one "
+                        "call overran the budget"
                         if self.overran_at.get(k) == fit.n0
-                        else f"a pass measured at n = {fit.n0}"
+                        else f"{'a call' if self.by_size else 'a pass'} measured at {u} = {fit.n0}"
                     )
                     c.skip(
                         f"predicted {human_seconds(t)} per call ({basis}, growing like "
-                        f"n^{fit.exponent:.2f}); {cost} would pass the "
+                        f"{u}^{fit.exponent:.2f}); {cost} would pass the "
                         f"{self.budget:g} s budget by more than the {bud.PREDICTION_SLACK:g}x a "
                         "prediction may be off; "
                         + self.advice(k, fits)
@@ -200,18 +209,21 @@ class Predictor:
         budget becomes a measured lower bound on a call at this n for every later prediction, and
         no later advice names an n this large."""
         why = f"one call did not finish within the {self.budget:g} s budget"
-        self.overran_at[k] = min(c.n, self.overran_at.get(k, c.n))
-        self.times[k].append((c.n, self.budget / self.work(k, c.n, c.m)))
+        at = c.size if self.by_size and c.size is not None else c.n
+        self.overran_at[k] = min(at, self.overran_at.get(k, at))
+        self.times[k].append((at, self.budget / self.work(k, c.n, c.m)))
         seconds, t = self._predicted.get(k), c.predicted_time_s
         if seconds is None or not t:
             return why
         scale = max(1.0, self.budget / t)
         most = bud.largest_call_within(self.budget, self.repeat)
-        fits = self.largest(lambda size: scale * seconds(size), most, c.requested_n - 1) if most else 0
+        top = (c.size if self.by_size and c.size else c.requested_n) - 1
+        fits = self.largest(lambda size: scale * seconds(size), most, top) if most else 0
         short = f"{scale:,.0f}" if scale >= 10 else f"{scale:.2g}"
         missed = f", so the prediction was more than {short}x short" if scale >= bud.PREDICTION_SLACK else ""
+        u = self.unit
         return f"{why} (predicted {human_seconds(t)}{missed}); " + (
-            f"at most n <= {fits} would fit" if fits >= self.problem.min_n else "no n would fit"
+            f"at most {u} <= {fits} would fit" if fits >= self.problem.min_n else f"no {u} would fit"
         )
 
     def capped(self, k: str, fits: int) -> int:
@@ -223,15 +235,16 @@ class Predictor:
     def advice(self, k: str, fits: int) -> str:
         """``n <= 460000 would fit``, said as an extrapolation when ``fits`` lies more than
         :data:`ADVICE_REACH` times past the largest n kernel ``k`` was timed at."""
+        u = self.unit
         if fits < self.problem.min_n:
-            return "no n would fit"
+            return f"no {u} would fit"
         top = max((size for size, _ in self.times[k]), default=0)
         if top and fits > ADVICE_REACH * top:
             return (
-                f"n <= {fits} would fit by a prediction extrapolated from n <= {top} (the largest "
-                "n this mode was timed at; larger n not tried)"
+                f"{u} <= {fits} would fit by a prediction extrapolated from {u} <= {top} (the largest "
+                f"{u} this mode was timed at; larger {u} not tried)"
             )
-        return f"n <= {fits} would fit"
+        return f"{u} <= {fits} would fit"
 
     @staticmethod
     def missed(c: Cell) -> str | None:

@@ -501,7 +501,11 @@ def load_user_problem(file: str, function: str) -> Problem:
         return _user_instance(made, name, path)
 
     description = summary or f"user problem {function} from {path.name}"
-    return Problem(name, description, "user", "decided by the builder", build)
+    return Problem(name, description, "user", BUILDER_SIZES, build)
+
+
+#: A user builder's ``sizes``: it decides what its first argument means (--inputs or --sizes).
+BUILDER_SIZES = "decided by the builder"
 
 
 def draw_input(n: int, seed: int) -> np.ndarray:

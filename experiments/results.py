@@ -70,6 +70,9 @@ class Cell:
     kind: str  # "gradient" (timed as grad) or "jacobian" (timed as jacobian)
     n: int  # inputs actually used
     requested_n: int  # the n asked for (differs when the problem rounds n, e.g. mlp)
+    #: the problem size the builder was called with (``--sizes``: build(size, seed), its input
+    #: count n read from x); None when the size is the input count (``--inputs``)
+    size: int | None = field(default=None, kw_only=True)
     m: int  # outputs (1 for a gradient)
     mode: str  # "function" (f alone), "forward" (chunk 1), "forward-chunked", "reverse",
     # "reverse-chunked", "reverse-replay"

@@ -82,6 +82,9 @@ class Settings:
     memory: bool = True
     chunks: list[int] | None = None  # a chunk-size sweep after the run (one n): these chunk sizes
     peers: tuple[Any, ...] = ()  # experiments.peers adapters timed beside ours at each size
+    #: ``sizes`` are problem sizes (``--sizes``: build(size, seed), the input count read from x),
+    #: not input counts; predictions then follow the time per call against the size
+    by_size: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -144,7 +147,9 @@ class Runner:
             chunk=settings.chunk,
             options=settings.options,
             kind=settings.problem.kind if settings.problem.kind != "user" else GRADIENT,
+            by_size=settings.by_size,
         )
+        self.memory.unit = self.predictor.unit
         self._built: set[tuple[int, int]] = set()
         self.done = 0  # progress steps done: cells emitted, and cells planned but not run (see total)
         self._build_errors: dict[str, int] = {}  # a builder's error (said once), by the first n
@@ -188,7 +193,8 @@ class Runner:
         if self.record is not None:
             self.record.add(cell)
         self.done += 1
-        self.progress(self.done, f"{cell.mode} n={cell.n}")
+        at = f"size={cell.size}" if cell.size is not None else f"n={cell.n}"
+        self.progress(self.done, f"{cell.mode} {at}")
 
     def _chunk_sweep(self, chunks: list[int]) -> None:
         """After the run (f, forward, the default chunk and reverse at its one n), time
@@ -233,46 +239,31 @@ class Runner:
         )
 
     def _group(self, n: int, outputs: int | None) -> None:
+        """One size: ``n`` is the input count asked for, or with ``by_size`` the problem size.
+        The instance is built before anything is predicted or skipped, so that every cell names
+        the input count and the passes of the instance that exists, never of one not built."""
         p = self.s.problem
         pred = self.predictor
-        m_req = p.outputs_for(n, outputs)
-        m_guess = m_req or 1
-        cells = {k: self._base(k, n, n, m_guess, pred.kind) for k in self.kernels}
+        at = pred.unit  # "n" or "size"
+        m_guess = p.outputs_for(n, outputs) or 1
 
-        # 1. inputs and data that could not even be allocated
+        # 1. inputs and data that could not even be allocated (n inputs: unknown for a size)
         need = p.footprint(n, m_guess)
-        if self.memory.too_much(need):
+        if not self.s.by_size and self.memory.too_much(need):
             limit = self.memory.limit or math.inf
             fit = pred.largest(lambda k: p.footprint(k, p.outputs_for(k, outputs) or 1), limit, n)
             why = self.memory.inputs_too_large(n, need, fit)
-            for c in cells.values():
-                self._emit(c.skip(why))
+            for k in self.kernels:
+                self._emit(self._base(k, n, n, m_guess, pred.kind).skip(why))
             self._skip_peers(n, m_guess, why)
             self.narrate(f"n = {n}: skipped: {why}")
             return
 
-        # 2. predictions from smaller n
+        # 2. probes at smaller sizes, for the predictions
         if pred.needs_probe(n):
             if pred.climbing(n):
-                self.narrate(f"n = {n}: probing smaller sizes to predict the cost")
+                self.narrate(f"{at} = {n}: probing smaller sizes to predict the cost")
             pred.probe(n, outputs)
-        live = pred.predict(cells, n, outputs)
-        if not any(k != FUNCTION and k in live for k in cells):
-            for k in list(live):
-                cells[k].skip("no differentiation mode fits the budget at this n, so f is not timed")
-                live.discard(k)
-        for k, c in cells.items():
-            if k not in live:
-                self._emit(c)
-        skipped = [k for k in cells if k not in live]
-        self.narrate(
-            f"n = {n}: "
-            + (f"measuring {', '.join(k for k in cells if k in live)}" if live else "nothing fits")
-            + (f"; skipped {', '.join(skipped)}" if skipped else "")
-        )
-        if not live:
-            self._skip_peers(n, m_guess, "our engines measured nothing at this n (over the budget)")
-            return
 
         # 3. build
         try:
@@ -280,27 +271,52 @@ class Runner:
         except Exception as e:
             failed = f"building the problem failed: {describe_error(e)}"
             msg = str(e) if isinstance(e, ProblemError) else failed
-            for k in live:
-                self._emit(cells[k].fail(msg))
+            for k in self.kernels:
+                c = self._base(k, n, n, m_guess, pred.kind)
+                if self.s.by_size:  # n is unknown: no counts for an instance that does not exist
+                    c.size, c.passes, c.sweeps = n, None, None
+                self._emit(c.fail(msg))
             self._skip_peers(n, m_guess, msg)
             first = self._build_errors.setdefault(reason_key({"mode": "", "reason": msg}), n)
-            self.narrate(f"n = {n}: error: " + (msg if first == n else f"the same as at n = {first}"))
+            self.narrate(f"{at} = {n}: error: " + (msg if first == n else f"the same as at {at} = {first}"))
             return
-        if (inst.n, inst.m) in self._built:
+        key = (n, inst.m) if self.s.by_size else (inst.n, inst.m)
+        if key in self._built:
             self.narrate(f"n = {n}: {p.name} rounds it to n = {inst.n}, already measured; skipping")
-            self.done += len(live) + self._peer_kernels()  # this size's cells, never made
+            self.done += len(self.kernels) + self._peer_kernels()  # this size's cells, never made
             self.progress(self.done, "")
             return
-        self._built.add((inst.n, inst.m))
+        self._built.add(key)
         pred.kind = inst.kind
-        for k in live:
-            base = self._base(k, inst.n, n, inst.m, inst.kind, input_elements(inst.x))
-            base.predicted_time_s = cells[k].predicted_time_s
-            base.predicted_exponent = cells[k].predicted_exponent
-            base.predicted_from = cells[k].predicted_from
-            base.details = dict(inst.details)
-            cells[k] = base
-        self._measure(inst, cells, live)
+        cells = {}
+        for k in self.kernels:
+            c = cells[k] = self._base(k, inst.n, n, inst.m, inst.kind, input_elements(inst.x))
+            c.details = dict(inst.details)
+            if self.s.by_size:
+                c.size = n
+        where = f"size = {n} (n = {inst.n})" if self.s.by_size else f"n = {inst.n}"
+        if not self.s.by_size and inst.n != n:
+            where = f"n = {n} (built with n = {inst.n})"
+
+        # 4. predictions for this instance: what does not fit is skipped
+        live = pred.predict(cells, n if self.s.by_size else inst.n, outputs)
+        if not any(k != FUNCTION and k in live for k in cells):
+            for k in list(live):
+                cells[k].skip(f"no differentiation mode fits the budget at this {at}, so f is not timed")
+                live.discard(k)
+        for k, c in cells.items():
+            if k not in live:
+                self._emit(c)
+        skipped = [k for k in cells if k not in live]
+        self.narrate(
+            f"{where}: "
+            + (f"measuring {', '.join(k for k in cells if k in live)}" if live else "nothing fits")
+            + (f"; skipped {', '.join(skipped)}" if skipped else "")
+        )
+        if not live:
+            self._skip_peers(inst.n, inst.m, f"our engines measured nothing at this {at} (over the budget)")
+            return
+        self._measure(inst, cells, live, n if self.s.by_size else inst.n)
 
     def _skip_peers(self, n: int, m: int, why: str) -> None:
         """The peers' cells at ``n``, skipped because ours were not measured (``why``)."""
@@ -308,10 +324,12 @@ class Runner:
             for c in self.peers.skipped(self.s.problem.name, self.predictor.kind, n, m, f"not timed: {why}"):
                 self._emit(c)
 
-    def _measure(self, inst: Instance, cells: dict[str, Cell], live: set[str]) -> None:
+    def _measure(self, inst: Instance, cells: dict[str, Cell], live: set[str], at: int) -> None:
         """Verify, count, size memory and time the live kernels of one instance (and the peers'
-        kernels, checked against ours); emit the cells."""
+        kernels, checked against ours; ``at``: its size for predictions, the input count or the
+        problem size); emit the cells."""
         fns = {k: kernel(inst, k, self.s.chunk) for k in self.kernels if k in live}
+        where = f"size={at}" if self.s.by_size else f"n={inst.n}"
         results: dict[str, Any] = {}
         plans: dict[str, Plan] = {}
         peers = None
@@ -320,7 +338,7 @@ class Runner:
                 self.progress(self.done, f"preparing peers n={inst.n}")
                 peers = self.peers.size(inst, self.s.problem.name, cells[next(iter(live))].requested_n)
             for k in fns:
-                self.progress(self.done, f"checking {k} n={inst.n}")
+                self.progress(self.done, f"checking {k} {where}")
                 results[k] = self._verify(k, fns[k], cells[k])
             check(cells, results, inst.reference, self.s.tolerance, self.narrate)
             if peers is not None:
@@ -330,7 +348,7 @@ class Runner:
             for k in fns:
                 if cells[k].status == "ok":
                     try:
-                        plan = self._plan(k, fns[k], cells[k], inst.n)
+                        plan = self._plan(k, fns[k], cells[k], at)
                     except Exception as e:  # this cell fails; the others are still timed
                         cells[k].fail(f"{k} failed after its verification call: {describe_error(e)}")
                         plan = None
@@ -339,7 +357,7 @@ class Runner:
             if peers is not None:
                 plans.update(peers.plans())
             rounds = max((pl.repeats for pl in plans.values()), default=0)
-            label = f"timing n={inst.n}"
+            label = f"timing {where}"
             self.progress(self.done, label)
             interleave(plans, on_round=lambda r: self.progress(self.done, f"{label}: {r}/{rounds}"))
         except KeyboardInterrupt:
@@ -378,7 +396,7 @@ class Runner:
             if not plan.samples:
                 c.skip(plan.stopped or "no sample fitted the budget")
             else:
-                self.predictor.measured(k, inst.n, inst.m, c.time_median_s)
+                self.predictor.measured(k, at, inst.m, c.time_median_s)
                 if miss := self.predictor.missed(c):
                     c.add_note(miss)
         _ratios(cells)

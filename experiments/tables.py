@@ -15,12 +15,23 @@ def _mode_rank(mode: str) -> tuple[int, bool]:
     return (MODE_ORDER.index(base) if base in MODE_ORDER else 9), base != mode
 
 
+def _at(c: dict[str, Any]) -> int:
+    """Where a cell sits in a sweep: its problem size (``--sizes``), else its input count n."""
+    return c["size"] if c.get("size") is not None else c["n"]
+
+
+def at_text(c: dict[str, Any]) -> str:
+    """``n = 100``, or for a sized problem ``size = 1000 (n = 4)``."""
+    return f"size = {c['size']} (n = {c['n']})" if c.get("size") is not None else f"n = {c['n']}"
+
+
 def _sorted(cells: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """By size, then ours before the peers (in the order they were run), then mode."""
     cells = list(cells)
     libs = list(dict.fromkeys([OURS, *(c.get("library", OURS) for c in cells)]))
     return sorted(
-        cells, key=lambda c: (c["n"], c["m"], libs.index(c.get("library", OURS)), *_mode_rank(c["mode"]))
+        cells,
+        key=lambda c: (_at(c), c["n"], c["m"], libs.index(c.get("library", OURS)), *_mode_rank(c["mode"])),
     )
 
 
@@ -31,7 +42,9 @@ def format_table(cells: list[dict[str, Any]]) -> str:
     replay = any(c["mode"] == REVERSE_REPLAY for c in cells)  # its one-off recording: a column
     peers = not all(is_ours(c) for c in cells)  # --peers: a library column
     jit = any(c.get("compile_s") is not None for c in cells)  # a peer's one-off jit compile
+    sized = any(c.get("size") is not None for c in cells)  # --sizes: the problem size, then n
     head = [
+        *(["size"] if sized else []),
         "n",
         *(["m"] if jac else []),
         *(["library"] if peers else []),
@@ -75,6 +88,7 @@ def format_table(cells: list[dict[str, Any]]) -> str:
         updates = c["tangent_updates"] if c["mode"] in FORWARD_MODES else c["adjoint_updates"]
         rows.append(
             [
+                *([str(c["size"])] if sized else []),
                 str(c["n"]),
                 *([str(c["m"])] if jac else []),
                 *([c.get("library", OURS)] if peers else []),
@@ -98,7 +112,7 @@ def format_table(cells: list[dict[str, Any]]) -> str:
     for r in rows:
         lines.append("  ".join(v.ljust(w) if h in left else v.rjust(w) for h, v, w in zip(head, r, widths)))
     notes = [f"[{i}] {where(hit[i])}: {status}: {reason}" for (status, reason), i in feet.items()]
-    notes += [f"note: {_name(c)} at n = {c['n']}: {c['note']}" for c in _sorted(cells) if c.get("note")]
+    notes += [f"note: {_name(c)} at {at_text(c)}: {c['note']}" for c in _sorted(cells) if c.get("note")]
     return "\n".join(lines + ([""] + notes if notes else []))
 
 
@@ -114,7 +128,8 @@ def where(cells: list[dict[str, Any]]) -> str:
     its library: ``jax reverse-jit``)."""
     names = [m for m in MODE_ORDER if any(_name(c) == m for c in cells)]
     names += sorted({_name(c) for c in cells} - set(names))
-    return f"{', '.join(names)} at n = {', '.join(str(n) for n in sorted({c['n'] for c in cells}))}"
+    unit = "size" if any(c.get("size") is not None for c in cells) else "n"
+    return f"{', '.join(names)} at {unit} = {', '.join(str(n) for n in sorted({_at(c) for c in cells}))}"
 
 
 def _name(c: dict[str, Any]) -> str:
@@ -128,7 +143,7 @@ def _record_time(c: dict[str, Any]) -> str:
 
 
 def _by(cells: list[dict[str, Any]], n: int, m: int, mode: str) -> dict[str, Any] | None:
-    return next((c for c in cells if c["n"] == n and c["m"] == m and c["mode"] == mode), None)
+    return next((c for c in cells if _at(c) == n and c["m"] == m and c["mode"] == mode), None)
 
 
 def _time(c: dict[str, Any] | None) -> tuple[float | None, str]:
@@ -156,7 +171,7 @@ def _compare(cells: list[dict[str, Any]], n: int, m: int, fwd_mode: str) -> str 
     tr, pr = _time(rev)
     label = "forward mode (chunk 1)" if fwd_mode == FORWARD else f"forward mode (chunk {fwd['chunk']})"
     jac = fwd["kind"] == "jacobian"
-    where = f"n = {n} inputs and m = {m} outputs" if jac else f"n = {n}"
+    where = f"{at_text(fwd)} inputs and m = {m} outputs" if jac else at_text(fwd)
     ideal = (
         f"{plural(fwd['passes'], 'forward pass', 'forward passes')} against "
         f"{plural(rev['sweeps'], 'reverse sweep', 'reverse sweeps')}"
@@ -195,8 +210,8 @@ def _guess(name: str, c: dict[str, Any], t: float) -> str:
     return f"{name} was not timed, a call takes about {human_seconds(t)}, over the budget"
 
 
-def _where(n: int, m: int, jac: bool) -> str:
-    return f"n = {n}, m = {m}" if jac else f"n = {n}"
+def _where(c: dict[str, Any], jac: bool) -> str:
+    return f"{at_text(c)}, m = {c['m']}" if jac else at_text(c)
 
 
 def _sweep(cells: list[dict[str, Any]], sizes: list[tuple[int, int]], fwd_mode: str) -> str | None:
@@ -210,7 +225,7 @@ def _sweep(cells: list[dict[str, Any]], sizes: list[tuple[int, int]], fwd_mode: 
             continue
         mark = "~" if "estimate" in (pf, pr) else "*" if "partial" in (pf, pr) else ""
         marks.add(mark)
-        parts.append(f"{mark}{times(tf / tr)} at {_where(n, m, jac)}")
+        parts.append(f"{mark}{times(tf / tr)} at {_where(fwd, jac)}")
         ideal.append(f"{fwd['passes']}/{rev['sweeps']}" if jac else str(fwd["passes"]))
     if not parts:
         return None
@@ -233,7 +248,7 @@ def summary(cells: list[dict[str, Any]]) -> list[str]:
     cost of a reverse gradient relative to the function; one sentence per comparison in a sweep.
     Our engines' cells only (the peers have their own table, :mod:`experiments.peers.table`)."""
     cells = [c for c in cells if is_ours(c)]
-    sizes = sorted({(c["n"], c["m"]) for c in cells})
+    sizes = sorted({(_at(c), c["m"]) for c in cells})
     out: list[str] = []
     for fwd_mode in FORWARD_MODES:
         if len(sizes) > 1:
@@ -255,11 +270,11 @@ def summary(cells: list[dict[str, Any]]) -> list[str]:
     if len(revs) == 1:
         r = revs[0]
         out.append(
-            f"At n = {r['n']} a reverse-mode gradient took {times(r['ratio_to_function'])} "
+            f"At {at_text(r)} a reverse-mode gradient took {times(r['ratio_to_function'])} "
             "as long as the function itself."
         )
     elif revs:
-        ratios = ", ".join(f"{times(c['ratio_to_function'])} at n = {c['n']}" for c in revs)
+        ratios = ", ".join(f"{times(c['ratio_to_function'])} at {at_text(c)}" for c in revs)
         out.append(f"A reverse-mode gradient took, relative to the function itself: {ratios}.")
     replays = [
         c
@@ -270,7 +285,7 @@ def summary(cells: list[dict[str, Any]]) -> list[str]:
     ]
     if replays:
         parts = [
-            f"{times(c['ratio_to_function'])} the function at n = {c['n']}"
+            f"{times(c['ratio_to_function'])} the function at {at_text(c)}"
             + (
                 f" (recording once took {human_seconds(c['record_time_s'])}, repaid after "
                 f"{plural(c['break_even_calls'], 'call')})"
