@@ -5,7 +5,8 @@ stderr. Exit codes: 0 success, 1 runtime failure, 2 usage error (including a siz
 measure), 3 forward and reverse mode disagree, 130 interrupted (Ctrl-C; partial results are kept).
 
 ``compare-modes explain ...`` hands its arguments to ``experiments.explain.main``, and
-``compare-modes report ...`` (a report from saved results) to ``experiments.report.main``.
+``compare-modes report ...`` (a report from saved results) to ``experiments.report.main``, and
+``compare-modes merge ...`` (one run from several shards) to ``experiments.merge.main``.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ PROG = "compare-modes"
 #: Exit codes.
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_DISAGREE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 #: Subcommands served by other modules' ``main(argv) -> int``, imported only when asked for.
-SUBCOMMANDS = {"explain": "experiments.explain", "report": "experiments.report"}
+SUBCOMMANDS = {"explain": "experiments.explain", "report": "experiments.report", "merge": "experiments.merge"}
 #: Where sweeps are saved when no --out is given.
 DEFAULT_RESULTS = Path("results") / "runs"
 SWEEP_STEP = math.sqrt(10.0)
@@ -77,6 +78,8 @@ EXAMPLES = [
     ("--inputs 10,100,1000 --report", "a sweep, then its report (report.md, .html, figures)"),
     ("--inputs 200 --chunks 1,4,12,50,200", "forward mode's time against its chunk size"),
     ("--problem mlp --inputs 10,100 --peers all", "JAX, PyTorch, autograd timed beside ours"),
+    ("--inputs 10,100,1000 --shard 2/3 --out runs/", "one shard of a sweep (for another machine)"),
+    ("merge RUN... --out DIR", "one run from several shards (then: report DIR)"),
     ("report RUN_FOLDER [...]", "the report again from saved results (no re-timing)"),
     ("explain ...", "how each mode computes a derivative"),
 ]
@@ -149,6 +152,17 @@ def _size_list(text: str) -> list[int]:
     return sorted({_whole(t, minimum=1) for t in text.split(",")})
 
 
+def _shard(text: str) -> tuple[int, int]:
+    k, slash, n = text.partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = (0, 0)
+    if not slash or not 1 <= shard[0] <= shard[1]:
+        raise argparse.ArgumentTypeError(f"needs K/N with 1 <= K <= N (e.g. 2/4), got '{text}'")
+    return shard
+
+
 def _mode_list(text: str) -> tuple[str, ...]:
     names = [t.strip() for t in text.split(",") if t.strip()]
     if not names:
@@ -183,6 +197,13 @@ def build_parser() -> argparse.ArgumentParser:
         "not its number of inputs (an ODE's steps, a batch): the input count is read from x",
     )
     p.add_argument("--sweep", action="store_true", help="run a geometric series of sizes up to N")
+    p.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        help="run only shard K of N: every N-th size from the K-th, all its modes together; "
+        f"run each shard on its own machine, then '{PROG} merge RUN... --out DIR' (see the README)",
+    )
     p.add_argument(
         "--problem",
         default=DEFAULT_PROBLEM,
@@ -348,6 +369,13 @@ def _settings(ns: argparse.Namespace) -> Settings:
         ns.modes = JACOBIAN_DEFAULT_MODES if problem.kind == JACOBIAN else DEFAULT_MODES
     elif REVERSE_CHUNKED in ns.modes and problem.kind not in (JACOBIAN, "user"):
         raise UsageError(f"{REVERSE_CHUNKED} chunks a Jacobian's rows; '{problem.name}' has one output")
+    if ns.shard is not None:
+        if ns.chunks is not None:
+            raise UsageError("--shard splits a run's sizes; a chunk sweep (--chunks) has one: run it whole")
+        k, n = ns.shard
+        groups = len(sizes) * len(ns.outputs or [None])
+        if k > groups:
+            raise UsageError(f"--shard {k}/{n} gets no size: the run has {groups} size(s) to share among {n}")
     if ns.chunk is not None and not {FORWARD_CHUNKED, REVERSE_CHUNKED} & set(ns.modes):
         raise UsageError(
             "--chunk sets forward-chunked's and reverse-chunked's chunk, but --modes leaves "
@@ -374,6 +402,7 @@ def _settings(ns: argparse.Namespace) -> Settings:
         tolerance=ns.tolerance,
         chunks=ns.chunks,
         by_size=by_size,
+        shard=ns.shard,
     )
 
 
@@ -527,9 +556,11 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
     problem = settings.problem
     folder = None
     unit = "size" if settings.by_size else "n"
-    if ns.out is not None or len(settings.sizes) > 1 or ns.report:
+    if ns.out is not None or len(settings.sizes) > 1 or ns.report or settings.shard:
         parent = ns.out if ns.out is not None else DEFAULT_RESULTS
         label = f"{problem.name}-{unit}{'-'.join(map(str, settings.sizes))}"
+        if settings.shard:
+            label = f"{problem.name}-shard{settings.shard[0]}of{settings.shard[1]}"
         folder = create_run_folder(parent, label)
     console = Console(ns.quiet, narrate=not ns.json)
     try:

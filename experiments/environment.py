@@ -122,6 +122,7 @@ def collect(argv: list[str], thread_pools: list[dict[str, Any]] | None = None) -
     except (AttributeError, OSError):
         affinity = None
     return {
+        "hostname": platform.node(),  # which machine, when runs from several are merged
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpus_available": affinity,

@@ -211,6 +211,25 @@ class _Builder:
             self.add(
                 rr.Note("Runs in this report come from different machines: compare their times with care.")
             )
+        for i, r in enumerate(self.runs, 1):
+            parts = r.doc.get("merged_from") or []
+            if parts:  # compare-modes merge: name every machine, and what it measured
+                self.add(
+                    rr.Para(
+                        f"Run {i} merges {len(parts)} runs (`compare-modes merge`); each size was timed "
+                        "whole on one machine, so its ratios compare like with like:"
+                    ),
+                    rr.Bullets(
+                        [
+                            f"{p.get('host') or '?'} ({p.get('cpu_model') or '?'}, "
+                            f"{p.get('cpus_available') or '?'} CPU(s)): "
+                            f"{', '.join(p.get('sizes') or []) or '-'}"
+                            + (f"; shard {p['shard'][0]}/{p['shard'][1]}" if p.get("shard") else "")
+                            + f"; started {p.get('started_at') or '?'}; {p.get('status') or '?'}"
+                            for p in parts
+                        ]
+                    ),
+                )
         rows = []
         for i, r in enumerate(self.runs, 1):
             cmd = r.command or f"(converted from {r.origin})"

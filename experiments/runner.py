@@ -85,6 +85,8 @@ class Settings:
     #: ``sizes`` are problem sizes (``--sizes``: build(size, seed), the input count read from x),
     #: not input counts; predictions then follow the time per call against the size
     by_size: bool = False
+    #: (K, N): run only the K-th of N shares of the sizes (``--shard K/N``), for merging later
+    shard: tuple[int, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -172,8 +174,8 @@ class Runner:
         return self.peers.kernel_count() if self.peers is not None else 0
 
     def groups(self) -> list[tuple[int, int | None]]:
-        """The (n, outputs) pairs to run, in order."""
-        return [(n, m) for n in self.s.sizes for m in (self.s.outputs or [None])]
+        """The (n, outputs) pairs to run, in order; with a shard, its share of them."""
+        return shard_of([(n, m) for n in self.s.sizes for m in (self.s.outputs or [None])], self.s.shard)
 
     def run(self) -> Outcome:
         """Run every size, then the chunk-size sweep if asked for; Ctrl-C stops the run, keeping
@@ -459,6 +461,16 @@ class Runner:
             c.add_note(f"{repeats} of {self.s.repeat} repeats to stay within the budget")
         c.loops = loops
         return Plan(fn, loops, repeats, call_s, allowance=left)
+
+
+def shard_of(groups: list[Any], shard: tuple[int, int] | None) -> list[Any]:
+    """Shard K of N: every N-th size from the K-th (1-based), so that each shard gets small and
+    large sizes alike. Deterministic; the N shards together hold every size exactly once, and
+    each size's modes stay together (their repeats are interleaved on one machine)."""
+    if shard is None:
+        return list(groups)
+    k, n = shard
+    return [g for i, g in enumerate(groups) if i % n == k - 1]
 
 
 class _SweepRecord:
