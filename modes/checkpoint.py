@@ -542,7 +542,7 @@ def loop(step: Callable[[Any, int], Any], carry: Any, steps: int, *, snapshots: 
     schedule: at most ``s`` stored carries (``s >= steps`` stores them all) and at most
     ``r * steps`` step evaluations in the sweep after the forward pass, ``r`` the smallest
     integer with ``C(s + r, s) >= steps``. Under forward mode and on plain numbers it is a plain
-    loop. ``modes.counting()`` reports the step evaluations and the peak memory.
+    loop. ``modes.counting()`` reports the step evaluations (and the peak memory with ``memory=True``).
     """
     if not callable(step):
         raise TypeError(f"modes.loop: step must be callable, got {type(step).__name__}")
