@@ -336,7 +336,16 @@ class _Builder:
                 "Jacobian heat map",
                 words.CAPTIONS["heatmap"],
             )
-        if not (is_size_sweep(run) or chunks or grid):
+        sized = sorted({int(c["size"]) for c in run.cells if c.get("size") is not None})
+        if sized:  # --sizes: the problem size is not the input count (the figures are against n)
+            self.add(
+                rr.Note(
+                    f"This run swept the problem size (`--sizes`: {', '.join(map(str, sized))}) at "
+                    f"{_range(ns)}; the figures are drawn against the input count n, so the size "
+                    "sweep is in the table below."
+                )
+            )
+        elif not (is_size_sweep(run) or chunks or grid):
             self.add(
                 rr.Note(
                     f"This run measured {_range(ns)} only: the figures against n need two or more "
@@ -396,11 +405,13 @@ class _Builder:
     def table(self, run: Run) -> None:
         def order(c: Cell) -> tuple[int, int, int, int]:
             mode = MODE_ORDER.index(c["mode"]) if c.get("mode") in MODE_ORDER else 9
-            return c.get("n", 0), c.get("m") or 0, mode, c.get("chunk") or 0
+            return c.get("size") or c.get("n", 0), c.get("m") or 0, mode, c.get("chunk") or 0
 
         cells = sorted(run.cells, key=order)
         jac = run.kind == "jacobian"
+        sized = any(c.get("size") is not None for c in cells)  # --sizes: the problem size, then n
         head = [
+            *(["size"] if sized else []),
             "n",
             *(["m"] if jac else []),
             "mode",
@@ -432,6 +443,7 @@ class _Builder:
                 timing = [f"{c.get('status')} [{len(notes)}]", "", "", ""]
             rows.append(
                 [
+                    *([str(c.get("size"))] if sized else []),
                     str(c.get("n")),
                     *([str(c.get("m"))] if jac else []),
                     str(c.get("mode")) + (" (sweep)" if in_chunk_sweep(c) else ""),

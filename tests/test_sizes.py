@@ -99,3 +99,13 @@ def test_a_size_predicted_over_the_budget_says_which_size_would_fit(monkeypatch)
     fwd = next(c for c in big if c.mode == "forward")
     assert fwd.status == "skipped" and "size <= " in fwd.reason and "a call measured at size = " in fwd.reason
     assert fwd.passes == 2 and fwd.predicted_time_s > 1.0
+
+
+def test_the_report_of_a_sized_run_shows_the_size(ode, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["--problem", ode, "--sizes", "3,30", "--repeat", "3", "-q", "--out", str(out)]) == 0
+    (folder,) = out.iterdir()
+    assert main(["report", str(folder)]) == 0
+    md = (folder / "report.md").read_text()
+    assert "| size | n | mode |" in md and "| 30 | 4 | reverse |" in md
+    assert "This run swept the problem size (`--sizes`: 3, 30) at n = 4" in md
