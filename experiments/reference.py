@@ -8,7 +8,8 @@ checkout, each of :data:`TARGETS`:
 * ``results/peers-reference/`` (when JAX, PyTorch and autograd are installed): ``rosenbrock-array``
   and ``mlp`` beside the peers, and their report.
 
-The old run folders are replaced. Each target rewrites its README block (between
+Every run is made first, so each one's environment records a clean checkout; then the old run
+folders are replaced, the reports written, and each target rewrites its README block (between
 ``<!-- reference:begin -->`` and ``<!-- reference:end -->``, likewise ``peers-reference``) with
 the commands that ran and the report's own sentences and tables, so every number the README
 quotes comes from the files beside it.
@@ -121,12 +122,12 @@ def run_folder(before: set[Path], out: Path) -> Path:
     return new[0]
 
 
-def clear(out: Path) -> None:
-    """Remove the previous reference runs and report (only what a reference run writes)."""
-    if not out.exists():
-        out.mkdir(parents=True)
-        return
+def clear(out: Path, keep: list[Path]) -> None:
+    """Remove the previous reference runs and report (only what a reference run writes), but not
+    the run folders in ``keep`` (this regeneration's)."""
     for p in out.iterdir():
+        if p in keep:
+            continue
         if p.is_dir() and ((p / "results.json").exists() or p.name == "figures"):
             shutil.rmtree(p)
         elif p.name in ("report.md", "report.html", "engine-speed.txt"):
@@ -181,10 +182,11 @@ def replace_block(readme: str, target: Target, block: str) -> str:
     return readme[:start] + block + readme[stop:]
 
 
-def regenerate(target: Target, head: str) -> str:
-    """Run one target's runs, report (and engine speed); return its README block."""
+def measure(target: Target) -> tuple[list[Path], list[str]]:
+    """Run one target's runs into new run folders; nothing tracked by git is touched yet, so every
+    run's environment records a clean checkout. Returns the folders and the commands shown."""
     out = ROOT / target.folder
-    clear(out)
+    out.mkdir(parents=True, exist_ok=True)
     folders, commands = [], []
     for args in target.runs:
         text = shown(args, target.folder)
@@ -195,11 +197,18 @@ def regenerate(target: Target, head: str) -> str:
             raise ReferenceRunError(f"{text} exited with {done.returncode}; the README was not changed")
         folders.append(run_folder(before, out))
         commands.append(text)
+    return folders, commands
+
+
+def publish(target: Target, folders: list[Path], commands: list[str], head: str) -> str:
+    """Replace the old runs by the new, write the report (and engine speed); return the README block."""
+    out = ROOT / target.folder
+    clear(out, folders)
     report_cmd = [sys.executable, "-m", "experiments.cli", "report", *map(str, folders)]
     if subprocess.run([*report_cmd, "--out", str(out)], cwd=ROOT).returncode != 0:
         raise ReferenceRunError("the combined report failed; the README was not changed")
     runs = " ".join(f.relative_to(ROOT).as_posix() for f in folders)
-    commands.append(f"compare-modes report {runs} --out {target.folder.as_posix()}")
+    commands = [*commands, f"compare-modes report {runs} --out {target.folder.as_posix()}"]
     if target.engine_speed:
         print("running: python -m experiments.engine_speed", file=sys.stderr, flush=True)
         speed = subprocess.run(
@@ -237,9 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         readme = readme_path.read_text()
         for t in targets:
             replace_block(readme, t, "")  # every block exists before anything runs
-        for t in targets:
-            readme = replace_block(readme, t, regenerate(t, head))
-            readme_path.write_text(readme)
+        measured = [(t, *measure(t)) for t in targets]  # every run first, at a clean checkout
+        for t, folders, commands in measured:
+            readme = replace_block(readme, t, publish(t, folders, commands, head))
+        readme_path.write_text(readme)
     except ReferenceRunError as e:
         print(f"experiments.reference: {e}", file=sys.stderr)
         return 2

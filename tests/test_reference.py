@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from experiments import reference
@@ -85,3 +88,40 @@ def test_a_dry_run_lists_every_reference_run(capsys):
     assert any("--problem tall" in line for line in out)
     if reference.peers_installed():
         assert any("--peers autograd,torch,jax --out results/peers-reference" in line for line in out)
+
+
+def test_every_run_is_made_before_anything_tracked_changes(monkeypatch, tmp_path):
+    """A run's environment records whether the checkout was clean: deleting the old reference
+    first made every run of the reference say 'with uncommitted changes'."""
+    events = []
+    old = tmp_path / "results" / "reference" / "20200101-old"
+    old.mkdir(parents=True)
+    (old / "results.json").write_text("{}")
+    (tmp_path / "README.md").write_text(
+        "".join(f"{t.markers[0]}\nold\n{t.markers[1]}\n" for t in reference.TARGETS)
+    )
+    monkeypatch.setattr(reference, "ROOT", tmp_path)
+    monkeypatch.setattr(reference, "require_clean", lambda: "abc")
+    monkeypatch.setattr(reference, "peers_installed", lambda: False)
+
+    def fake_run(cmd, cwd=None, **kw):
+        if "report" in cmd:
+            events.append("report")
+            out = Path(cmd[cmd.index("--out") + 1])
+            (out / "report.md").write_text("## At a glance\n\n* fine\n")
+        elif "experiments.engine_speed" in cmd:
+            events.append("engine_speed")
+        else:
+            events.append(("run", old.exists()))
+            out = Path(cmd[cmd.index("--out") + 1])
+            new = out / f"2026-run-{len(events)}"
+            new.mkdir()
+            (new / "results.json").write_text("{}")
+        return subprocess.CompletedProcess(cmd, 0, stdout="", stderr="")
+
+    monkeypatch.setattr(reference.subprocess, "run", fake_run)
+    assert reference.main([]) == 0
+    runs = [e for e in events if isinstance(e, tuple)]
+    assert len(runs) == 3 and all(old_still_there for _, old_still_there in runs)
+    assert not old.exists()  # replaced afterwards
+    assert "fine" in (tmp_path / "README.md").read_text()

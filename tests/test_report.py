@@ -333,3 +333,34 @@ def test_the_methodology_states_the_real_default_budget():
 
     text = words.methodology_runs([(1, {})])
     assert f"budget per cell, {budget.DEFAULT_BUDGET_S:g} s," in text and "10 s" not in text
+
+
+def test_the_chunked_claim_says_what_the_chunks_were():
+    """With c = n (one pass at every n) the speedup over chunked forward mode need not grow: the
+    sentence must not claim the growth that a fixed c (ForwardDiff's old rule) would give."""
+    from experiments import report_text
+
+    def cells(passes):
+        out = []
+        for n in (10, 100, 1000):
+            samples = [1e-3 * n**0.5] * 5
+            out.append(
+                {"n": n, "mode": "reverse", "status": "ok", "time_median_s": 1e-3, "samples_s": [1e-3] * 5}
+            )
+            out.append(
+                {
+                    "n": n,
+                    "mode": "forward-chunked",
+                    "status": "ok",
+                    "time_median_s": samples[0],
+                    "samples_s": samples,
+                    "passes": passes(n),
+                    "chunk": n // passes(n),
+                }
+            )
+        return out
+
+    one = report_text.claim_chunked(cells(lambda n: 1))
+    assert one is not None and "one pass carried every direction" in one and "does not change" not in one
+    fixed = report_text.claim_chunked(cells(lambda n: max(1, n // 10)))
+    assert fixed is not None and "still grow with n" in fixed
