@@ -43,8 +43,10 @@ def test_a_real_run_prints_json(tmp_path):
         ["--problem", "article", "--inputs", "3", "--repeat", "3", "--modes", "reverse", "--json"], tmp_path
     )
     assert p.returncode == 0, p.stderr
-    doc = json.loads(p.stdout)
-    assert doc["status"] == "complete" and p.stderr == ""
+    doc = json.loads(p.stdout)  # stdout is JSON only
+    # stderr: nothing but progress lines (printed once a run passes a second, as on a slow machine)
+    assert doc["status"] == "complete"
+    assert all(line.startswith("compare-modes: progress:") for line in p.stderr.splitlines()), p.stderr
     assert doc["settings"]["budget"] == budget.DEFAULT_BUDGET_S and doc["elapsed_s"] < 15
     assert [(c["mode"], c["status"]) for c in doc["cells"]] == [("function", "ok"), ("reverse", "ok")]
     assert doc["cells"][1]["ref_rel_diff"] == 0.0
