@@ -290,16 +290,26 @@ class Tape(Trace):
         and so does every adjoint; one sweep then gives ``c`` rows of the Jacobian.
         Nodes never reached keep adjoint ``None`` (the caller reads that as zero). Intermediate
         adjoints are dropped once used, unless ``wanted`` is ``None``: then every node's adjoint is
-        kept and returned (:meth:`Recording.adjoints`). A sweep in which a nan meets a zero adjoint
-        is repeated with the reach of every node worked out first (``modes/chain.py``), so that
-        the zero counts as structural exactly where no path sends anything.
+        kept and returned (:meth:`Recording.adjoints`).
+
+        Structural zeros (``modes/chain.py``) are resolved lazily: the sweep multiplies array
+        adjoints by IEEE rules and only a structural primitive's product looks for nan. If a
+        returned adjoint then holds a nan, the sweep is repeated with the reach of every node
+        worked out first, so that a zero counts as structural exactly where no path sends
+        anything. (A nan that a zero of unknown kind produced either reaches a returned adjoint
+        or is cut by a structural zero, which gives 0 either way: so a sweep returning no nan
+        has nothing to resolve.) The repeat does not count as a second sweep.
         """
+        updates, sweeps = self.updates, self.sweeps
         try:
-            return self._sweep(out_index, seed, wanted, cdim, None)
+            found = self._sweep(out_index, seed, wanted, cdim, None)
+            if not _any_nan(found):
+                return found
         except Unresolved as e:
             if e.owner is not self:  # an enclosing differentiation's product: its own to resolve
                 raise
-            return self._sweep(out_index, seed, wanted, cdim, self._reach(out_index, seed, cdim))
+        self.updates, self.sweeps = updates, sweeps
+        return self._sweep(out_index, seed, wanted, cdim, self._reach(out_index, seed, cdim))
 
     def _sweep(
         self, out_index: int, seed: Any, wanted: list[int] | None, cdim: int, reach: list[Any] | None
@@ -360,8 +370,12 @@ class Tape(Trace):
                 ds = e.partials
                 for j, p in enumerate(e.parents):
                     d = ds[j]
-                    if r is None and type(d) is float and d == 1.0:
-                        c = g  # 1 * g is g, nan and inf too: product() has nothing to decide
+                    if r is None and not structural:  # IEEE: a nan is resolved after the sweep
+                        c = (
+                            g
+                            if type(d) is float and d == 1.0
+                            else (expand_partial(d, cdim) if cdim else d) * g
+                        )
                     else:
                         c = product(expand_partial(d, cdim) if cdim else d, g, structural, r, self)
                     if shapes is not None and shapes[j] is not None:
@@ -654,6 +668,21 @@ class Recording:
 
 
 _FLOAT_OR_NONE = frozenset((float, type(None)))
+
+
+def _any_nan(adjs: list[Any]) -> bool:
+    """Whether any adjoint holds a nan (an inf beside a -inf may say so too: a harmless repeat)."""
+    for a in adjs:
+        if a is None:
+            continue
+        if type(a) is not float and type(a) is not np.ndarray:
+            a = primal(a)
+        if type(a) is float:
+            if a != a:
+                return True
+        elif np.isnan(np.add.reduce(a, axis=None)):
+            return True
+    return False
 
 
 def _gather(adjs: list[Any], inputs: Inputs) -> Any:

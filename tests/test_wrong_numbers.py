@@ -385,3 +385,33 @@ def test_a_repeated_pass_is_counted_once_and_survives_a_broad_except():
     with modes.counting() as c:
         quiet(modes.grad, f, [-1.0, -1.0], mode="reverse")
     assert c.sweeps == 1
+
+
+@pytest.mark.parametrize("setting", ALL_SETTINGS)
+def test_a_nan_cut_by_a_structural_zero_after_an_unreached_entry_gives_zero(setting):
+    """log(where(x > 0, x, 0))[1:]: entry 0's adjoint is unreached (0) times log'(0) = inf, a nan
+    that where's structural zero then cuts. The reverse sweep multiplies by IEEE rules and resolves
+    nan only after the sweep, so this checks that a nan cut on the way gives the tracked answer."""
+
+    def f(x):
+        return ops.sum(ops.log(ops.where(x > 0.0, x, 0.0))[1:])
+
+    x = np.array([-1.0, 2.0, 4.0])
+    J = jacobian_in(setting, lambda v: ops.stack([f(v)]), x)
+    np.testing.assert_array_equal(J, [[0.0, 0.5, 0.25]])
+    if setting[0] == "reverse":
+        rec = modes.record(f, x)
+        adjs = quiet(rec.adjoints)
+        assert not any(np.any(np.isnan(a)) for a in adjs), adjs  # every node's, not only x's
+
+
+def test_a_reverse_sweep_repeated_for_a_nan_counts_once_and_keeps_ieee_nans():
+    """A sweep that returns a nan is repeated with reach tracking; counts see one sweep."""
+    f = lambda v: ops.sum(ops.sqrt(v[1:]) * v[:-1])  # sqrt'(-1) = nan, and a live path: IEEE nan
+    x = np.array([1.0, -1.0, 4.0])
+    with modes.counting() as c:
+        g = quiet(modes.grad, f, x)
+    assert c.sweeps == 1
+    # f = sqrt(x1) x0 + sqrt(x2) x1: df/dx0 = sqrt(-1), df/dx1 has sqrt'(-1), df/dx2 = x1 / (2 sqrt(x2))
+    np.testing.assert_array_equal(np.isnan(g), [True, True, False])
+    assert g[2] == -0.25
