@@ -370,14 +370,12 @@ class Tape(Trace):
                 ds = e.partials
                 for j, p in enumerate(e.parents):
                     d = ds[j]
+                    if cdim:
+                        d = expand_partial(d, cdim)
                     if r is None and not structural:  # IEEE: a nan is resolved after the sweep
-                        c = (
-                            g
-                            if type(d) is float and d == 1.0
-                            else (expand_partial(d, cdim) if cdim else d) * g
-                        )
+                        c = g if type(d) is float and d == 1.0 else d * g
                     else:
-                        c = product(expand_partial(d, cdim) if cdim else d, g, structural, r, self)
+                        c = product(d, g, structural, r, self)
                     if shapes is not None and shapes[j] is not None:
                         c = sum_to(c, shapes[j] + shape_of(g)[len(shape_of(g)) - cdim :])
                     a = adj[p]
