@@ -11,7 +11,7 @@ what the figure would need; the report then prints that sentence in the figure's
 3. :func:`audit_figure`: time relative to f alone, against the 3-4x band of the cheap-gradient
    principle;
 4. :func:`counts_figure`: forward passes and reverse sweeps, and primitive evaluations;
-5. :func:`memory_figure`: peak memory;
+5. :func:`memory_figure`: peak memory, and below it reverse mode's bytes per recorded operation;
 6. :func:`chunk_figure`: forward-mode time against the chunk size at one n, reverse as a line;
 7. :func:`heatmap_figure`: for a Jacobian measured over a grid of (n, m), the faster mode and by
    how much, with the n = m line.
@@ -44,9 +44,11 @@ from experiments import fits
 from experiments.human import human_seconds
 from experiments.peers import figures as peer_figures
 from experiments.report_data import (
+    TAPE_MODES,
     Cell,
     best_forward,
     best_reverse,
+    bytes_per_op,
     cell_at,
     in_chunk_sweep,
     main_cells,
@@ -621,11 +623,19 @@ def counts_figure(cells: Sequence[Cell], title: str) -> Figure:
 
 
 def memory_figure(cells: Sequence[Cell], title: str) -> Figure:
-    """Peak memory (tracemalloc) per mode against n; reverse mode's tape alone dashed."""
+    """Peak memory (tracemalloc) per mode against n, reverse mode's tape alone dotted; below it,
+    on the same n axis, reverse mode's bytes per recorded operation (peak ÷ ops), where its cells
+    have both (else the one panel, and the report says why)."""
     if len({c["n"] for c in main_cells(cells) if c.get("peak_bytes")}) < 2:
         raise NoDataError("the memory figure needs peak memory measured at two or more input counts n")
-    fig = _figure()
-    ax = fig.add_subplot()
+    per_op = {m: bytes_per_op(cells, m) for m in TAPE_MODES}
+    per_op = {m: pts for m, pts in per_op.items() if pts}
+    if per_op:
+        fig = _figure((7.2, 6.6))
+        ax, low = fig.subplots(2, 1, sharex=True, height_ratios=(2.2, 1))
+    else:
+        fig = _figure()
+        ax, low = fig.add_subplot(), None
     _loglog(ax)
     crosses = False
     for mode in modes_present(cells):
@@ -652,12 +662,67 @@ def memory_figure(cells: Sequence[Cell], title: str) -> Figure:
             label="reverse: the tape alone",
         )
     _binary_ticks(ax)
-    ax.set_xlabel("inputs n")
     ax.set_ylabel("peak memory during one call (bytes)")
     ax.set_title(title)
+    if low is None:
+        ax.set_xlabel("inputs n")
+    else:
+        crosses = _bytes_per_op_panel(low, cells, per_op) or crosses
+        ax.set_xlabel("")
     handles, _ = ax.get_legend_handles_labels()
     _legend(ax, handles + ([_ABSENT] if crosses else []))
     return fig
+
+
+def _bytes_per_op_panel(
+    ax: Axes, cells: Sequence[Cell], per_op: dict[str, list[tuple[int, float, Cell]]]
+) -> bool:
+    """Peak bytes ÷ recorded operations per tape mode against n (the tape's own estimate dotted),
+    the largest n's value written beside its point; returns whether a cross was drawn (a cell
+    with operations but no peak memory, or no operations)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(_Plain())
+    ax.xaxis.set_minor_formatter(_Plain(minor=True))
+    values: list[float] = []
+    crosses = False
+    for mode, pts in per_op.items():
+        ns, vs = [n for n, _, _ in pts], [v for _, v, _ in pts]
+        ax.plot(ns, vs, color=COLOR[mode], marker=MARKER[mode], ms=5, label=LABEL[mode])
+        values += vs
+        missing = sorted({c["n"] for c in main_cells(cells) if c.get("mode") == mode} - set(ns))
+        _absent(ax, missing, COLOR[mode])
+        crosses = crosses or bool(missing)
+        n, v, _ = pts[-1]
+        ax.annotate(
+            f"{v:,.0f} B/op",
+            (n, v),
+            xytext=(-6, 7),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=9,
+            color=COLOR[mode],
+        )
+    tape = [
+        (int(c["n"]), c["tape_bytes"] / c["ops"])
+        for _, _, c in per_op.get(REVERSE, [])
+        if c.get("tape_bytes")
+    ]
+    if tape:
+        ax.plot([n for n, _ in tape], [v for _, v in tape], color=COLOR[REVERSE], ls=":", lw=1.4, marker=".")
+        values += [v for _, v in tape]
+    # from zero (a share of the peak reads as a length), unless the values span a decade or more
+    if max(values) > 10 * min(values):
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f} B"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    else:
+        ax.set_ylim(0, max(values) * 1.3)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f} B"))
+    ax.set_xlabel("inputs n")
+    ax.set_ylabel("bytes per operation")
+    ax.set_title("reverse mode: peak memory ÷ operations recorded on its tape", fontsize=10)
+    return crosses
 
 
 # ------------------------------------------------------------------------ 6. chunk sweep

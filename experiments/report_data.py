@@ -279,3 +279,31 @@ def cell_at(cells: Iterable[Cell], n: int, m: int | None, mode: str) -> Cell | N
         if c.get("n") == n and c.get("mode") == mode and (m is None or c.get("m") == m):
             return c
     return None
+
+
+#: The modes whose cells record a tape of ``ops`` operations, so that peak memory per recorded
+#: operation means something (reverse-replay replays a tape recorded apart from the timed call).
+TAPE_MODES = REVERSE_MODES
+
+
+def bytes_per_op(cells: Iterable[Cell], mode: str) -> list[tuple[int, float, Cell]]:
+    """(n, peak bytes ÷ recorded operations, cell) for each of ``mode``'s cells, sorted by n, that
+    has both a peak memory and a positive operation count (the rest have nothing to divide)."""
+    out = [
+        (int(c["n"]), c["peak_bytes"] / c["ops"], c)
+        for c in main_cells(cells)
+        if c.get("mode") == mode and c.get("peak_bytes") and c.get("ops")
+    ]
+    return sorted(out, key=lambda t: t[0])
+
+
+def no_bytes_per_op(cells: Iterable[Cell]) -> str | None:
+    """Why no tape mode has a bytes-per-operation figure, or None when one has."""
+    rows = [c for c in main_cells(cells) if c.get("mode") in TAPE_MODES]
+    if not rows:
+        return "this run timed no reverse mode, the mode that records operations on a tape"
+    if any(bytes_per_op(rows, m) for m in TAPE_MODES):
+        return None
+    if not any(c.get("peak_bytes") for c in rows):
+        return "reverse mode's peak memory was not measured (the table's notes say why)"
+    return "reverse mode's cells record no operation count (ops is 0 or missing), nothing to divide by"

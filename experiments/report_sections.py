@@ -30,6 +30,7 @@ from experiments.report_data import (
     is_size_sweep,
     jacobian_grid,
     main_cells,
+    no_bytes_per_op,
     series,
     sizes,
     timed,
@@ -102,13 +103,14 @@ class _Builder:
     def add(self, *blocks: rr.Block) -> None:
         self.report.blocks.extend(blocks)
 
-    def figure(self, run: Run, kind: str, build: Callable[[], Any], alt: str, caption: str) -> None:
-        """A figure, or (if its data is absent) the sentence saying what it needs."""
+    def figure(self, run: Run, kind: str, build: Callable[[], Any], alt: str, caption: str) -> bool:
+        """A figure, or (if its data is absent) the sentence saying what it needs; returns
+        whether the figure was drawn."""
         try:
             fig = plots.styled(build)
         except plots.NoDataError as e:
             self.add(rr.Note(f"No {alt.lower()} figure: {e}."))
-            return
+            return False
         stem = f"{_slug(run.problem)}-{kind}"
         k = 2
         while stem in self.stems:
@@ -125,6 +127,7 @@ class _Builder:
                 f"**Figure {self.figure_no}.** {caption}",
             )
         )
+        return True
 
     # ------------------------------------------------------------------------ sections
 
@@ -400,7 +403,11 @@ class _Builder:
         for kind, build in builds.items():
             key = "audit-jacobian" if kind == "audit" and run.kind == "jacobian" else kind
             caption = words.CAPTIONS[key].format(unit=unit, Unit=unit.capitalize(), anchor=anchor)
-            self.figure(run, kind, build, alts[kind], caption)
+            if kind != "memory":
+                self.figure(run, kind, build, alts[kind], caption)
+            elif not self.figure(run, kind, build, alts[kind], f"{caption} {words.memory_per_op(cells)}"):
+                if no_bytes_per_op(cells) is None:  # no figure, but the numbers still stand
+                    self.add(rr.Para(words.memory_per_op(cells, panel=False)))
 
     def table(self, run: Run) -> None:
         def order(c: Cell) -> tuple[int, int, int, int]:

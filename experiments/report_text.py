@@ -11,14 +11,17 @@ from typing import Any
 
 from experiments import budget as bud
 from experiments import fits, plots
-from experiments.human import human_seconds, plural, times_md
+from experiments.human import human_bytes, human_seconds, plural, times_md
 from experiments.report_data import (
+    TAPE_MODES,
     Cell,
     Run,
+    bytes_per_op,
     cell_at,
     in_chunk_sweep,
     jacobian_grid,
     main_cells,
+    no_bytes_per_op,
     series,
     sizes,
     timed,
@@ -476,6 +479,43 @@ def advice_jacobian(run: Run, ns: list[int], ms: list[int]) -> str:
     return text + (
         " Prefer forward mode when outputs outnumber inputs, reverse mode for many inputs and few outputs."
     )
+
+
+#: A bytes-per-operation sentence lists every size up to this many, else the smallest and largest.
+PER_OP_LISTED = 5
+
+
+def memory_per_op(cells: list[Cell], panel: bool = True) -> str:
+    """The report's sentence on bytes per recorded operation: reverse mode's peak memory ÷ the
+    operations on its tape, at each n (or the smallest and largest), with the largest n's peak,
+    count and the tape's own estimate; or why there is no such number. ``panel``: the memory
+    figure was drawn, and its lower panel shows these numbers."""
+    why = no_bytes_per_op(cells)
+    if why is not None:
+        return f"No bytes per recorded operation: {why}."
+    out = []
+    for mode in TAPE_MODES:
+        pts = bytes_per_op(cells, mode)
+        if not pts:
+            continue
+        shown = pts if len(pts) <= PER_OP_LISTED else [pts[0], pts[-1]]
+        listed = (", " if len(pts) <= PER_OP_LISTED else " … ").join(
+            f"{v:,.0f} B at {where(c)}" for _, v, c in shown
+        )
+        _, _, c = pts[-1]
+        name = "reverse mode" if mode == REVERSE else "chunked reverse mode"
+        name = f"Lower panel: {name}" if panel else name.capitalize()
+        dotted = ", dotted: the tape alone" if panel and mode == REVERSE else ""
+        text = (
+            f"{name}'s peak memory per recorded operation (peak ÷ ops{dotted}): {listed}; at "
+            f"{where(c)} that is {human_bytes(c['peak_bytes'])} ÷ {c['ops']:,} operations"
+        )
+        if mode == REVERSE and c.get("tape_bytes"):
+            text += (
+                f", of which the tape alone holds {c['tape_bytes'] / c['ops']:,.0f} B (as modes estimates it)"
+            )
+        out.append(text + ".")
+    return " ".join(out)
 
 
 # ----------------------------------------------------------------------- numbers for the text
