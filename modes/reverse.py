@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from modes import rules
 from modes.chain import (
     Unresolved,
     any_reached,
@@ -32,10 +33,98 @@ from modes.chain import (
 from modes.chunking import choose_chunk
 from modes.core import Primitive, Trace, Traced, check_value, primal, shape_of
 from modes.inputs import Inputs, as_plain, call, parse_direction, parse_inputs, require_scalar
+from modes.numeric import MATH_ERRORS as _MATH_ERRORS
 from modes.rules import broadcast_to, concatenate, reshape, stack, sum_to, transpose
-from modes.value import EngineValue
+from modes.value import EngineValue, float_plan
 
 _new = object.__new__
+
+
+def _recording_operator(name: str, prim: Primitive, reflected: bool) -> Callable[..., Any]:
+    """A tape variable's binary operator ``name``: a float result is recorded right here.
+
+    The hot path of scalar code (``x * y``, ``100.0 * a``, ``x ** 2``, ``1.0 - x``): when the
+    value and the other operand (a float or int constant, or a variable of the same tape) are
+    floats and the result is a float, the operator computes the result and the local partials
+    as :func:`modes.value.float_plan` reads them from the rule table, appends the scalar step
+    ``(prim, parent, partial[, parent, partial])`` and makes the new variable, all in this one
+    frame. Every other case (arrays, nesting, a finished or replay-recording tape, ``pow`` with
+    a modulus) goes to the operator every engine value shares (``modes/value.py``).
+    """
+    general = getattr(EngineValue, name)
+    plan = float_plan(prim, reflected)
+    if plan is None or prim.structural_zeros:  # a structural zero needs an ElementwiseStep
+        return general
+    scalar, impl, (kc, rc, _), (k0, r0), (k1, r1) = plan
+
+    def op(self: Var, o: Any, mod: Any = None) -> Any:
+        tape = self._trace
+        if tape.inline and mod is None:
+            v = self.value
+            if type(v) is float:
+                t = type(o)
+                if t is float or t is int:
+                    if t is int:
+                        o = float(o)
+                    if reflected:
+                        x = o
+                        y = v
+                    else:
+                        x = v
+                        y = o
+                    try:
+                        out = scalar(x, y)
+                    except _MATH_ERRORS:
+                        out = impl(x, y)
+                    if type(out) is float:
+                        if kc == 0:
+                            d = rc
+                        elif kc == 1:
+                            d = x
+                        elif kc == 2:
+                            d = y
+                        else:
+                            d = out if kc == 3 else rc(x, y, out)
+                        entries = tape.entries
+                        entries.append((prim, self.index, d))
+                        tape.values.append(out)
+                        r = _new(Var)  # no __init__ frame
+                        r.value = out
+                        r.index = len(entries) - 1
+                        r._trace = tape
+                        return r
+                elif t is Var and o._trace is tape:  # never reflected: Python tries self's first
+                    w = o.value
+                    if type(w) is float:
+                        try:
+                            out = scalar(v, w)
+                        except _MATH_ERRORS:
+                            out = impl(v, w)
+                        if type(out) is float:
+                            if k0 == 0:
+                                d0 = r0
+                            elif k0 == 2:
+                                d0 = w
+                            else:
+                                d0 = v if k0 == 1 else (out if k0 == 3 else r0(v, w, out))
+                            if k1 == 0:
+                                d1 = r1
+                            elif k1 == 1:
+                                d1 = v
+                            else:
+                                d1 = w if k1 == 2 else (out if k1 == 3 else r1(v, w, out))
+                            entries = tape.entries
+                            entries.append((prim, self.index, d0, o.index, d1))
+                            tape.values.append(out)
+                            r = _new(Var)
+                            r.value = out
+                            r.index = len(entries) - 1
+                            r._trace = tape
+                            return r
+        return general(self, o) if mod is None else general(self, o, mod)
+
+    op.__name__ = name
+    return op
 
 
 class Var(EngineValue):
@@ -50,6 +139,19 @@ class Var(EngineValue):
 
     def __repr__(self) -> str:
         return f"Var(%{self.index}, {self.value!r})"
+
+    __add__ = _recording_operator("__add__", rules.add, reflected=False)
+    __radd__ = _recording_operator("__radd__", rules.add, reflected=True)
+    __sub__ = _recording_operator("__sub__", rules.sub, reflected=False)
+    __rsub__ = _recording_operator("__rsub__", rules.sub, reflected=True)
+    __mul__ = _recording_operator("__mul__", rules.mul, reflected=False)
+    __rmul__ = _recording_operator("__rmul__", rules.mul, reflected=True)
+    __truediv__ = _recording_operator("__truediv__", rules.div, reflected=False)
+    __rtruediv__ = _recording_operator("__rtruediv__", rules.div, reflected=True)
+    __pow__ = _recording_operator("__pow__", rules.power, reflected=False)
+    __rpow__ = _recording_operator("__rpow__", rules.power, reflected=True)
+    __mod__ = _recording_operator("__mod__", rules.remainder, reflected=False)
+    __rmod__ = _recording_operator("__rmod__", rules.remainder, reflected=True)
 
 
 class Node(NamedTuple):
@@ -140,14 +242,15 @@ class Tape(Trace):
 
     * a *scalar step*, the hot path of scalar code: a plain tuple ``(primitive, parent, partial)``
       or ``(primitive, parent0, partial0, parent1, partial1)`` for a float node whose local
-      partials are floats (one small allocation per operation);
+      partials are floats (one small allocation per operation), of a primitive without
+      structural zeros (the sweep multiplies these by plain IEEE rules);
     * an :class:`ElementwiseStep` for elementwise primitives on arrays or nested values;
     * a :class:`LinearStep` for structure primitives.
 
     Read entries through :meth:`node` rather than by position.
     """
 
-    __slots__ = ("entries", "values", "n_inputs", "updates", "sweeps")
+    __slots__ = ("entries", "values", "n_inputs", "updates", "sweeps", "uncounted", "inline", "scalar_only")
 
     def __init__(self) -> None:
         super().__init__()
@@ -156,10 +259,21 @@ class Tape(Trace):
         self.n_inputs = 0
         self.updates = 0
         self.sweeps = 0
+        self.uncounted: list[int] = []  # outputs of scalar sweeps whose updates are not yet counted
         self.fast = True
+        # True while the tape is active and its variables' operators record floats inline
+        # (:func:`_recording_operator`); a subclass that must see every step clears it
+        self.inline = type(self) is Tape
+        # True while every entry is an input or a scalar step and the inputs come first: such a
+        # tape is swept by the scalar loop (:meth:`_sweep_scalar`)
+        self.scalar_only = True
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def close(self) -> None:
+        super().close()
+        self.inline = False
 
     @property
     def ops(self) -> int:
@@ -168,6 +282,8 @@ class Tape(Trace):
 
     def input(self, value: Any) -> Var:
         """A new input node."""
+        if len(self.entries) > self.n_inputs:
+            self.scalar_only = False  # an input after operations (modes.loop, checkpoints)
         self.entries.append(None)
         self.values.append(value)
         self.n_inputs += 1
@@ -176,6 +292,8 @@ class Tape(Trace):
     def inputs(self, values: list[Any]) -> list[Var]:
         """New input nodes, one per entry of ``values``, in order."""
         start = len(self.entries)
+        if start > self.n_inputs:
+            self.scalar_only = False
         self.entries.extend([None] * len(values))
         self.values.extend(values)
         self.n_inputs += len(values)
@@ -261,6 +379,8 @@ class Tape(Trace):
                 if vjps is None or vjps[i] is None:
                     raise prim.missing_rule(i)
             entry = LinearStep(prim, tuple(parents), tuple(positions), tuple(primals), out, params)
+        if type(entry) is not tuple:
+            self.scalar_only = False
         entries = self.entries
         entries.append(entry)
         self.values.append(out)
@@ -275,7 +395,11 @@ class Tape(Trace):
         """A float result: a scalar step when every parent is a float with a float partial."""
         rules = prim.partials
         ds = tuple(r if type(r) is float else r(*primals, out) for r in [rules[i] for i in positions])  # type: ignore[index]
-        if all(type(primals[i]) is float for i in positions) and all(type(d) is float for d in ds):
+        if (
+            not prim.structural_zeros  # a scalar step's product is plain IEEE (see the sweep)
+            and all(type(primals[i]) is float for i in positions)
+            and all(type(d) is float for d in ds)
+        ):
             if len(ds) == 1:
                 return (prim, parents[0], ds[0])
             return (prim, parents[0], ds[0], parents[1], ds[1])
@@ -300,16 +424,72 @@ class Tape(Trace):
         or is cut by a structural zero, which gives 0 either way: so a sweep returning no nan
         has nothing to resolve.) The repeat does not count as a second sweep.
         """
-        updates, sweeps = self.updates, self.sweeps
+        updates, sweeps, uncounted = self.updates, self.sweeps, len(self.uncounted)
         try:
-            found = self._sweep(out_index, seed, wanted, cdim, None)
+            if self.scalar_only and type(seed) is float and wanted is not None:
+                found = self._sweep_scalar(out_index, seed, wanted)
+            else:
+                found = self._sweep(out_index, seed, wanted, cdim, None)
             if not _any_nan(found):
                 return found
         except Unresolved as e:
             if e.owner is not self:  # an enclosing differentiation's product: its own to resolve
                 raise
         self.updates, self.sweeps = updates, sweeps
+        del self.uncounted[uncounted:]
         return self._sweep(out_index, seed, wanted, cdim, self._reach(out_index, seed, cdim))
+
+    def _sweep_scalar(self, out_index: int, seed: float, wanted: list[int]) -> list[Any]:
+        """The sweep of a tape of scalar steps only (inputs first): the hot loop of scalar code.
+
+        The products and sums of :meth:`_sweep` without reach (plain IEEE; a nan is resolved
+        after the sweep), laid out as the least a Python tape can do: adjoints start at 0.0 and
+        every step sends its adjoint on. A step no path from the output reaches (code whose value
+        f does not use) sends 0.0 times its partials, which adds nothing unless a partial is inf
+        or nan, and that nan is resolved after the sweep like any other. A node's adjoint is
+        dropped once sent on (the sweep's peak memory stays that of the tape); the updates of
+        the steps reached are counted from the tape when counts are read (:meth:`settle_counts`).
+        """
+        entries = self.entries
+        adj: list[Any] = [0.0] * len(entries)
+        adj[out_index] = seed
+        for k in range(out_index, self.n_inputs - 1, -1):
+            g = adj[k]
+            adj[k] = 0.0
+            e = entries[k]
+            if len(e) == 5:
+                _, p, d, q, dq = e
+                adj[p] += d * g
+                adj[q] += dq * g
+            else:
+                _, p, d = e
+                adj[p] += d * g
+        self.uncounted.append(out_index)
+        self.sweeps += 1
+        return [adj[i] for i in wanted]
+
+    def settle_counts(self) -> None:
+        """Add to :attr:`updates` the updates of the scalar sweeps not yet counted.
+
+        A scalar sweep sends every step's adjoint on; what counts as an update is a step some
+        path from the output reaches (as in :meth:`_sweep`), worked out here, only when asked.
+        """
+        entries = self.entries
+        for out_index in self.uncounted:
+            reached = bytearray(len(entries))
+            reached[out_index] = 1
+            n = 0
+            for k in range(out_index, self.n_inputs - 1, -1):
+                if reached[k]:
+                    e = entries[k]
+                    reached[e[1]] = 1
+                    if len(e) == 5:
+                        reached[e[3]] = 1
+                        n += 2
+                    else:
+                        n += 1
+            self.updates += n
+        self.uncounted.clear()
 
     def _sweep(
         self, out_index: int, seed: Any, wanted: list[int] | None, cdim: int, reach: list[Any] | None
@@ -335,22 +515,18 @@ class Tape(Trace):
             if type(e) is tuple:  # a scalar step
                 if not keep_all:
                     adj[k] = None  # sent on: the sweep's peak memory stays that of the tape
-                if type(g) is float:  # the hot path: float times float, nan goes to product()
-                    p = e[1]
-                    c = e[2] * g
-                    if c != c:
-                        c = product(e[2], g, e[0].structural_zeros, r, self)
-                    a = adj[p]
-                    adj[p] = c if a is None else a + c
+                if r is None and type(g) is float:  # the hot path: IEEE, a nan resolved after the sweep
                     if len(e) == 5:
-                        p = e[3]
-                        c = e[4] * g
-                        if c != c:
-                            c = product(e[4], g, e[0].structural_zeros, r, self)
+                        _, p, d, q, dq = e
                         a = adj[p]
-                        adj[p] = c if a is None else a + c
+                        adj[p] = d * g if a is None else a + d * g
+                        a = adj[q]
+                        adj[q] = dq * g if a is None else a + dq * g
                         updates += 2
                     else:
+                        _, p, d = e
+                        a = adj[p]
+                        adj[p] = d * g if a is None else a + d * g
                         updates += 1
                     continue
                 for j in range(1, len(e), 2):
@@ -639,6 +815,7 @@ class Recording:
     def counts(self) -> dict[str, int]:
         """What this recording and its sweeps did so far (``modes.counting`` reads it)."""
         tape = self.tape
+        tape.settle_counts()
         return {
             "passes": 1,
             "sweeps": tape.sweeps,
@@ -670,6 +847,14 @@ _FLOAT_OR_NONE = frozenset((float, type(None)))
 
 def _any_nan(adjs: list[Any]) -> bool:
     """Whether any adjoint holds a nan (an inf beside a -inf may say so too: a harmless repeat)."""
+    if len(adjs) > 1:
+        try:
+            total = sum(adjs)  # a C loop over a list-style gradient's floats
+        except (TypeError, ValueError):  # None (never reached), arrays of two shapes
+            pass
+        else:
+            if type(total) is float:
+                return total != total
     for a in adjs:
         if a is None:
             continue

@@ -90,40 +90,55 @@ def _partial_kind(rule: Any) -> int:
     return 4
 
 
+def float_plan(prim: Any, reflected: bool) -> tuple | None:
+    """How a binary operator computes ``prim`` and its local partials on two floats, from the rule table.
+
+    ``(scalar, impl, (kc, rc, ic), (k0, r0), (k1, r1))``: ``scalar`` is the kernel's float path
+    (``math.pow``, ``operator.mul``...: a float it refuses, such as ``log(-1)`` or an overflow,
+    goes to ``impl``, the kernel, which answers as NumPy does); ``k0, r0`` and ``k1, r1`` say how
+    each argument's partial is had (kind 0: the constant ``r``; 1: argument x; 2: argument y;
+    3: the output; 4: a call ``r(x, y, out)``); ``kc, rc, ic`` the same for the engine operand
+    beside a constant, at argument position ``ic``. ``None``: the primitive has no float rule
+    for both arguments (its operator goes to the general path, which names what is missing).
+    Both engines' float paths read this, so the partials come from one declaration.
+    """
+    rules_ = prim.partials
+    r0, r1 = rules_ if rules_ is not None and len(rules_) == 2 else (None, None)
+    if r0 is None or r1 is None:
+        return None
+    k0, k1 = _partial_kind(r0), _partial_kind(r1)
+    # the kernel's float path (math.pow, math.sin...), called without the kernel's frame
+    scalar = getattr(prim.impl, "scalar", prim.impl)
+    beside = (k1, r1, 1) if reflected else (k0, r0, 0)
+    return scalar, prim.impl, beside, (k0, r0), (k1, r1)
+
+
 def _operator(prim: Any, reflected: bool) -> Any:
-    """A binary operator method for engine values: the one scalar fast path of both engines.
+    """A binary operator method for engine values: the scalar fast path of the engines.
 
     When both operands are plain floats at this level (a value of this trace holding a float, and
     a float or int constant or another such value) the operator evaluates the primitive and its
-    local partials itself, read from the rule table entry (a constant partial is used as it is, a
-    rule is called with ``(x, y, out)``), and hands the engine only what differs between them:
-    ``trace.scalar1(prim, out, v, d, c, i)`` (one engine operand ``v``, argument ``i``, beside the
-    constant ``c``) or ``trace.scalar2(prim, out, a, da, b, db)``. A
-    forward trace multiplies the partials into tangents, a tape appends one instruction. Anything
-    else (arrays, nesting, other engines, a non-float result, a finished trace) goes to a trace's
-    general ``process``: this value's own when it is the innermost among the operands (the other is
-    a constant or a value of the same trace), else through the primitive, which finds the innermost
-    trace. A trace takes the fast path
+    local partials itself (:func:`float_plan`) and hands the engine only what differs between
+    them: ``trace.scalar1(prim, out, v, d, c, i)`` (one engine operand ``v``, argument ``i``,
+    beside the constant ``c``) or ``trace.scalar2(prim, out, a, da, b, db)``. A forward trace
+    multiplies the partials into tangents; a tape records one instruction (a plain tape's
+    variables have operators of their own that record inline, ``modes/reverse.py``, and come
+    here for everything else). Anything else (arrays, nesting, other engines, a non-float
+    result, a finished trace) goes to a trace's general ``process``: this value's own when it is
+    the innermost among the operands (the other is a constant or a value of the same trace),
+    else through the primitive, which finds the innermost trace. A trace takes the fast path
     only while its ``fast`` flag is set (forward passes and tapes, while active). ``mod`` is
     Python's third ``pow`` argument: only ``pow(x, y, mod)`` passes it, to be refused by name.
     """
-    impl = prim.impl
-    rules_ = prim.partials
-    r0, r1 = rules_ if rules_ is not None and len(rules_) == 2 else (None, None)
-    if r0 is None or r1 is None:  # no scalar rule: the primitive reports what is missing
+    plan = float_plan(prim, reflected)
+    if plan is None:  # no scalar rule: the primitive reports what is missing
 
         def general(self: Any, o: Any) -> Any:
             return prim(o, self) if reflected else prim(self, o)
 
         general.__name__ = f"__{'r' if reflected else ''}{prim.name}__"
         return general
-    # how each partial is had: 0 a constant, 1 argument x, 2 argument y, 3 the output, 4 a call
-    k0, k1 = _partial_kind(r0), _partial_kind(r1)
-    # beside a constant: the engine value's partial and its argument position
-    rc, kc, ic = (r1, k1, 1) if reflected else (r0, k0, 0)
-    # the kernel's float path (math.pow, math.sin...), called without the kernel's frame; a float
-    # it refuses (log(-1), 1/0, overflow) goes to the kernel, which answers as NumPy does
-    scalar = getattr(impl, "scalar", impl)
+    scalar, impl, (kc, rc, ic), (k0, r0), (k1, r1) = plan
 
     def op(self: Any, o: Any, mod: Any = None) -> Any:
         if mod is not None:
