@@ -579,6 +579,7 @@ def run(ns: argparse.Namespace, argv: Sequence[str]) -> RunResult:
                     "description": problem.description,
                     "kind": problem.kind,
                     "sizes": problem.sizes,
+                    "size_name": problem.size_name,
                     "options": settings.options,
                 },
             }

@@ -261,6 +261,9 @@ def _absent(ax: Axes, ns: Sequence[float], color: str) -> None:
 
 
 _ABSENT = Line2D([], [], ls="none", marker="x", color="#333333", label="× on the n axis: not measured")
+_ABSENT_SIZE = Line2D(
+    [], [], ls="none", marker="x", color="#333333", label="× on the size axis: not measured"
+)
 _PREDICTED = Line2D(
     [], [], ls="none", marker="o", mfc="none", color="#333333", label="hollow: not timed, predicted time"
 )
@@ -304,16 +307,22 @@ def _hollow(ax: Axes, points: Sequence[tuple[float, float]], mode: str) -> None:
     )
 
 
-def time_figure(cells: Sequence[Cell], title: str, peers: Sequence[Cell] = ()) -> Figure:
+def time_figure(
+    cells: Sequence[Cell], title: str, peers: Sequence[Cell] = (), size: str | None = None
+) -> Figure:
     """Median time per call against n, log-log, one line per mode with its IQR band (and the
-    ``peers``' reverse gradients dashed, from ``--peers``)."""
+    ``peers``' reverse gradients dashed, from ``--peers``). ``size``: the cells' ``n`` is a
+    problem size (a ``--sizes`` run at a fixed input count, :func:`report_data.against_size`),
+    named so on the x axis; its guide is then O(size) alone."""
     present = [m for m in modes_present(cells) if series(cells, m)]
     if not present or len({c["n"] for m in present for c in series(cells, m)}) < 2:
-        raise NoDataError("the time-vs-n figure needs a mode timed at two or more input counts n")
+        what = "problem sizes" if size else "input counts n"
+        raise NoDataError(f"the time figure needs a mode timed at two or more {what}")
     fig = _figure()
     ax = fig.add_subplot()
     _loglog(ax, _Seconds())
     extra: list[Any] = []
+    absent = _ABSENT if size is None else _ABSENT_SIZE
     for mode in present:
         pts = series(cells, mode)
         ns = [c["n"] for c in pts]
@@ -351,16 +360,17 @@ def time_figure(cells: Sequence[Cell], title: str, peers: Sequence[Cell] = ()) -
                 extra.append(_PREDICTED)
         bare = [n for n, t in guessed if t is None]
         _absent(ax, bare, COLOR[mode])
-        if bare and _ABSENT not in extra:
-            extra.append(_ABSENT)
+        if bare and absent not in extra:
+            extra.append(absent)
     peer_figures.draw_times(ax, peers)
-    # O(n) through reverse mode's first point, O(n^2) through forward mode's first point
-    anchors = {REVERSE: "O(n)", FORWARD: "O(n²)"}
+    # O(n) through reverse mode's first point, O(n^2) through forward mode's first point (against
+    # a problem size at a fixed n, every mode makes the same passes at each size: O(size) alone)
+    anchors = {REVERSE: ("O(n)", 1), FORWARD: ("O(n²)", 2)} if size is None else {REVERSE: ("O(size)", 1)}
     first = series(cells, present[0])[0]
-    for mode, name in anchors.items():
+    x = "n" if size is None else "size"
+    for mode, (name, k) in anchors.items():
         pts = series(cells, mode) or [first]
         n0, t0 = pts[0]["n"], pts[0]["time_median_s"]
-        k = 1 if name == "O(n)" else 2
         through = LABEL.get(pts[0]["mode"], "the first point")
         ax.axline(
             (n0, t0),
@@ -369,10 +379,10 @@ def time_figure(cells: Sequence[Cell], title: str, peers: Sequence[Cell] = ()) -
             lw=1.1,
             ls=":" if k == 1 else "-.",
             zorder=1,
-            label=f"{name} guide, through {through} at n = {n0}",
+            label=f"{name} guide, through {through} at {x} = {n0}",
         )
     ax.margins(x=0.06)
-    ax.set_xlabel("inputs n")
+    ax.set_xlabel("inputs n" if size is None else size)
     unit = _unit(cells)
     ax.set_ylabel(f"time per {unit} (median, seconds)")
     ax.set_title(title)

@@ -95,6 +95,10 @@ class Problem:
     min_n: int = 1
     fixed_n: int | None = None
     footprint: Callable[[int, int], int] = lambda n, m: 8 * n
+    #: what a user builder's size means, as it names its first parameter (``build(steps, seed)``:
+    #: "steps"); None when it is the input count or unnamed (``n``, ``size``). Reports label a
+    #: ``--sizes`` run's size axis with it.
+    size_name: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     default_outputs: Callable[[int], int] | None = None
 
@@ -501,7 +505,7 @@ def load_user_problem(file: str, function: str) -> Problem:
         return _user_instance(made, name, path)
 
     description = summary or f"user problem {function} from {path.name}"
-    return Problem(name, description, "user", BUILDER_SIZES, build)
+    return Problem(name, description, "user", BUILDER_SIZES, build, size_name=_size_name(builder))
 
 
 #: A user builder's ``sizes``: it decides what its first argument means (--inputs or --sizes).
@@ -513,6 +517,23 @@ def draw_input(n: int, seed: int) -> np.ndarray:
     standard normal distribution by ``numpy.random.default_rng(seed)`` (a 1-D float64 array, the
     same for the same n and seed)."""
     return np.random.default_rng(seed).standard_normal(n)
+
+
+#: A builder's first parameter named so says nothing about what its size means.
+UNNAMED_SIZES = ("n", "size", "s")
+
+
+def _size_name(builder: Callable[..., Any]) -> str | None:
+    """The name of a builder's first parameter (its size: ``steps``, ``batch``), None when it is
+    a generic one (:data:`UNNAMED_SIZES`) or cannot be read."""
+    try:
+        params = list(inspect.signature(builder).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        return None
+    name = params[0].name.strip("_").replace("_", " ")
+    return None if not name or name.lower() in UNNAMED_SIZES else name
 
 
 def _required_arguments(fn: Callable[..., Any]) -> int | None:

@@ -307,3 +307,26 @@ def no_bytes_per_op(cells: Iterable[Cell]) -> str | None:
     if not any(c.get("peak_bytes") for c in rows):
         return "reverse mode's peak memory was not measured (the table's notes say why)"
     return "reverse mode's cells record no operation count (ops is 0 or missing), nothing to divide by"
+
+
+def against_size(run: Run) -> tuple[int, list[Cell]] | None:
+    """A ``--sizes`` run whose input count n never changed while its size did: (that n, the cells
+    with ``n`` set to the size, so that the figures against n can be drawn against the size; the
+    input count kept as ``inputs_n``). None for any other run. Cells whose instance was never
+    built (no passes) count for the sizes but not for n."""
+    cells = [c for c in main_cells(run.cells) if c.get("size") is not None]
+    if not cells or len(cells) != len(main_cells(run.cells)):
+        return None
+    built = {int(c["n"]) for c in cells if c.get("passes") is not None}
+    pairs = {(int(c["size"]), c.get("m")) for c in cells}
+    if len(built) != 1 or len({s for s, _ in pairs}) < 2 or len(pairs) != len({s for s, _ in pairs}):
+        return None
+    return built.pop(), [
+        {**c, "n": int(c["size"]), "inputs_n": c["n"]} if c.get("size") is not None else c for c in run.cells
+    ]
+
+
+def size_name(run: Run) -> str | None:
+    """What the run's problem size means, as its builder names it (``steps``), else None."""
+    name = (run.doc.get("problem") or {}).get("size_name")
+    return str(name) if name else None

@@ -24,6 +24,7 @@ from experiments.report_data import (
     Cell,
     ReportError,
     Run,
+    against_size,
     cell_at,
     chunk_sweep,
     in_chunk_sweep,
@@ -32,6 +33,7 @@ from experiments.report_data import (
     main_cells,
     no_bytes_per_op,
     series,
+    size_name,
     sizes,
     timed,
 )
@@ -318,6 +320,9 @@ class _Builder:
             )
         elif chunks and len(ns) == 1:
             what = f"chunk sizes at n = {chunks[0]}"
+        elif against_size(run) is not None:
+            size_list = sorted({int(c["size"]) for c in main_cells(cells)})
+            what = f"{size_name(run) or 'size'} = {', '.join(map(str, size_list))} at {_range(ns)}"
         else:
             what = _range(ns)
         self.add(rr.Heading(2, f"Run {i}: {run.problem}, {what}"))
@@ -325,8 +330,11 @@ class _Builder:
             self.add(rr.Para(f"{run.description}."))
         if run.command:
             self.add(rr.Code(run.command))
+        by_size = against_size(run)
         if is_size_sweep(run):
             self.sweep_figures(run)
+        elif by_size is not None:
+            self.size_figure(run, *by_size)
         self.add(*peer_section.blocks(cells, run.peer_cells, run.doc.get("environment")))
         if chunks:
             self.chunk_section(run, *chunks)
@@ -340,7 +348,17 @@ class _Builder:
                 words.CAPTIONS["heatmap"],
             )
         sized = sorted({int(c["size"]) for c in run.cells if c.get("size") is not None})
-        if sized:  # --sizes: the problem size is not the input count (the figures are against n)
+        if sized and by_size is not None:  # --sizes at a fixed n: time against the size, no more
+            self.add(
+                rr.Note(
+                    f"This run swept the problem size (`--sizes`: {', '.join(map(str, sized))}) at "
+                    f"{_range(ns)}: the input count never changed, so the time figure is drawn against "
+                    f"the size ({size_name(run) or 'size'}), and the figures against n (speedup, "
+                    "cost relative to f, operation counts, memory) are left out; the table below has "
+                    "every cell."
+                )
+            )
+        elif sized:  # --sizes: the problem size is not the input count (the figures are against n)
             self.add(
                 rr.Note(
                     f"This run swept the problem size (`--sizes`: {', '.join(map(str, sized))}) at "
@@ -356,6 +374,25 @@ class _Builder:
                 )
             )
         self.table(run)
+
+    def size_figure(self, run: Run, n: int, cells: list[Cell]) -> None:
+        """A ``--sizes`` run at a fixed input count n: time per call against the problem size."""
+        unit = "Jacobian" if run.kind == "jacobian" else "gradient"
+        name = size_name(run)
+        label = f"{name} (the problem size)" if name else "problem size"
+        axis = f"{label}; n = {n} inputs at every size"
+        self.figure(
+            run,
+            "time",
+            lambda: plots.time_figure(cells, f"{run.problem}: {unit} time vs {name or 'size'}", (), axis),
+            f"Time vs {name or 'size'}",
+            words.CAPTIONS["time-size"].format(
+                unit=unit,
+                size=name or "size",
+                n=n,
+                anchor="reverse mode's" if series(cells, "reverse") else "the first",
+            ),
+        )
 
     def chunk_section(self, run: Run, n: int, chunk_cells: list[Cell]) -> None:
         title = f"{run.problem}: forward-mode time vs chunk size, n = {n}"

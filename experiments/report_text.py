@@ -38,6 +38,12 @@ CAPTIONS = {
     "O(n²) through forward mode's (chunk 1) first point. The legend gives each mode's fitted "
     "log-log slope over the large-n tail, ± one standard uncertainty. Hollow markers: cells not "
     "timed (over the budget), at their predicted time.",
+    "time-size": "Median time per {unit} against the problem size ({size}, as `--sizes` gave it; log-log) "
+    "at a fixed input count, n = {n}: one line per mode with its interquartile band, and f alone for "
+    "reference. With n fixed, forward mode makes the same passes at every size, so each mode's time "
+    "grows with the cost of f; the legend gives each mode's fitted log-log slope against the size over "
+    "the large-size tail, ± one standard uncertainty, and the dotted guide is O(size) through "
+    "{anchor} first point. Hollow markers: cells not timed (over the budget), at their predicted time.",
     "speedup": "Speedup of reverse mode over forward mode (forward time ÷ reverse time; bars from the "
     "quartiles) against n. Dashed: the ideal, forward passes per reverse sweep (n for chunk 1, "
     "⌈n/c⌉ chunked), reached if a reverse sweep cost as much as one forward pass. The stars on "

@@ -6,13 +6,16 @@
     {"schema_version": 2, "status": "complete" | "partial", "status_reason": str | null,
      "started_at", "finished_at", "elapsed_s", "tool": {"name", "version"},
      "command": {"argv", "line", "cwd"}, "settings": {...}, "environment": {...},
-     "problem": {"name", "description", "kind", "sizes", "options"},
+     "problem": {"name", "description", "kind", "sizes", "size_name", "options"},
      "cells": [Cell, ...], "summary": [sentence, ...]}
 
 A run that has not finished (still running, interrupted, crashed) says ``"status": "partial"`` and
 its folder holds a ``PARTIAL`` file; both go when it completes. Each :class:`Cell` field is
 documented on the class; ``results.csv`` has one row per cell with the columns of
 :data:`CELL_FIELDS` (lists joined with ``;``, mappings as JSON, missing values empty).
+
+``problem.size_name`` is what a user builder's size means, as its first parameter is named
+(``build(steps, seed)``: ``"steps"``), else null; older files lack it (read as null).
 
 Version 2 added each cell's ``library`` (``"modes"`` for our engines, else the peer's name, as
 ``--peers`` times them) and ``compile_s`` (a peer's jit compile); :func:`load` still reads version 1
