@@ -41,7 +41,7 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, LogFormatterSciNotati
 from matplotlib.transforms import blended_transform_factory
 
 from experiments import fits
-from experiments.human import human_seconds
+from experiments.human import human_bytes, human_seconds
 from experiments.peers import figures as peer_figures
 from experiments.report_data import (
     TAPE_MODES,
@@ -118,6 +118,9 @@ MEMORY_ON_TOP = {"ls": (0, (4, 2)), "mfc": "none", "ms": 7, "mew": 1.4, "zorder"
 #: Where a heat map row's crossover star sits, as a fraction of the row's (log) height from its
 #: bottom edge: under the cell labels, which are centred on the row.
 STAR_HEIGHT = 0.18
+#: The share of the bytes-per-operation panel's height its data may take (the top is for the values
+#: written there).
+PER_OP_DATA_HEIGHT = 0.68
 #: Griewank and Walther's bound: a reverse gradient costs a small constant times f (3 to 4).
 CHEAP_GRADIENT = (3.0, 4.0)
 
@@ -702,17 +705,6 @@ def _bytes_per_op_panel(
         missing = sorted({c["n"] for c in main_cells(cells) if c.get("mode") == mode} - set(ns))
         _absent(ax, missing, COLOR[mode])
         crosses = crosses or bool(missing)
-        n, v, _ = pts[-1]
-        ax.annotate(
-            f"{v:,.0f} B/op",
-            (n, v),
-            xytext=(-6, 7),
-            textcoords="offset points",
-            ha="right",
-            va="bottom",
-            fontsize=9,
-            color=COLOR[mode],
-        )
     tape = [
         (int(c["n"]), c["tape_bytes"] / c["ops"])
         for _, _, c in per_op.get(REVERSE, [])
@@ -721,14 +713,35 @@ def _bytes_per_op_panel(
     if tape:
         ax.plot([n for n, _ in tape], [v for _, v in tape], color=COLOR[REVERSE], ls=":", lw=1.4, marker=".")
         values += [v for _, v in tape]
-    # from zero (a share of the peak reads as a length), unless the values span a decade or more
-    if max(values) > 10 * min(values):
+    # from zero (a share of the peak reads as a length), unless the values span a decade or pass
+    # a few KiB (an array operation's bytes): then log, in the tables' KiB and MiB; either way the
+    # top third of the panel is left free for the values written there
+    lo, hi = min(values), max(values)
+    if hi > 10 * lo or hi >= 4 * 1024:
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f} B"))
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        bottom = lo / 2
+        ax.set_ylim(bottom, bottom * (hi / bottom) ** (1 / PER_OP_DATA_HEIGHT))
+        _binary_ticks(ax)
     else:
-        ax.set_ylim(0, max(values) * 1.3)
+        ax.set_ylim(0, hi / PER_OP_DATA_HEIGHT)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f} B"))
+    # each line's value at its largest n, in its colour, in the top corner on the side where the
+    # lines are lower (the left when bytes per op grow with n)
+    top = max(per_op.values(), key=lambda pts: pts[-1][1])
+    left = top[0][1] <= top[-1][1]
+    for k, (mode, pts) in enumerate(sorted(per_op.items(), key=lambda t: -t[1][-1][1])):
+        n, v, _ = pts[-1]
+        ax.annotate(
+            f"{LABEL[mode]}: {human_bytes(v)} per operation at n = {n:,}",
+            (0.02 if left else 0.98, 0.96),
+            xycoords="axes fraction",
+            xytext=(0, -12 * k),
+            textcoords="offset points",
+            ha="left" if left else "right",
+            va="top",
+            fontsize=9,
+            color=COLOR[mode],
+        )
     ax.set_xlabel("inputs n")
     ax.set_ylabel("bytes per operation")
     ax.set_title("reverse mode: peak memory ÷ operations recorded on its tape", fontsize=10)

@@ -506,20 +506,19 @@ def memory_per_op(cells: list[Cell], panel: bool = True) -> str:
             continue
         shown = pts if len(pts) <= PER_OP_LISTED else [pts[0], pts[-1]]
         listed = (", " if len(pts) <= PER_OP_LISTED else " … ").join(
-            f"{v:,.0f} B at {where(c)}" for _, v, c in shown
+            f"{human_bytes(v)} at {where(c)}" for _, v, c in shown
         )
         _, _, c = pts[-1]
         name = "reverse mode" if mode == REVERSE else "chunked reverse mode"
-        name = f"Lower panel: {name}" if panel else name.capitalize()
+        name = f"Lower panel: {name}" if panel and not out else name.capitalize()
         dotted = ", dotted: the tape alone" if panel and mode == REVERSE else ""
         text = (
             f"{name}'s peak memory per recorded operation (peak ÷ ops{dotted}): {listed}; at "
             f"{where(c)} that is {human_bytes(c['peak_bytes'])} ÷ {c['ops']:,} operations"
         )
         if mode == REVERSE and c.get("tape_bytes"):
-            text += (
-                f", of which the tape alone holds {c['tape_bytes'] / c['ops']:,.0f} B (as modes estimates it)"
-            )
+            tape = human_bytes(c["tape_bytes"] / c["ops"])
+            text += f", of which the tape alone holds {tape} (as modes estimates it)"
         out.append(text + ".")
     return " ".join(out)
 

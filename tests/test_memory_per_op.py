@@ -45,7 +45,7 @@ def test_the_lower_panel_plots_peak_over_ops_for_reverse_mode():
     (tape,) = [line for line in ax.lines if line.get_linestyle() == ":"]
     np.testing.assert_allclose(tape.get_ydata(), [125.0] * len(SIZES), rtol=1e-12)
     notes = [t.get_text() for t in ax.texts]
-    assert f"{expected(SIZES[-1]):,.0f} B/op" in notes  # the largest n's value, written beside it
+    assert notes == [f"reverse: {expected(1000):.0f} B per operation at n = 1,000"]  # the largest n's
     assert ax.get_xscale() == "log" and "bytes per operation" in ax.get_ylabel()
     assert fig.axes[0].get_shared_x_axes().joined(fig.axes[0], ax)  # one n axis for both panels
     FigureCanvasAgg(fig).draw()
@@ -137,3 +137,42 @@ def test_numbers_stand_when_the_memory_figure_cannot_be_drawn(tmp_path):
         f"Reverse mode's peak memory per recorded operation (peak ÷ ops): {expected(100):,.0f} B at n = 100"
         in md
     )
+
+
+def array_cells():
+    """A Jacobian-like sweep of few, large operations with chunked reverse mode beside reverse:
+    bytes per op in KiB and MiB, growing with n."""
+    cells = per_op_cells()
+    for c in list(cells):
+        if c["mode"] == "reverse":
+            c["ops"] = 3
+            cells.append(
+                {**c, "mode": "reverse-chunked", "peak_bytes": 8 * c["peak_bytes"], "tape_bytes": None}
+            )
+    return cells
+
+
+def test_large_bytes_per_op_go_log_in_kib_and_mib_and_their_values_clear_the_data():
+    cells = array_cells()
+    fig = plots.styled(plots.memory_figure, cells, "memory")
+    ax = lower_panel(fig)
+    assert ax.get_yscale() == "log"
+    chunked = next(line for line in ax.lines if line.get_label() == "reverse, chunked")
+    np.testing.assert_allclose(chunked.get_ydata(), [8 * (1000 * n + 6000) / 3 for n in SIZES])
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert ticks and all(t.endswith(("KiB", "MiB")) for t in ticks)
+    assert [t.get_text().split(":")[0] for t in ax.texts] == ["reverse, chunked", "reverse"]
+    r = canvas.get_renderer()
+    lowest_text = min(t.get_window_extent(r).y0 for t in ax.texts)
+    highest_point = max(ax.transData.transform(xy)[1] for line in ax.lines for xy in line.get_xydata())
+    assert lowest_text > highest_point  # the values sit above every line, not over one
+
+
+def test_the_sentence_names_each_tape_mode_once(tmp_path):
+    md = markdown(array_cells(), tmp_path)
+    (caption,) = [line for line in md.splitlines() if line.startswith("**Figure 5.**")]
+    assert caption.count("Lower panel") == 1
+    assert "Chunked reverse mode's peak memory per recorded operation (peak ÷ ops): " in caption
+    assert "at n = 1000 that is 7.7 MiB ÷ 3 operations." in caption  # 8 × 1,006,000 B
