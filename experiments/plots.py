@@ -4,10 +4,12 @@
 Each builder takes the cells of one run and returns a figure, or raises :class:`NoDataError` saying
 what the figure would need; the report then prints that sentence in the figure's place.
 
-1. :func:`time_figure`: time per call against n, log-log, per mode with its interquartile band,
-   f alone for reference, O(n) and O(n^2) guides, and each mode's fitted slope in the legend;
+1. :func:`time_figure`: time per call against n (or a ``--sizes`` run's size at a fixed n),
+   log-log, per mode with its interquartile band, f alone for reference, O(n) and O(n^2) guides,
+   and each mode's fitted slope in the legend;
 2. :func:`speedup_figure`: reverse mode's speedup over forward mode, with the ideal (forward
-   passes per reverse sweep) and the crossover n*;
+   passes per reverse sweep) and the crossover n* (a Jacobian's chunked reverse mode against
+   chunked forward mode too, where it was timed);
 3. :func:`audit_figure`: time relative to f alone, against the 3-4x band of the cheap-gradient
    principle;
 4. :func:`counts_figure`: forward passes and reverse sweeps, and primitive evaluations;
@@ -398,44 +400,62 @@ def time_figure(
 # ------------------------------------------------------------------------------- 2. speedup
 
 
-def speedup_points(cells: Sequence[Cell], fwd_mode: str) -> list[tuple[Cell, Cell]]:
+def speedup_points(cells: Sequence[Cell], fwd_mode: str, rev_mode: str = REVERSE) -> list[tuple[Cell, Cell]]:
     """(forward cell, reverse cell) at each n where both were timed."""
-    rev = {c["n"]: c for c in series(cells, REVERSE)}
+    rev = {c["n"]: c for c in series(cells, rev_mode)}
     return [(f, rev[f["n"]]) for f in series(cells, fwd_mode) if f["n"] in rev]
+
+
+#: The speedup figure's comparisons, (forward mode, reverse mode): each forward mode against
+#: reverse mode, and (a Jacobian where it was timed) chunked forward against chunked reverse mode,
+#: each side carrying c directions per pass or sweep (the fair fight the heat map also shows).
+SPEEDUP_PAIRS = ((FORWARD, REVERSE), (FORWARD_CHUNKED, REVERSE), (FORWARD_CHUNKED, REVERSE_CHUNKED))
+
+
+def speedup_label(fwd_mode: str, rev_mode: str, named: bool) -> str:
+    """A comparison's legend name: the forward mode alone against plain reverse mode, unless
+    ``named`` (the figure also compares against chunked reverse mode: both sides named)."""
+    if rev_mode == REVERSE_CHUNKED:
+        return "both chunked: forward ÷ reverse"
+    return f"{LABEL[fwd_mode]} ÷ reverse" if named else LABEL[fwd_mode]
 
 
 def speedup_figure(cells: Sequence[Cell], title: str, peers: Sequence[Cell] = ()) -> Figure:
     """Speedup of reverse over forward mode against n, with the ideal and the crossover n* (and
-    the ``peers``' own forward/reverse ratios dashed, from ``--peers``)."""
-    comparisons = [m for m in FORWARD_MODES if len(speedup_points(cells, m)) >= 2]
+    the ``peers``' own forward/reverse ratios dashed, from ``--peers``). A Jacobian with chunked
+    reverse mode timed gets a third line: chunked forward ÷ chunked reverse."""
+    comparisons = [(f, r) for f, r in SPEEDUP_PAIRS if len(speedup_points(cells, f, r)) >= 2]
     if not comparisons:
         raise NoDataError(
             "the speedup figure needs forward and reverse mode timed at the same n, at two "
             "or more input counts n"
         )
-    fig = _figure((7.2, 5.0))
+    fig = _figure((7.2, 5.0 if len(comparisons) < 3 else 6.4))  # a third comparison: a longer legend
     ax = fig.add_subplot()
     _loglog(ax, _Plain())
     lo_n, hi_n = math.inf, 0.0
     handles: list[Any] = []
     hollow = False
-    rev_all = {c["n"]: c for c in main_cells(cells) if c.get("mode") == REVERSE}
     jac = _unit(cells) == "Jacobian"
-    for mode in comparisons:
-        pairs = speedup_points(cells, mode)
+    named = any(r == REVERSE_CHUNKED for _, r in comparisons)
+    for mode, rev_mode in comparisons:
+        rev_all = {c["n"]: c for c in main_cells(cells) if c.get("mode") == rev_mode}
+        pairs = speedup_points(cells, mode, rev_mode)
+        # a comparison's colour and marker: its forward mode's, or chunked reverse mode's
+        style = rev_mode if rev_mode == REVERSE_CHUNKED else mode
         ns = np.array([f["n"] for f, _ in pairs], dtype=float)
         s = np.array([f["time_median_s"] / r["time_median_s"] for f, r in pairs])
         bounds = [fits.quartile_ratio(f, r) for f, r in pairs]
         err = np.array([[v - b[0], b[1] - v] if b else [0.0, 0.0] for v, b in zip(s, bounds)]).T
         fit = fits.fit_ratio_slope([f for f, _ in pairs], [r for _, r in pairs])
-        label = LABEL[mode] + (f": slope {fit.text()}" if fit else "")
+        label = speedup_label(mode, rev_mode, named) + (f": slope {fit.text()}" if fit else "")
         handles.append(
             ax.errorbar(
                 ns,
                 s,
                 yerr=np.clip(err, 0, None),
-                color=COLOR[mode],
-                marker=MARKER[mode],
+                color=COLOR[style],
+                marker=MARKER[style],
                 ms=5,
                 capsize=3,
                 label=label,
@@ -448,15 +468,18 @@ def speedup_figure(cells: Sequence[Cell], title: str, peers: Sequence[Cell] = ()
             (c for c in main_cells(cells) if c.get("mode") == mode and c.get("passes")), key=lambda c: c["n"]
         )
         ideal = [(c["n"], c["passes"] / ((rev_all.get(c["n"]) or {}).get("sweeps") or 1)) for c in fw_all]
-        what = ("n" if mode == FORWARD else "⌈n/c⌉") + (" / m" if jac else "")
+        what = ("n" if mode == FORWARD else "⌈n/c⌉") + (
+            " / ⌈m/c⌉" if rev_mode == REVERSE_CHUNKED else " / m" if jac else ""
+        )
+        which = "both chunked" if rev_mode == REVERSE_CHUNKED else LABEL[mode].split(", ")[1]
         handles += ax.plot(
             [n for n, _ in ideal],
             [v for _, v in ideal],
-            color=COLOR[mode],
+            color=COLOR[style],
             ls="--",
             lw=1.2,
             alpha=0.8,
-            label=f"ideal, {LABEL[mode].split(', ')[1]}: {what}",
+            label=f"ideal, {which}: {what}",
             zorder=2,
         )
         # estimated speedups where one side was over the budget
@@ -468,7 +491,7 @@ def speedup_figure(cells: Sequence[Cell], title: str, peers: Sequence[Cell] = ()
             if tf and tr:
                 est.append((n, tf / tr))
         if est:
-            _hollow(ax, est, mode)
+            _hollow(ax, est, style)
             hollow = True
             lo_n, hi_n = min(lo_n, est[0][0]), max(hi_n, est[-1][0])
         # the crossover, on the break-even line, with its interval
@@ -477,13 +500,13 @@ def speedup_figure(cells: Sequence[Cell], title: str, peers: Sequence[Cell] = ()
             xerr = None
             if co.low is not None and co.high is not None:
                 xerr = [[co.n_star - co.low], [co.high - co.n_star]]
-            face = COLOR[mode] if co.how == "measured" else "white"
+            face = COLOR[style] if co.how == "measured" else "white"
             handles.append(
                 ax.errorbar(
                     [co.n_star],
                     [1.0],
                     xerr=xerr,
-                    color=COLOR[mode],
+                    color=COLOR[style],
                     marker="*",
                     ms=13,
                     mfc=face,
@@ -497,7 +520,9 @@ def speedup_figure(cells: Sequence[Cell], title: str, peers: Sequence[Cell] = ()
             lo_n, hi_n = min(lo_n, co.low or co.n_star), max(hi_n, co.high or co.n_star)
         elif co is not None:
             handles.append(
-                Line2D([], [], ls="none", marker="*", mfc="white", color=COLOR[mode], ms=11, label=_short(co))
+                Line2D(
+                    [], [], ls="none", marker="*", mfc="white", color=COLOR[style], ms=11, label=_short(co)
+                )
             )
     handles += peer_figures.draw_speedups(ax, peers)
     handles.append(

@@ -37,7 +37,7 @@ from experiments.report_data import (
     sizes,
     timed,
 )
-from experiments.results import MODE_ORDER
+from experiments.results import FORWARD_CHUNKED, MODE_ORDER, REVERSE_CHUNKED
 
 FIGURES = "figures"
 
@@ -440,6 +440,8 @@ class _Builder:
         for kind, build in builds.items():
             key = "audit-jacobian" if kind == "audit" and run.kind == "jacobian" else kind
             caption = words.CAPTIONS[key].format(unit=unit, Unit=unit.capitalize(), anchor=anchor)
+            if kind == "speedup" and len(plots.speedup_points(cells, FORWARD_CHUNKED, REVERSE_CHUNKED)) >= 2:
+                caption += words.CAPTIONS["speedup-chunked"]
             if kind != "memory":
                 self.figure(run, kind, build, alts[kind], caption)
             elif not self.figure(run, kind, build, alts[kind], f"{caption} {words.memory_per_op(cells)}"):

@@ -49,6 +49,10 @@ CAPTIONS = {
     "⌈n/c⌉ chunked), reached if a reverse sweep cost as much as one forward pass. The stars on "
     "the break-even line mark the crossover n* with its 68% interval (hollow: extrapolated "
     "outside the sizes measured).",
+    "speedup-chunked": " Pink, with plus markers: chunked forward mode ÷ chunked reverse mode, ⌈n/c⌉ "
+    "forward passes against ⌈m/c⌉ reverse sweeps, each carrying c directions (the fair fight for a "
+    "Jacobian, as in the heat map); its ideal is ⌈n/c⌉ / ⌈m/c⌉. The other lines compare against "
+    "reverse mode's m sweeps.",
     "audit-jacobian": "Jacobian time divided by the time of f alone at the same n. No cheap-gradient "
     "band: that bound (3 to 4 × f) is for one gradient, one reverse sweep, while a Jacobian of m "
     "outputs takes m reverse sweeps or ⌈n/c⌉ forward passes.",
