@@ -35,7 +35,7 @@ from modes.core import Primitive, Trace, Traced, check_value, primal, shape_of
 from modes.inputs import Inputs, as_plain, call, parse_direction, parse_inputs, require_scalar
 from modes.numeric import MATH_ERRORS as _MATH_ERRORS
 from modes.rules import broadcast_to, concatenate, reshape, stack, sum_to, transpose
-from modes.value import EngineValue, float_plan
+from modes.value import _NO_PARAMS, EngineValue, float_plan
 
 _new = object.__new__
 
@@ -121,6 +121,11 @@ def _recording_operator(name: str, prim: Primitive, reflected: bool) -> Callable
                             r.index = len(entries) - 1
                             r._trace = tape
                             return r
+            t = type(o)
+            if t is np.ndarray or t is float or t is int or (t is Var and o._trace is tape):
+                # arrays: this tape is the innermost among the operands, as the general operator
+                # would find after its own checks
+                return tape.process(prim, (o, self) if reflected else (self, o), _NO_PARAMS)
         return general(self, o) if mod is None else general(self, o, mod)
 
     op.__name__ = name
@@ -183,15 +188,15 @@ class ElementwiseStep:
 
     __slots__ = ("prim", "parents", "positions", "primals", "out", "_partials", "shapes")
 
-    def __init__(self, prim: Primitive, parents: tuple, positions: tuple, primals: tuple, out: Any) -> None:
+    def __init__(self, prim: Primitive, parents: list, positions: list, primals: list, out: Any) -> None:
         self.prim = prim
         self.parents = parents
         self.positions = positions
         self.primals = primals
         self.out = out
         self._partials: tuple | None = None
-        so = out.shape if type(out) is np.ndarray else shape_of(out)
         shapes = None
+        so = out.shape if type(out) is np.ndarray else shape_of(out)
         for j, i in enumerate(positions):
             p = primals[i]
             ps = p.shape if type(p) is np.ndarray else shape_of(p)
@@ -199,7 +204,7 @@ class ElementwiseStep:
                 if shapes is None:
                     shapes = [None] * len(positions)
                 shapes[j] = ps
-        self.shapes = shapes and tuple(shapes)
+        self.shapes = shapes
 
     @property
     def partials(self) -> tuple:
@@ -225,7 +230,7 @@ class LinearStep:
     __slots__ = ("prim", "parents", "positions", "primals", "out", "params")
 
     def __init__(
-        self, prim: Primitive, parents: tuple, positions: tuple, primals: tuple, out: Any, params: dict
+        self, prim: Primitive, parents: list, positions: list, primals: list, out: Any, params: dict
     ) -> None:
         self.prim = prim
         self.parents = parents
@@ -272,8 +277,7 @@ class Tape(Trace):
         return len(self.entries)
 
     def close(self) -> None:
-        super().close()
-        self.inline = False
+        self.active = self.fast = self.inline = False  # Trace.close's, and the tape's own flag
 
     @property
     def ops(self) -> int:
@@ -331,36 +335,39 @@ class Tape(Trace):
     def process(self, prim: Primitive, args: tuple, params: dict) -> Var:
         if not self.active:
             raise self.stale()
-        primals = []
+        primals = list(args)
         parents = []
         positions = []
         nested = False
-        for i, a in enumerate(args):
-            if type(a) is Var and a._trace is self:  # the common case, without isinstance
+        i = 0
+        for a in args:
+            t = type(a)
+            if t is Var and a._trace is self:  # the common case, without isinstance
                 v = a.value
-                if type(v) is not np.ndarray and type(v) is not float:
-                    nested = nested or isinstance(v, Traced)
-                primals.append(v)
+                primals[i] = v
                 parents.append(a.index)
                 positions.append(i)
-                continue
-            if isinstance(a, Traced):
+                if type(v) is not np.ndarray and type(v) is not float and isinstance(v, Traced):
+                    nested = True
+            elif t is not np.ndarray and t is not float and isinstance(a, Traced):
                 tr = a._trace
                 if tr is self:
                     v = a.value  # type: ignore[attr-defined]
-                    nested = nested or isinstance(v, Traced)
-                    primals.append(v)
+                    primals[i] = v
                     parents.append(a.index)  # type: ignore[attr-defined]
                     positions.append(i)
-                    continue
-                if not tr.active:
+                    nested = nested or isinstance(v, Traced)
+                elif not tr.active:
                     raise tr.stale()
-                nested = True
-            primals.append(a)
+                else:
+                    nested = True
+            i += 1
         out = prim(*primals, **params) if nested else prim.impl(*primals, **params)
-        if type(out) is not float:
-            if type(out) is not np.ndarray or out.dtype.kind == "c":
+        if type(out) is np.ndarray:
+            if out.dtype.kind == "c":
                 check_value(prim, out)
+        elif type(out) is not float:
+            check_value(prim, out)
         partials = prim.partials
         if partials is not None:
             for i in positions:
@@ -370,7 +377,7 @@ class Tape(Trace):
             if type(out) is float and len(positions) <= 2:
                 entry = self._scalar_step(prim, primals, out, parents, positions)
             else:
-                entry = ElementwiseStep(prim, tuple(parents), tuple(positions), tuple(primals), out)
+                entry = ElementwiseStep(prim, parents, positions, primals, out)
                 if nested:  # partials made of an enclosing trace's values: evaluate them while it runs
                     entry.partials  # noqa: B018 - evaluated for its effect (kept on the step)
         else:
@@ -378,7 +385,7 @@ class Tape(Trace):
             for i in positions:
                 if vjps is None or vjps[i] is None:
                     raise prim.missing_rule(i)
-            entry = LinearStep(prim, tuple(parents), tuple(positions), tuple(primals), out, params)
+            entry = LinearStep(prim, parents, positions, primals, out, params)
         if type(entry) is not tuple:
             self.scalar_only = False
         entries = self.entries
@@ -659,8 +666,8 @@ class Tape(Trace):
         if type(e) is tuple:
             return Node(k, e[0], tuple(e[1::2]), tuple(e[2::2]), self.values[k])
         if type(e) is ElementwiseStep:
-            return Node(k, e.prim, e.parents, e.partials, self.values[k])
-        return Node(k, e.prim, e.parents, (), self.values[k])
+            return Node(k, e.prim, tuple(e.parents), e.partials, self.values[k])
+        return Node(k, e.prim, tuple(e.parents), (), self.values[k])
 
     def nbytes(self) -> int:
         """Approximate bytes the tape holds: entries, stored partials, primals and values."""
@@ -915,10 +922,14 @@ def record_inputs(f: Callable[[Any], Any], inputs: Inputs) -> Recording:
 def value_and_grad(f: Callable[[Any], Any], inputs: Inputs) -> tuple[Any, Any, Callable[[], dict], Tape]:
     """Value and gradient of a scalar ``f``: one recording, one sweep (and how to count them)."""
     rec = record_inputs(f, inputs)
-    if type(rec.value) is not float:
-        require_scalar(rec.value)
-    g = rec.backward(1.0)
-    return rec.value, g, rec.counts, rec.tape
+    value = rec.value
+    if type(value) is not float:
+        require_scalar(value)
+    if rec._depends:  # Recording.backward(1.0) without its checks: the seed is a float here
+        g = _gather(rec.tape.backward(rec.out.index, 1.0, rec.input_nodes), inputs)
+    else:
+        g = rec.backward(1.0)
+    return value, g, rec.counts, rec.tape
 
 
 def jacobian(
