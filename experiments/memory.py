@@ -20,7 +20,15 @@ MEMORY_HEADROOM = 0.8
 
 
 def traced_peak(fn: Callable[[], Any]) -> tuple[int, float, modes.Stats]:
-    """(peak bytes allocated during ``fn()``, seconds it took under tracemalloc, its counts)."""
+    """(peak bytes allocated during ``fn()``, seconds it took under tracemalloc, its counts).
+
+    When ``fn`` differentiates through the library, the peak is the library's own
+    (``counting(memory=True)``: each differentiation's peak above what existed when it began), not
+    the traced peak of the whole call: counting's bookkeeping after a differentiation (the tape's
+    size estimate walks every entry) allocates more than the tape itself and must not be counted
+    as the tape's memory. A ``fn`` that does not differentiate (a peer library, f alone) gets the
+    traced peak of the call.
+    """
     started = not tracemalloc.is_tracing()
     if started:
         tracemalloc.start()
@@ -31,7 +39,7 @@ def traced_peak(fn: Callable[[], Any]) -> tuple[int, float, modes.Stats]:
         with modes.counting(memory=True) as stats:
             fn()
         elapsed = time.perf_counter() - t0
-        peak = max(tracemalloc.get_traced_memory()[1] - base, stats.peak_bytes)
+        peak = stats.peak_bytes if stats.calls else tracemalloc.get_traced_memory()[1] - base
     finally:
         if started:
             tracemalloc.stop()
