@@ -1,11 +1,17 @@
 """Reverse mode: a tape (Wengert list) recorded while f runs, swept backwards by a plain loop.
 
 Recording stores, for every primitive applied, its parents and what its rule needs: the local
-partials (elementwise ops, evaluated at record time as in the article's picture) or the primals
-for a structure op's transpose. The tape is a flat list in execution order, so it is already
-topologically sorted and the sweep is one backwards ``for`` loop: no recursion, any depth.
-Adjoints live in a list owned by the sweep and are returned fresh; nothing is stored on nodes, so
-one recording can be swept any number of times (one sweep per Jacobian row).
+partials of a scalar operation (evaluated at record time, as in the article's picture), the call
+of an elementwise operation on arrays (its partials are evaluated when a sweep first needs them)
+or the primals for a structure op's transpose. The tape is a flat list in execution order, so it
+is already topologically sorted and the sweep is one backwards ``for`` loop: no recursion, any
+depth. Adjoints live in a list owned by the sweep and are returned fresh; nothing is stored on
+nodes, so one recording can be swept any number of times (one sweep per Jacobian row).
+
+Where the time goes (issue 14): scalar code records one tuple per operation from the tape
+variables' own operators (:func:`_recording_operator`), and a tape of scalar steps only is swept
+by the tightest loop Python allows (:meth:`Tape._sweep_scalar`); products follow IEEE during a
+sweep and a nan is resolved after it (:meth:`Tape.backward`), so no step pays for the strong zero.
 
 The tape holds the branches taken at the point where it was recorded: ``Recording.backward``
 differentiates at that point only.
