@@ -95,6 +95,21 @@ def product(d: Any, g: Any, structural: bool = False, reach: Any = None, owner: 
     return where(zero, 0.0, r)
 
 
+def has_nan(x: Any) -> bool:
+    """Whether a tangent or adjoint (float, array or engine value) holds a nan.
+
+    The engines multiply arrays by IEEE rules during a pass or sweep and ask this of its results
+    only: a nan that a zero of unknown kind produced either reaches them, or is cut by a
+    structural zero (0 either way) or dropped by an operation that does not read it. An inf
+    beside a -inf may answer True too (their sum): a harmless repeat with tracking.
+    """
+    if type(x) is not float and type(x) is not np.ndarray:
+        x = primal(x)
+    if type(x) is float:
+        return x != x
+    return bool(np.isnan(np.add.reduce(x, axis=None)))
+
+
 def reach_through(d: Any, reach: Any, structural: bool) -> Any:
     """Where ``d * g`` is reached, given where ``g`` is: a structural zero of ``d`` stops it."""
     if not structural:

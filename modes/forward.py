@@ -19,6 +19,7 @@ from modes.chain import (
     any_reached,
     expand_partial,
     full_reach,
+    has_nan,
     merge_reach,
     product,
     reach_through,
@@ -63,7 +64,7 @@ class ForwardTrace(Trace):
     it and are repeated with it only when :class:`~modes.chain.Unresolved` says it matters.
     """
 
-    __slots__ = ("cdim", "ops", "updates", "track")
+    __slots__ = ("cdim", "ops", "updates", "track", "deferred")
 
     def __init__(self, cdim: int, track: bool = False) -> None:
         super().__init__()
@@ -72,6 +73,9 @@ class ForwardTrace(Trace):
         self.updates = 0
         self.fast = True
         self.track = track
+        # an array tangent was multiplied by plain IEEE rules: a nan in the output's tangent may
+        # be one a structural zero should have stopped (resolved by repeating the pass)
+        self.deferred = False
 
     def process(self, prim: Primitive, args: tuple, params: dict) -> Dual:
         if not self.active:
@@ -109,7 +113,11 @@ class ForwardTrace(Trace):
                 if rule is None:
                     raise prim.missing_rule(i)
                 d = expand_partial(rule if type(rule) is float else rule(*primals, out), cdim)
-                term = product(d, ti, structural, reaches[i] if track else None, self)
+                if type(ti) is np.ndarray and not (track or structural):
+                    term = d * ti  # IEEE: a nan is resolved after the pass (_run_pass)
+                    self.deferred = True
+                else:
+                    term = product(d, ti, structural, reaches[i] if track else None, self)
                 t = term if t is None else t + term
                 if track:
                     reach = merge_reach(reach, reach_through(d, reaches[i], structural))
@@ -140,6 +148,9 @@ class ForwardTrace(Trace):
             t = d * g
             if t != t:
                 t = product(d, g, prim.structural_zeros, None, self)
+        elif type(g) is np.ndarray and not prim.structural_zeros:
+            t = d * g  # a chunk of directions: IEEE, a nan is resolved after the pass
+            self.deferred = True
         else:
             t = product(d, g, prim.structural_zeros, None, self)
         self.ops += 1
@@ -159,6 +170,9 @@ class ForwardTrace(Trace):
             if t != t:
                 s = prim.structural_zeros
                 t = product(da, g, s, None, self) + product(db, h, s, None, self)
+        elif type(g) is np.ndarray and type(h) is np.ndarray and not prim.structural_zeros:
+            t = da * g + db * h  # chunks of directions: IEEE, a nan is resolved after the pass
+            self.deferred = True
         else:
             s = prim.structural_zeros
             t = product(da, g, s, None, self) + product(db, h, s, None, self)
@@ -268,13 +282,17 @@ def _run_pass(
     f: Callable[[Any], Any], make_arg: Callable[[ForwardTrace], Any], cdim: int, chunk_shape: tuple
 ) -> tuple:
     """One forward pass: (value, tangent, trace). Repeated with reach tracking when a nan met a
-    zero tangent whose kind the plain pass cannot tell (``modes/chain.py``)."""
+    zero tangent whose kind the plain pass cannot tell (``modes/chain.py``): at once on floats,
+    after the pass on arrays (multiplied by IEEE rules; the output's tangent then holds the nan)."""
     for track in (False, True):
         trace = TrackingTrace(cdim) if track else ForwardTrace(cdim)
         try:
             out = call(f, make_arg(trace))
             v, t = _split(out, trace, chunk_shape)
-            return v, t, trace
+            if track or not trace.deferred or not has_nan(t):
+                return v, t, trace
+            # a nan in the output's tangent: repeat the pass with reach tracking, which tells a
+            # structural zero's nan (0) from an IEEE one (kept)
         except Unresolved as e:
             if e.owner is not trace:  # an enclosing pass's product (nested differentiation)
                 raise

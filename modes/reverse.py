@@ -31,6 +31,7 @@ from modes.chain import (
     any_reached,
     expand_partial,
     full_reach,
+    has_nan,
     merge_reach,
     product,
     reach_through,
@@ -859,7 +860,7 @@ _FLOAT_OR_NONE = frozenset((float, type(None)))
 
 
 def _any_nan(adjs: list[Any]) -> bool:
-    """Whether any adjoint holds a nan (an inf beside a -inf may say so too: a harmless repeat)."""
+    """Whether any adjoint holds a nan (see :func:`modes.chain.has_nan`)."""
     if len(adjs) > 1:
         try:
             total = sum(adjs)  # a C loop over a list-style gradient's floats
@@ -868,17 +869,7 @@ def _any_nan(adjs: list[Any]) -> bool:
         else:
             if type(total) is float:
                 return total != total
-    for a in adjs:
-        if a is None:
-            continue
-        if type(a) is not float and type(a) is not np.ndarray:
-            a = primal(a)
-        if type(a) is float:
-            if a != a:
-                return True
-        elif np.isnan(np.add.reduce(a, axis=None)):
-            return True
-    return False
+    return any(a is not None and has_nan(a) for a in adjs)
 
 
 def _gather(adjs: list[Any], inputs: Inputs) -> Any:

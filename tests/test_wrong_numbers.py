@@ -415,3 +415,17 @@ def test_a_reverse_sweep_repeated_for_a_nan_counts_once_and_keeps_ieee_nans():
     # f = sqrt(x1) x0 + sqrt(x2) x1: df/dx0 = sqrt(-1), df/dx1 has sqrt'(-1), df/dx2 = x1 / (2 sqrt(x2))
     np.testing.assert_array_equal(np.isnan(g), [True, True, False])
     assert g[2] == -0.25
+
+
+def test_a_forward_array_pass_repeated_for_a_nan_counts_once():
+    """Forward mode multiplies array tangents by IEEE rules and repeats a pass whose output tangent
+    holds a nan with reach tracking: x[0]'s unseeded zero times sqrt'(0) = inf is structural."""
+    f = lambda x: ops.sum(ops.sqrt(x) * 0.0 + x)  # sqrt'(0) = inf meets computed zeros (0.0 * t)
+    x = np.array([0.0, 4.0])
+    with modes.counting() as c:
+        g = quiet(modes.grad, f, x, mode="forward")
+    assert c.passes == 1
+    np.testing.assert_array_equal(np.isnan(g), [True, False])  # 0.0 * inf at x[0]: IEEE nan
+    assert g[1] == 1.0
+    h = quiet(modes.grad, lambda x: ops.sum(ops.sqrt(x)[1:]), x, mode="forward", chunk=1)
+    np.testing.assert_array_equal(h, [0.0, 0.25])  # x[0] unread: no nan, no repeat needed
