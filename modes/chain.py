@@ -20,10 +20,18 @@ derivative 0 (the branch not taken does not leak its nan), and ``log(sum(exp(z))
 
 Which zeros are structural is known exactly only by tracking it, which costs time on every
 operation. The engines therefore track it only when it matters: a pass or sweep runs without
-tracking (``reach=None``); if a nan meets a zero whose kind it cannot tell, :func:`product`
-raises :class:`Unresolved` and the engine runs that pass or sweep again with tracking on, each
-value then carrying a *reach* mask (``True`` where a seeded direction or an output path arrives).
-Results are the same either way; only passes that produce nan at a zero pay for it.
+tracking (``reach=None``), and runs again with tracking on, each value then carrying a *reach*
+mask (``True`` where a seeded direction or an output path arrives), when
+
+* on floats, a nan meets a zero whose kind it cannot tell: :func:`product` raises
+  :class:`Unresolved` at once (the test is one comparison);
+* on arrays, its results hold a nan (:func:`has_nan`): array products follow IEEE during the pass
+  or sweep (testing every product for nan cost as much as the product), except a structural
+  primitive's. A nan made at a zero of unknown kind either reaches the results, or is cut by a
+  structural zero or dropped by an operation that does not read it, which gives the tracked
+  answer either way.
+
+Results are the same either way; only passes that produce nan pay for it.
 """
 
 from __future__ import annotations
