@@ -14,6 +14,14 @@ do in Python) and a micrograd-style engine (Karpathy's closures and topological 
 defined below, on a chain of multiply/add and on the article's example; grad / plain ratios of
 scalar and array Rosenbrock and of the MLP at batch 16 and 256; tape bytes per recorded op; the
 default forward chunk against the best chunk of a sweep; and vector-mode reverse on ``tall``.
+
+The ``catalogue-chunk`` group (issue 14 item 5: the default chunk never more than 2x the best
+anywhere in the catalogue at n <= 1000) sweeps the chunk for every catalogue problem with a
+forward-mode gradient or Jacobian at n = 10, 100, 1000 (where it accepts them), each chunk's
+derivative checked against the reference first, and ends with the worst default / best. To stay
+within a few minutes it skips a (problem, n) whose default-chunk call takes over
+:data:`CATALOGUE_CALL_LIMIT_S` and stops a sweep below chunks over :data:`DOMINATED` times the
+fastest; each row says what it left out. ``--only GROUP,...`` times some groups only.
 """
 
 from __future__ import annotations
@@ -29,8 +37,17 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import modes
-from experiments.problems import CATALOGUE, Instance, mlp_instance, rosenbrock, rosenbrock_array
-from experiments.timing import medians, timed_call
+from experiments.kernels import input_elements
+from experiments.problems import (
+    CATALOGUE,
+    GRADIENT,
+    JACOBIAN,
+    Instance,
+    mlp_instance,
+    rosenbrock,
+    rosenbrock_array,
+)
+from experiments.timing import TimeLimitExceeded, medians, timed_call
 from modes.examples import ARTICLE_POINT, article
 
 #: Scalar Rosenbrock's input count.
@@ -258,6 +275,108 @@ def _chunk_rows(rows: list[tuple[str, str, str]]) -> None:
         )
 
 
+#: The catalogue-wide check of the default chunk (issue 14 item 5: within 2x of the best anywhere
+#: in the catalogue at n <= 1000): the input counts tried, and the chunks swept (with n itself and
+#: the default; clamped to n).
+CATALOGUE_SIZES = (10, 100, 1000)
+CATALOGUE_CHUNKS = (1, 4, 12, 32, 100, 250)
+
+#: A (problem, n) whose default-chunk call takes longer than this (seconds) is not swept: the row
+#: says so. It keeps the group within a few minutes (gmm at n = 1002 takes 20-40 s a call).
+CATALOGUE_CALL_LIMIT_S = 3.0
+
+#: The sweep runs from the largest chunk down; a chunk smaller than the fastest so far and slower
+#: than this many times it is dropped with every smaller one (each halving of c doubles the
+#: passes, each of which costs at least the per-operation overhead): the row says where it stopped.
+DOMINATED = 4.0
+
+
+def _catalogue_cases() -> list[tuple[str, int]]:
+    """(problem, n) for every catalogue problem with a forward-mode gradient or Jacobian, at each
+    of :data:`CATALOGUE_SIZES` it accepts (a problem of one fixed size at that size only)."""
+    cases = []
+    for name, problem in CATALOGUE.items():
+        if problem.kind not in (GRADIENT, JACOBIAN):
+            continue
+        sizes = (problem.fixed_n,) if problem.fixed_n is not None else CATALOGUE_SIZES
+        cases += [(name, n) for n in sizes if problem.size_error(n) is None]
+    return cases
+
+
+def _agree(got: Any, ref: Any, what: str) -> None:
+    scale = max(1.0, float(np.max(np.abs(ref), initial=0.0)))
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12 * scale, err_msg=what)
+
+
+def _sweep_order(n: int, default: int) -> list[int]:
+    """The default chunk first, then the swept chunks (clamped to ``n``) from the largest down."""
+    return [default] + sorted({min(c, n) for c in (*CATALOGUE_CHUNKS, n)} - {default}, reverse=True)
+
+
+def _catalogue_case(name: str, n: int) -> tuple[str, str, str, float | None]:
+    """One row for problem ``name`` at ``n``: (label, default / best, details, the ratio or None).
+
+    Every chunk's derivative is checked against the instance's reference (reverse mode's where the
+    problem has none) before it is timed; that call, with a second one if it is short, is also its
+    warm-up and decides the pruning (:data:`DOMINATED`, :data:`CATALOGUE_CALL_LIMIT_S`).
+    """
+    inst = CATALOGUE[name].build(n, seed=0)
+    f, x = inst.f, inst.x
+    diff = modes.grad if inst.kind == GRADIENT else modes.jacobian
+    ref = inst.reference if inst.reference is not None else diff(f, x, mode="reverse")
+    default = modes.choose_chunk(inst.n, elements=input_elements(x))
+    label = f"forward chunk, {name} n = {inst.n}: default / best"
+    kernels: dict[int, Callable[[], Any]] = {}
+    fastest, at = float("inf"), default
+    dropped = ""
+    for c in _sweep_order(inst.n, default):
+        fn = kernels[c] = lambda c=c: diff(f, x, mode="forward", chunk=c)
+        below = c < at  # fewer directions than the fastest chunk so far: the passes only multiply
+        limit = max(1.0, DOMINATED * fastest) if below else CATALOGUE_CALL_LIMIT_S
+        try:
+            t, got = timed_call(fn, limit)
+        except TimeLimitExceeded:
+            t, got = float("inf"), None
+        if got is None and not below:
+            del kernels[c]
+            if c == default:
+                why = f"one call at the default c = {default} took over {limit:.0f} s"
+                return label, "skipped", why, None
+            dropped += f"; c = {c} not timed (one call over {limit:.0f} s)"
+            continue
+        if got is not None:
+            _agree(got, ref, f"{name} n = {inst.n}, forward chunk {c}")
+            t = t if t > 0.25 else min(t, timed_call(fn)[0])
+        if below and t > DOMINATED * fastest:
+            del kernels[c]
+            dropped += f"; c <= {c} not timed (over {DOMINATED:.0f}x the fastest)"
+            break
+        if t < fastest:
+            fastest, at = t, c
+    med = medians(kernels, 3)
+    best = min(med, key=med.__getitem__)
+    ratio = med[default] / med[best]
+    sweep = ", ".join(f"{c}: {med[c] * 1e3:.3g}" for c in sorted(med))
+    return label, f"{ratio:.2f}", f"default c = {default}, best c = {best}; ms by c: {sweep}{dropped}", ratio
+
+
+def _catalogue_chunk_rows(rows: list[tuple[str, str, str]]) -> None:
+    worst: tuple[float, str] | None = None
+    for name, n in _catalogue_cases():
+        label, shown, details, ratio = _catalogue_case(name, n)
+        rows.append((label, shown, details))
+        if ratio is not None and (worst is None or ratio > worst[0]):
+            worst = (ratio, label.split(":")[0].removeprefix("forward chunk, "))
+    if worst is not None:
+        rows.append(
+            (
+                "forward chunk, catalogue n <= 1000: worst default / best",
+                f"{worst[0]:.2f}",
+                f"{worst[1]}; target 2",
+            )
+        )
+
+
 def _vector_reverse_row(rows: list[tuple[str, str, str]]) -> None:
     inst = CATALOGUE["tall"].build(128, seed=0, outputs=128)
     f, x = inst.f, inst.x
@@ -281,7 +400,7 @@ def _vector_reverse_row(rows: list[tuple[str, str, str]]) -> None:
 
 
 #: The row groups of issue 14's table, by the name ``--only`` takes.
-GROUPS = ("chain", "ratios", "memory", "chunk", "vector")
+GROUPS = ("chain", "ratios", "memory", "chunk", "catalogue-chunk", "vector")
 
 
 def issue14(rosenbrock_ratio: float | None, only: tuple[str, ...] = GROUPS) -> None:
@@ -295,6 +414,8 @@ def issue14(rosenbrock_ratio: float | None, only: tuple[str, ...] = GROUPS) -> N
         _memory_row(rows)
     if "chunk" in only:
         _chunk_rows(rows)
+    if "catalogue-chunk" in only:
+        _catalogue_chunk_rows(rows)
     if "vector" in only:
         _vector_reverse_row(rows)
     print("issue 14 figures (ours | reference or target)")
