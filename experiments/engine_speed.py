@@ -21,13 +21,16 @@ forward-mode gradient or Jacobian at n = 10, 100, 1000 (where it accepts them), 
 derivative checked against the reference first, and ends with the worst default / best. To stay
 within a few minutes it skips a (problem, n) whose default-chunk call takes over
 :data:`CATALOGUE_CALL_LIMIT_S` and stops a sweep below chunks over :data:`DOMINATED` times the
-fastest; each row says what it left out. ``--only GROUP,...`` times some groups only.
+fastest; each row says what it left out. It pins glibc's allocator (:func:`pin_allocator`), so it
+runs last. ``--only GROUP,...`` times some groups only.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import gc
+import platform
 import statistics
 import sys
 from collections.abc import Callable
@@ -360,7 +363,37 @@ def _catalogue_case(name: str, n: int) -> tuple[str, str, str, float | None]:
     return label, f"{ratio:.2f}", f"default c = {default}, best c = {best}; ms by c: {sweep}{dropped}", ratio
 
 
+#: glibc's ``mallopt`` parameters (malloc.h): M_TRIM_THRESHOLD and M_MMAP_MAX.
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+
+
+def pin_allocator() -> bool:
+    """Make glibc's malloc keep freed memory for reuse: no block mapped on its own (M_MMAP_MAX 0),
+    no heap returned to the kernel (M_TRIM_THRESHOLD 2 GiB). For the rest of the process: mallopt
+    settings also end glibc's dynamic thresholds. False where malloc is not glibc's.
+
+    Why: a tangent of a few MiB or more is otherwise, depending on the largest block freed so far,
+    mapped afresh by each operation (every page faulted in and zeroed by the kernel) or reused from
+    the heap. Interleaved in one process, chunk sizes then change each other's times: measured on
+    the catalogue, a sweep's best chunk followed what ran before it (mlp at n = 1001: c = 251 was
+    2.4x slower than c = 32 interleaved, and the fastest of the two alone in its process).
+    Pinned, the sweep measures the engine (operations, cache), as BLAS pinned to one thread does.
+    """
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(None)
+    return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+
+
 def _catalogue_chunk_rows(rows: list[tuple[str, str, str]]) -> None:
+    pinned = pin_allocator()
+    rows.append(
+        (
+            "forward chunk, catalogue: allocator",
+            "pinned" if pinned else "not pinned",
+            "glibc malloc keeps freed memory (pin_allocator)" if pinned else "not glibc: see pin_allocator",
+        )
+    )
     worst: tuple[float, str] | None = None
     for name, n in _catalogue_cases():
         label, shown, details, ratio = _catalogue_case(name, n)
@@ -400,7 +433,7 @@ def _vector_reverse_row(rows: list[tuple[str, str, str]]) -> None:
 
 
 #: The row groups of issue 14's table, by the name ``--only`` takes.
-GROUPS = ("chain", "ratios", "memory", "chunk", "catalogue-chunk", "vector")
+GROUPS = ("chain", "ratios", "memory", "chunk", "vector", "catalogue-chunk")
 
 
 def issue14(rosenbrock_ratio: float | None, only: tuple[str, ...] = GROUPS) -> None:
@@ -414,10 +447,10 @@ def issue14(rosenbrock_ratio: float | None, only: tuple[str, ...] = GROUPS) -> N
         _memory_row(rows)
     if "chunk" in only:
         _chunk_rows(rows)
-    if "catalogue-chunk" in only:
-        _catalogue_chunk_rows(rows)
     if "vector" in only:
         _vector_reverse_row(rows)
+    if "catalogue-chunk" in only:  # last: it pins the allocator for the rest of the process
+        _catalogue_chunk_rows(rows)
     print("issue 14 figures (ours | reference or target)")
     width = max(len(r[0]) for r in rows)
     for name, ours, ref in rows:

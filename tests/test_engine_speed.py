@@ -1,6 +1,10 @@
 """The speed script computes the figures it prints from the catalogue's problems (its timings live
 in its output, not here: the medians are replaced by known numbers to check the arithmetic)."""
 
+import os
+import platform
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -86,8 +90,8 @@ def test_only_times_the_groups_it_names(monkeypatch, capsys):
         "_ratio_rows",
         "_memory_row",
         "_chunk_rows",
-        "_catalogue_chunk_rows",
         "_vector_reverse_row",
+        "_catalogue_chunk_rows",
     ):
         monkeypatch.setattr(
             engine_speed,
@@ -98,8 +102,8 @@ def test_only_times_the_groups_it_names(monkeypatch, capsys):
     assert called == ["_ratio_rows", "_memory_row"]  # and not the scalar block: nothing else timed
     assert capsys.readouterr().out.startswith("issue 14 figures")
     called.clear()
-    engine_speed.main(["--only", "catalogue-chunk"])
-    assert called == ["_catalogue_chunk_rows"]
+    engine_speed.main(["--only", "catalogue-chunk,vector"])
+    assert called == ["_vector_reverse_row", "_catalogue_chunk_rows"]  # last: it pins the allocator
     with pytest.raises(SystemExit) as e:
         engine_speed.main(["--only", "nonsense"])
     assert e.value.code == 2
@@ -202,13 +206,52 @@ def test_the_catalogue_chunk_rows_end_with_the_worst_ratio(monkeypatch):
         ("b", 100): ("forward chunk, b n = 100: default / best", "skipped", "why", None),
         ("b", 1000): ("forward chunk, b n = 1000: default / best", "1.70", "", 1.7),
     }
+    monkeypatch.setattr(engine_speed, "pin_allocator", lambda: True)
     monkeypatch.setattr(engine_speed, "_catalogue_cases", lambda: list(rows_by_case))
     monkeypatch.setattr(engine_speed, "_catalogue_case", lambda name, n: rows_by_case[name, n])
     rows = []
     engine_speed._catalogue_chunk_rows(rows)
-    assert [r[1] for r in rows] == ["1.20", "skipped", "1.70", "1.70"]
+    assert [r[1] for r in rows] == ["pinned", "1.20", "skipped", "1.70", "1.70"]
     assert rows[-1] == (
         "forward chunk, catalogue n <= 1000: worst default / best",
         "1.70",
         "b n = 1000; target 2",
     )
+
+
+FAULTS_SCRIPT = """
+import resource, sys
+import numpy as np
+from experiments import engine_speed
+if sys.argv[1] == "pin":
+    assert engine_speed.pin_allocator()
+np.ones(8 * 2**20)  # 64 MiB, freed at once
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(3):
+    np.ones(8 * 2**20)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or platform.libc_ver()[0] != "glibc", reason="glibc's mallopt only"
+)
+def test_a_pinned_allocator_reuses_freed_blocks_instead_of_faulting_them_in_again():
+    """In a child process (the pin lasts for the rest of the process): a 64 MiB array allocated
+    again after being freed comes from the kept heap, not from freshly faulted-in pages."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    faults = {
+        how: int(
+            subprocess.run(
+                [sys.executable, "-c", FAULTS_SCRIPT, how],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            ).stdout
+        )
+        for how in ("pin", "default")
+    }
+    if faults["default"] < 100:
+        pytest.skip(f"this machine's malloc kept the block anyway ({faults})")
+    assert faults["pin"] < faults["default"] / 10, faults
