@@ -661,7 +661,8 @@ def counts_figure(cells: Sequence[Cell], title: str) -> Figure:
 
 
 def memory_figure(cells: Sequence[Cell], title: str) -> Figure:
-    """Peak memory (tracemalloc) per mode against n, reverse mode's tape alone dotted; below it,
+    """Peak memory (tracemalloc) per mode against n, the objects reverse mode's tape holds dotted
+    (``Tape.nbytes``: an estimate that includes the inputs, made before the call); below it,
     on the same n axis, reverse mode's bytes per recorded operation (peak ÷ ops), where its cells
     have both (else the one panel, and the report says why)."""
     if len({c["n"] for c in main_cells(cells) if c.get("peak_bytes")}) < 2:
@@ -697,7 +698,7 @@ def memory_figure(cells: Sequence[Cell], title: str) -> Figure:
             ls=":",
             lw=1.4,
             marker=".",
-            label="reverse: the tape alone",
+            label="reverse: objects the tape holds (estimate)",
         )
     _binary_ticks(ax)
     ax.set_ylabel("peak memory during one call (bytes)")

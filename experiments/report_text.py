@@ -62,7 +62,9 @@ CAPTIONS = {
     "counts": "Counted, not timed (the same on any machine): forward passes and reverse sweeps (left), "
     "and primitive evaluations (right), from each cell's checking call.",
     "memory": "Peak memory allocated during one call (tracemalloc), per mode, in KiB and MiB as in the "
-    "tables; dotted: reverse mode's tape alone; dashed with hollow markers: forward mode with chunk 1, "
+    "tables; dotted: the objects reverse mode's tape holds (modes' estimate, sys.getsizeof of its "
+    "entries and values; it includes the inputs and other objects made before the call, which the "
+    "peak does not, so it can lie above it); dashed with hollow markers: forward mode with chunk 1, "
     "drawn over chunked forward mode, which often needs the same memory. Reverse mode keeps every "
     "intermediate on its tape until the sweep; forward mode "
     "carries c tangents along with each value and keeps no record of the computation.",
@@ -515,14 +517,17 @@ def memory_per_op(cells: list[Cell], panel: bool = True) -> str:
         _, _, c = pts[-1]
         name = "reverse mode" if mode == REVERSE else "chunked reverse mode"
         name = f"Lower panel: {name}" if panel and not out else name.capitalize()
-        dotted = ", dotted: the tape alone" if panel and mode == REVERSE else ""
+        dotted = ", dotted: the objects the tape holds" if panel and mode == REVERSE else ""
         text = (
             f"{name}'s peak memory per recorded operation (peak ÷ ops{dotted}): {listed}; at "
             f"{where(c)} that is {human_bytes(c['peak_bytes'])} ÷ {c['ops']:,} operations"
         )
         if mode == REVERSE and c.get("tape_bytes"):
             tape = human_bytes(c["tape_bytes"] / c["ops"])
-            text += f", of which the tape alone holds {tape} (as modes estimates it)"
+            text += (
+                f"; the objects the tape holds come to {tape} per operation (modes' estimate, which "
+                "includes the inputs and other objects made before the call: it can exceed the peak)"
+            )
         out.append(text + ".")
     return " ".join(out)
 

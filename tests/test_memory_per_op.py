@@ -71,7 +71,7 @@ def test_the_report_sentence_quotes_bytes_per_op(tmp_path):
     assert "Lower panel: reverse mode's peak memory per recorded operation (peak ÷ ops" in caption
     assert listed in caption
     assert "at n = 1000 that is 982.4 KiB ÷ 4,000 operations" in caption  # 1,006,000 B
-    assert "of which the tape alone holds 125 B" in caption
+    assert "the objects the tape holds come to 125 B per operation" in caption
 
 
 def test_a_long_sweep_quotes_its_smallest_and_largest_n(tmp_path):

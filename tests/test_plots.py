@@ -371,7 +371,7 @@ def test_memory_figure_in_bytes(sweep):
     fig = plots.styled(plots.memory_figure, sweep, "memory")
     ax = fig.axes[0]
     assert "bytes" in ax.get_ylabel()
-    assert "reverse: the tape alone" in [line.get_label() for line in ax.lines]
+    assert "reverse: objects the tape holds (estimate)" in [line.get_label() for line in ax.lines]
     FigureCanvasAgg(fig).draw()
     ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     assert any(t.endswith(("KiB", "MiB")) for t in ticks)
