@@ -21,8 +21,9 @@ forward-mode gradient or Jacobian at n = 10, 100, 1000 (where it accepts them), 
 derivative checked against the reference first, and ends with the worst default / best. To stay
 within a few minutes it skips a (problem, n) whose default-chunk call takes over
 :data:`CATALOGUE_CALL_LIMIT_S` and stops a sweep below chunks over :data:`DOMINATED` times the
-fastest; each row says what it left out. It pins glibc's allocator (:func:`pin_allocator`), so it
-runs last. ``--only GROUP,...`` times some groups only.
+fastest; each row says what it left out. Both chunk sweeps (``chunk`` and ``catalogue-chunk``) pin
+glibc's allocator (:func:`pin_allocator`), so they run last. ``--only GROUP,...`` times some groups
+only.
 """
 
 from __future__ import annotations
@@ -260,6 +261,7 @@ def _chunk_sweep(f: Any, x: Any, chunks: list[int]) -> tuple[int, dict[int, floa
 
 
 def _chunk_rows(rows: list[tuple[str, str, str]]) -> None:
+    pinned = pin_allocator()  # as the catalogue sweep: chunk sizes must not set each other's malloc
     xl = [float(v) for v in np.random.default_rng(0).uniform(-1.5, 1.5, 100)]
     xa = np.random.default_rng(0).uniform(-1.5, 1.5, 1000)
     for label, f, x, chunks in (
@@ -273,7 +275,8 @@ def _chunk_rows(rows: list[tuple[str, str, str]]) -> None:
             (
                 f"forward chunk, {label}: default / best",
                 f"{med[default] / med[best]:.2f}",
-                f"default c = {default}, best c = {best}; ms by c: {sweep}",
+                f"default c = {default}, best c = {best}; ms by c: {sweep}"
+                + ("" if pinned else "; allocator not pinned (not glibc)"),
             )
         )
 
@@ -445,11 +448,12 @@ def issue14(rosenbrock_ratio: float | None, only: tuple[str, ...] = GROUPS) -> N
         _ratio_rows(rows, rosenbrock_ratio)
     if "memory" in only:
         _memory_row(rows)
-    if "chunk" in only:
-        _chunk_rows(rows)
     if "vector" in only:
         _vector_reverse_row(rows)
-    if "catalogue-chunk" in only:  # last: it pins the allocator for the rest of the process
+    # the chunk sweeps last: they pin the allocator for the rest of the process (pin_allocator)
+    if "chunk" in only:
+        _chunk_rows(rows)
+    if "catalogue-chunk" in only:
         _catalogue_chunk_rows(rows)
     print("issue 14 figures (ours | reference or target)")
     width = max(len(r[0]) for r in rows)

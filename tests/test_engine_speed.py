@@ -102,8 +102,9 @@ def test_only_times_the_groups_it_names(monkeypatch, capsys):
     assert called == ["_ratio_rows", "_memory_row"]  # and not the scalar block: nothing else timed
     assert capsys.readouterr().out.startswith("issue 14 figures")
     called.clear()
-    engine_speed.main(["--only", "catalogue-chunk,vector"])
-    assert called == ["_vector_reverse_row", "_catalogue_chunk_rows"]  # last: it pins the allocator
+    engine_speed.main(["--only", "catalogue-chunk,vector,chunk"])
+    # the chunk sweeps last: they pin the allocator
+    assert called == ["_vector_reverse_row", "_chunk_rows", "_catalogue_chunk_rows"]
     with pytest.raises(SystemExit) as e:
         engine_speed.main(["--only", "nonsense"])
     assert e.value.code == 2
