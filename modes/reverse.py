@@ -68,8 +68,9 @@ def _recording_operator(name: str, prim: Primitive, reflected: bool) -> Callable
         tape = self._trace
         if tape.inline and mod is None:
             v = self.value
+            t = type(o)
             if type(v) is float:
-                t = type(o)
+                step = None
                 if t is float or t is int:
                     if t is int:
                         o = float(o)
@@ -92,14 +93,7 @@ def _recording_operator(name: str, prim: Primitive, reflected: bool) -> Callable
                             d = y
                         else:
                             d = out if kc == 3 else rc(x, y, out)
-                        entries = tape.entries
-                        entries.append((prim, self.index, d))
-                        tape.values.append(out)
-                        r = _new(Var)  # no __init__ frame
-                        r.value = out
-                        r.index = len(entries) - 1
-                        r._trace = tape
-                        return r
+                        step = (prim, self.index, d)
                 elif t is Var and o._trace is tape:  # never reflected: Python tries self's first
                     w = o.value
                     if type(w) is float:
@@ -120,15 +114,16 @@ def _recording_operator(name: str, prim: Primitive, reflected: bool) -> Callable
                                 d1 = v
                             else:
                                 d1 = w if k1 == 2 else (out if k1 == 3 else r1(v, w, out))
-                            entries = tape.entries
-                            entries.append((prim, self.index, d0, o.index, d1))
-                            tape.values.append(out)
-                            r = _new(Var)
-                            r.value = out
-                            r.index = len(entries) - 1
-                            r._trace = tape
-                            return r
-            t = type(o)
+                            step = (prim, self.index, d0, o.index, d1)
+                if step is not None:
+                    entries = tape.entries
+                    entries.append(step)
+                    tape.values.append(out)
+                    r = _new(Var)  # no __init__ frame
+                    r.value = out
+                    r.index = len(entries) - 1
+                    r._trace = tape
+                    return r
             if t is np.ndarray or t is float or t is int or (t is Var and o._trace is tape):
                 # arrays: this tape is the innermost among the operands, as the general operator
                 # would find after its own checks
